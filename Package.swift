@@ -1,0 +1,30 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// No Swift package dependencies by design: toolchain modules plus system C libraries only.
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "kt",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "kt", targets: ["kt"]),
+    ],
+    targets: [
+        // System libraries, found through pkg-config.
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1",
+                       providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        // Our own small C shim for what Glibc does not export cleanly to Swift.
+        .target(name: "CKTShim"),
+
+        .target(name: "KTModel", swiftSettings: strict),
+        .target(name: "KTConfig", dependencies: ["KTModel", "CYAML", "CCrypto"], swiftSettings: strict),
+        .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig"], swiftSettings: strict),
+        .executableTarget(name: "kt", dependencies: ["KTCLI"], swiftSettings: strict),
+
+        .testTarget(name: "KTConfigTests", dependencies: ["KTConfig", "KTModel"], swiftSettings: strict),
+        .testTarget(name: "KTCLITests", dependencies: ["KTCLI", "KTConfig"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,141 @@
+import KTModel
+
+/// The whole `kt` command surface of PRODUCT.md §7. Commands not built yet are listed with the
+/// issue that builds them, so `--help` always shows the full surface.
+public enum CommandCatalog {
+    static let json = OptionSpec("json", "machine-readable output (stable, documented)")
+    static let groupsFile = OptionSpec("groups-file", value: "FILE", "gateway groups file (default $KEEPTRUSTS_HOME/gateway-groups.yaml)")
+
+    public static func root(handlers: Handlers = .builtIn) -> Command {
+        .group("kt", "AI governance gateway and the tooling that runs a fleet of them", [
+            .group("gateway", "run a gateway; list, inspect and watch the fleet's gateways", [
+                .leaf("run", "run the OpenAI-compatible policy gateway", options: [
+                    OptionSpec("listen", value: "HOST:PORT", "address to listen on (default 0.0.0.0:41002)"),
+                    OptionSpec("policy-config", value: "FILE", repeatable: true, "policy config; later files override earlier ones"),
+                    OptionSpec("fail-mode", value: "block|allow", "what to do when a policy itself errors (default block)"),
+                    OptionSpec("max-concurrency", value: "N", "requests handled at once before 503 (default 1024)"),
+                    OptionSpec("upstream", value: "URL", "debug: send every request to this OpenAI-compatible base URL (KEEPTRUSTS_UPSTREAM)"),
+                    OptionSpec("upstream-api-key", value: "KEY", "debug: API key for --upstream (KEEPTRUSTS_UPSTREAM_API_KEY)"),
+                    OptionSpec("upstream-api-key-header", value: "NAME", "debug: header for the key (KEEPTRUSTS_UPSTREAM_API_KEY_HEADER)"),
+                    OptionSpec("upstream-api-key-prefix", value: "TEXT", "debug: prefix for the key (KEEPTRUSTS_UPSTREAM_API_KEY_PREFIX)"),
+                    OptionSpec("state-dir", value: "DIR", "identity, last-known-good config, audit log"),
+                    OptionSpec("gateway-id", value: "ID", "managed mode: this gateway's id"),
+                    OptionSpec("name", value: "NAME", "managed mode: display name"),
+                    OptionSpec("region", value: "REGION", "managed mode: region"),
+                    OptionSpec("label", value: "K=V", repeatable: true, "managed mode: label"),
+                    OptionSpec("heartbeat-interval", value: "DURATION", "managed mode: heartbeat period (default 10s)"),
+                    OptionSpec("admin-token", value: "TOKEN", "token for /keeptrusts/config/reload from non-loopback clients (KEEPTRUSTS_ADMIN_TOKEN)"),
+                    OptionSpec("log-level", value: "LEVEL", "debug|info|warn|error (default info)"),
+                ], plannedIn: "issue 3", run: handlers.gatewayRun),
+                .leaf("list", "list registered gateways", options: [
+                    OptionSpec("status", value: "online|offline|degraded", "only gateways in this status"),
+                    OptionSpec("group", value: "G", "only gateways of this group"), groupsFile, json,
+                ], plannedIn: "issue 5"),
+                .leaf("show", "everything the control plane knows about one gateway", options: [json],
+                      positionals: [PositionalSpec("ID", "gateway id")], plannedIn: "issue 5"),
+                .leaf("health", "per-gateway health and fleet totals", options: [
+                    OptionSpec("group", value: "G", "only gateways of this group"), groupsFile,
+                    OptionSpec("watch", "redraw continuously"),
+                    OptionSpec("interval", value: "DURATION", "refresh period with --watch (default 5s)"), json,
+                ], plannedIn: "issue 5"),
+            ]),
+            .group("control-plane", "run the control plane; manage its tokens", [
+                .leaf("run", "run the control plane", options: [
+                    OptionSpec("listen", value: "HOST:PORT", "address to listen on (default 127.0.0.1:41000)"),
+                    OptionSpec("data", value: "DIR", "state directory (SQLite at DIR/kt.db)"),
+                ], plannedIn: "issue 5"),
+                .group("token", "API tokens", [
+                    .leaf("create", "issue a token (printed once)", options: [
+                        OptionSpec("role", value: "ROLE", "viewer|operator|admin|gateway"),
+                        OptionSpec("gateway-id", value: "ID", "the gateway a gateway token is bound to"),
+                        OptionSpec("name", value: "NAME", "a label for the token"), json,
+                    ], plannedIn: "issue 5"),
+                    .leaf("list", "list tokens (never their values)", options: [json], plannedIn: "issue 5"),
+                    .leaf("revoke", "revoke a token", options: [json], positionals: [PositionalSpec("ID", "token id")], plannedIn: "issue 5"),
+                ]),
+            ]),
+            .group("policy", "work on policy config files locally", [
+                .leaf("lint", "validate a policy config (exit 0 valid, 2 invalid, 1 could not run)", options: [
+                    OptionSpec("file", value: "FILE", repeatable: true, "policy config to check (repeat to lint layered files)"),
+                    json,
+                ], run: handlers.policyLint),
+                .leaf("test", "run golden test cases against the chain in process", options: [
+                    OptionSpec("config", value: "FILE", "policy config (default policy-config.yaml)"),
+                    OptionSpec("dir", value: "DIR", "test case directory (default tests/)"), json,
+                ], plannedIn: "issue 4"),
+            ]),
+            .group("config", "push policy configs to gateways", [
+                .leaf("push", "preview or roll out a config to gateways", options: [
+                    OptionSpec("file", value: "FILE", "the config to push"),
+                    OptionSpec("gateway", value: "ID|GLOB", repeatable: true, "target gateway(s)"),
+                    OptionSpec("group", value: "G", "target group"), groupsFile,
+                    OptionSpec("dry-run", "preview only (the default without --confirm)"),
+                    OptionSpec("confirm", "execute the rollout"),
+                    OptionSpec("plan", value: "ID", "with --confirm: refuse if the preview is stale"),
+                    OptionSpec("strategy", value: "all-at-once|rolling|canary", "rollout strategy"),
+                    OptionSpec("batch-size", value: "N", "gateways per batch"),
+                    OptionSpec("pause-between", value: "DURATION", "pause between batches (default 60s)"),
+                    OptionSpec("health-window", value: "DURATION", "health judged over this window (default 30s)"),
+                    OptionSpec("min-requests", value: "N", "fewer samples is inconclusive (default 20)"),
+                    OptionSpec("success-threshold", value: "EXPR", "e.g. \"block_rate<5%,p99<500ms\""),
+                    OptionSpec("rollback-on-error", "roll updated gateways back on failure"),
+                    OptionSpec("canary-duration", value: "DURATION", "canary observation time (default 10m)"),
+                    OptionSpec("source", value: "NAME", "config source name"),
+                    OptionSpec("adopt", "move gateways of another config source onto this one"),
+                    OptionSpec("output", value: "text|json|markdown", "preview format"),
+                    OptionSpec("detach", "return once the rollout has started"), json,
+                ], plannedIn: "issue 6"),
+            ]),
+            .group("rollout", "inspect and drive rollouts", [
+                .leaf("list", "list rollouts", options: [json], plannedIn: "issue 6"),
+                .leaf("status", "show a rollout", options: [json], positionals: [PositionalSpec("ID", "rollout id")], plannedIn: "issue 6"),
+                .leaf("abort", "abort a rollout", options: [json], positionals: [PositionalSpec("ID", "rollout id")], plannedIn: "issue 6"),
+                .leaf("resume", "resume a paused or failed rollout", options: [json], positionals: [PositionalSpec("ID", "rollout id")], plannedIn: "issue 6"),
+                .leaf("rollback", "return a rollout's gateways to their previous config", options: [json],
+                      positionals: [PositionalSpec("ID", "rollout id")], plannedIn: "issue 6"),
+            ]),
+            .group("events", "decision events", [
+                .leaf("tail", "print recent decisions, then follow", options: [
+                    OptionSpec("gateway", value: "ID", "one gateway"), OptionSpec("group", value: "G", "a group"), groupsFile,
+                    OptionSpec("all-gateways", "every gateway"),
+                    OptionSpec("since", value: "DURATION", "backlog age (e.g. 1h)"),
+                    OptionSpec("verdict", value: "allow|redact|block", "only this verdict"),
+                    OptionSpec("limit", value: "N", "backlog size (default 50)"), json,
+                    OptionSpec("no-follow", "print the backlog and exit"),
+                ], plannedIn: "issue 5"),
+            ]),
+            .leaf("doctor", "check a local gateway or the fleet; write a support bundle", options: [
+                OptionSpec("group", value: "G", "a group"), OptionSpec("gateway", value: "ID", "one gateway"), groupsFile,
+                OptionSpec("checks", value: "LIST", "heartbeat,config,upstream,version,clock"), json,
+                OptionSpec("bundle", "write a support bundle"), OptionSpec("output", value: "FILE", "bundle path"),
+            ], plannedIn: "issue 7"),
+            .leaf("bench", "load-test an OpenAI-compatible endpoint", options: [
+                OptionSpec("target", value: "URL", "base URL"), OptionSpec("requests", value: "N", "number of requests"),
+                OptionSpec("duration", value: "DURATION", "run for this long"), OptionSpec("concurrency", value: "C", "parallel requests"),
+                OptionSpec("model", value: "M", "model name"), OptionSpec("prompt-file", value: "FILE", "prompt text"),
+                OptionSpec("stream", "use stream: true"), OptionSpec("output", value: "FILE", "write results JSON"), json,
+            ], plannedIn: "issue 3"),
+            .group("audit", "audit log tools", [
+                .leaf("verify", "verify an audit log's hash chain", options: [json],
+                      positionals: [PositionalSpec("STATE_DIR", "the gateway's state dir")], plannedIn: "issue 4"),
+            ]),
+            .leaf("init", "write a starter config and tests", options: [
+                OptionSpec("template", value: "NAME", "e.g. prompt-injection-detection"),
+                OptionSpec("dir", value: "DIR", "where to write (default .)"), OptionSpec("force", "overwrite existing files"),
+            ], plannedIn: "issue 4"),
+            .group("dev", "developer tools", [
+                .leaf("simulate-fleet", "simulated gateways speaking the real protocol", options: [
+                    OptionSpec("gateways", value: "N", "how many"),
+                ], plannedIn: "issue 5"),
+            ]),
+        ])
+    }
+
+    /// The runnable commands, injected so the catalog stays declarative.
+    public struct Handlers: Sendable {
+        public var policyLint: Command.Run?
+        public var gatewayRun: Command.Run?
+
+        public static let builtIn = Handlers(policyLint: PolicyLintCommand.run, gatewayRun: nil)
+    }
+}
