@@ -16,7 +16,16 @@ public enum PolicyConfigDecoder {
     public static func decode(_ root: YAMLNode) -> Result {
         let d = NodeDecoder()
         let config = decode(root, d)
-        return Result(config: d.hasErrors ? nil : config, diagnostics: d.diagnostics)
+        return Result(config: d.hasErrors ? nil : config, diagnostics: inFileOrder(d.diagnostics))
+    }
+
+    /// Sorted by file position (stable), so errors read top to bottom like the file.
+    static func inFileOrder(_ diagnostics: [ConfigDiagnostic]) -> [ConfigDiagnostic] {
+        diagnostics.enumerated().sorted { a, b in
+            let la = a.element.location.map { ($0.line, $0.column) } ?? (Int.max, 0)
+            let lb = b.element.location.map { ($0.line, $0.column) } ?? (Int.max, 0)
+            return la != lb ? la < lb : a.offset < b.offset
+        }.map(\.element)
     }
 
     private static func decode(_ root: YAMLNode, _ d: NodeDecoder) -> PolicyConfig? {
