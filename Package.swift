@@ -21,10 +21,12 @@ let package = Package(
 
         .target(name: "KTModel", swiftSettings: strict),
         .target(name: "KTConfig", dependencies: ["KTModel", "CYAML", "CCrypto"], swiftSettings: strict),
+        .target(name: "KTHTTP", dependencies: ["CKTShim"], swiftSettings: strict),
         .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig"], swiftSettings: strict),
         .executableTarget(name: "kt", dependencies: ["KTCLI"], swiftSettings: strict),
 
         .testTarget(name: "KTConfigTests", dependencies: ["KTConfig", "KTModel"], swiftSettings: strict),
+        .testTarget(name: "KTHTTPTests", dependencies: ["KTHTTP"], swiftSettings: strict),
         .testTarget(name: "KTCLITests", dependencies: ["KTCLI", "KTConfig"], swiftSettings: strict),
     ]
 )

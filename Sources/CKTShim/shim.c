@@ -74,3 +74,18 @@ int kt_set_nodelay(int fd) {
 int kt_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 int kt_eventfd_signal(int fd) { uint64_t one = 1; return (int)write(fd, &one, sizeof one); }
 int kt_eventfd_drain(int fd) { uint64_t v; return (int)read(fd, &v, sizeof v); }
+
+int kt_peer_is_loopback(int fd) {
+    struct sockaddr_storage ss; socklen_t len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return 0;
+    if (ss.ss_family == AF_INET) {
+        uint32_t a = ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr);
+        return (a >> 24) == 127;
+    }
+    if (ss.ss_family == AF_INET6) {
+        struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a)) return 1;
+        if (IN6_IS_ADDR_V4MAPPED(a)) return a->s6_addr[12] == 127;
+    }
+    return 0;
+}

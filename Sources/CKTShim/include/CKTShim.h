@@ -18,6 +18,7 @@ int kt_accept_nonblocking(int listen_fd);
 int kt_listen_tcp(const char *host, int port, int backlog);
 int kt_local_port(int fd);
 int kt_set_nodelay(int fd);
+int kt_peer_is_loopback(int fd);
 int kt_eventfd(void);
 int kt_eventfd_signal(int fd);
 int kt_eventfd_drain(int fd);

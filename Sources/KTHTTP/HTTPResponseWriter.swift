@@ -1,0 +1,154 @@
+import Foundation
+import Synchronization
+
+/// Writes one response. Safe to use from any task; bytes are serialised on the caller's thread
+/// and handed to the connection's loop. When the client disconnects, the handler's task is
+/// cancelled (so an upstream transfer it is awaiting stops) and `isClientGone` turns true.
+public final class HTTPResponseWriter: Sendable {
+    private enum Phase { case initial, streaming, ended }
+    private struct State {
+        var phase = Phase.initial
+        var clientGone = false
+        var task: Task<Void, Never>?
+        var goneWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Decided when the head is written: a response that starts during shutdown closes.
+        var keepAlive = true
+    }
+
+    private let connection: Connection
+    private let loop: EventLoop
+    private let requestedKeepAlive: Bool
+    private let isHead: Bool
+    private let server: HTTPServer
+    private let state = Mutex(State())
+
+    init(connection: Connection, server: HTTPServer, keepAlive: Bool, isHead: Bool) {
+        self.connection = connection
+        self.loop = server.loop
+        self.server = server
+        self.requestedKeepAlive = keepAlive
+        self.isHead = isHead
+    }
+
+    private func decideKeepAlive() -> Bool {
+        let keep = requestedKeepAlive && !server.state.withLock { $0.draining }
+        state.withLock { $0.keepAlive = keep }
+        return keep
+    }
+
+    var task: Task<Void, Never>? {
+        get { state.withLock { $0.task } }
+        set {
+            let cancelNow = state.withLock { s -> Bool in
+                s.task = newValue
+                return s.clientGone
+            }
+            if cancelNow { newValue?.cancel() }
+        }
+    }
+
+    public var isClientGone: Bool { state.withLock { $0.clientGone } }
+    public var hasStarted: Bool { state.withLock { $0.phase != .initial } }
+
+    /// Suspends until the client disconnects (returns at once if it already has).
+    public func waitForClientGone() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let gone = state.withLock { s -> Bool in
+                if s.clientGone { return true }
+                s.goneWaiters.append(c)
+                return false
+            }
+            if gone { c.resume() }
+        }
+    }
+
+    /// A complete response in one write (head and body together).
+    public func respond(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+        guard transition(from: .initial, to: .ended) else { return }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256 + body.count)
+        HTTPResponseHead.serialize(status: status, headers: headers, framing: .contentLength(body.count), keepAlive: decideKeepAlive(), into: &bytes)
+        if !isHead { bytes.append(contentsOf: body) }
+        send(bytes, ended: true)
+    }
+
+    /// Starts a chunked (streamed) response; follow with `writeChunk` and `end`.
+    public func startStream(status: Int, headers: HTTPHeaders) {
+        guard transition(from: .initial, to: .streaming) else { return }
+        var bytes: [UInt8] = []
+        HTTPResponseHead.serialize(status: status, headers: headers, framing: .chunked, keepAlive: decideKeepAlive(), into: &bytes)
+        send(bytes, ended: false)
+    }
+
+    public func writeChunk(_ body: some Collection<UInt8>) {
+        guard !body.isEmpty, state.withLock({ $0.phase == .streaming }) else { return }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(body.count + 12)
+        HTTPResponseHead.chunk(body, into: &bytes)
+        send(bytes, ended: false)
+    }
+
+    /// Ends a streamed response cleanly.
+    public func endStream() {
+        guard transition(from: .streaming, to: .ended) else { return }
+        send(HTTPResponseHead.lastChunk, ended: true)
+    }
+
+    /// Ends a streamed response *without* the terminating chunk and closes the connection, so the
+    /// client sees a truncated body rather than a clean end.
+    public func abortStream() {
+        guard transition(from: .streaming, to: .ended) else { return }
+        let connection = self.connection
+        loop.execute { connection.close() }
+    }
+
+    /// Bytes queued on the connection and not yet taken by the socket (slow client).
+    public func bufferedBytes() async -> Int {
+        let connection = self.connection
+        return await withCheckedContinuation { (c: CheckedContinuation<Int, Never>) in
+            loop.execute { c.resume(returning: connection.bufferedBytes) }
+        }
+    }
+
+    private func transition(from: Phase, to: Phase) -> Bool {
+        state.withLock { s in
+            guard s.phase == from else { return false }
+            s.phase = to
+            return true
+        }
+    }
+
+    private func send(_ bytes: [UInt8], ended: Bool) {
+        let connection = self.connection
+        let keepAlive = state.withLock { $0.keepAlive }
+        loop.execute { [self] in
+            connection.enqueue(bytes)
+            if ended { connection.responseEnded(self, keepAlive: keepAlive) }
+        }
+    }
+
+    /// A handler that returned without answering gets a 500; an unfinished stream is ended.
+    func finishIfHandlerForgot() {
+        let phase = state.withLock { $0.phase }
+        switch phase {
+        case .initial:
+            respond(status: 500, headers: HTTPHeaders([("content-type", "text/plain")]), body: Array("handler produced no response\n".utf8))
+        case .streaming:
+            endStream()
+        case .ended:
+            break
+        }
+    }
+
+    func connectionDidClose() {
+        let (task, waiters) = state.withLock { s -> (Task<Void, Never>?, [CheckedContinuation<Void, Never>]) in
+            s.clientGone = true
+            if s.phase != .ended { s.phase = .ended }
+            let w = s.goneWaiters
+            s.goneWaiters.removeAll()
+            return (s.task, w)
+        }
+        task?.cancel()
+        for w in waiters { w.resume() }
+    }
+}

@@ -1,0 +1,246 @@
+import Foundation
+import Testing
+@testable import KTHTTP
+
+/// A test server whose handler publishes what happens to it as events.
+struct TestServer {
+    let server: HTTPServer
+    let port: Int
+    let events: AsyncStream<String>
+
+    static func start(_ configure: (inout HTTPServer.Configuration) -> Void = { _ in }) async throws -> TestServer {
+        var config = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
+        configure(&config)
+        let (events, sink) = AsyncStream<String>.makeStream()
+        let server = try HTTPServer(configuration: config) { req, w in
+            switch req.path {
+            case "/hello":
+                w.respond(status: 200, headers: HTTPHeaders([("content-type", "text/plain")]), body: Array("hello".utf8))
+            case "/echo":
+                w.respond(status: 200, body: req.body)
+            case "/stream":
+                let n = Int(req.query["n"] ?? "3") ?? 3
+                w.startStream(status: 200, headers: HTTPHeaders([("content-type", "text/event-stream")]))
+                for i in 0..<n {
+                    w.writeChunk(Array("data: \(i)\n\n".utf8))
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+                w.endStream()
+            case "/abort":
+                w.startStream(status: 200, headers: HTTPHeaders())
+                w.writeChunk(Array("partial".utf8))
+                w.abortStream()
+            case "/wait":
+                sink.yield("started \(req.target)")
+                w.startStream(status: 200, headers: HTTPHeaders())
+                w.writeChunk(Array("first".utf8))
+                // Park until the client goes away; cancellation is what we observe.
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(60)) }
+                sink.yield("cancelled \(req.target)")
+            case "/slow":
+                sink.yield("started \(req.target)")
+                try? await Task.sleep(for: .milliseconds(Int(req.query["ms"] ?? "200") ?? 200))
+                w.respond(status: 200, body: Array("done".utf8))
+            case "/forget":
+                break
+            default:
+                w.respond(status: 404, body: Array("nope".utf8))
+            }
+        }
+        let port = try await server.start()
+        return TestServer(server: server, port: port, events: events)
+    }
+
+    func next(_ prefix: String) async -> String? {
+        for await e in events where e.hasPrefix(prefix) { return e }
+        return nil
+    }
+}
+
+@Suite(.serialized) struct HTTPServerTests {
+    @Test func simpleResponseAndKeepAlive() async throws {
+        let s = try await TestServer.start()
+        let r: [RawClient.Response?] = await onThread {
+            let c = try! RawClient(port: s.port)
+            c.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            let a = c.readResponse()
+            c.send("POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nworld")
+            return [a, c.readResponse()]
+        }
+        #expect(r[0]?.status == 200 && r[0]?.text == "hello" && r[0]?.headers["content-length"] == "5")
+        #expect(r[1]?.text == "world")
+        await s.server.shutdown()
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let s = try await TestServer.start()
+        let bodies: [String] = await onThread {
+            let c = try! RawClient(port: s.port)
+            c.send("GET /slow?ms=30 HTTP/1.1\r\n\r\nPOST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\ntwoGET /hello HTTP/1.1\r\n\r\n")
+            return (0..<3).compactMap { _ in c.readResponse()?.text }
+        }
+        #expect(bodies == ["done", "two", "hello"])
+        await s.server.shutdown()
+    }
+
+    @Test func chunkedRequestBodyAnd100Continue() async throws {
+        let s = try await TestServer.start()
+        let r = await onThread { () -> RawClient.Response? in
+            let c = try! RawClient(port: s.port)
+            c.send("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+            c.send("4\r\nabcd\r\n2\r\nef\r\n0\r\n\r\n")
+            return c.readResponse()
+        }
+        #expect(r?.text == "abcdef")
+        await s.server.shutdown()
+    }
+
+    @Test func streamedResponseArrivesInChunksAndEndsCleanly() async throws {
+        let s = try await TestServer.start()
+        let r = await onThread { () -> RawClient.Response? in
+            let c = try! RawClient(port: s.port)
+            c.send("GET /stream?n=4 HTTP/1.1\r\n\r\n")
+            return c.readResponse()
+        }
+        #expect(r?.headers["transfer-encoding"] == "chunked")
+        #expect(r?.text == "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\n")
+        #expect(r?.cleanEnd == true)
+        let aborted = await onThread { () -> RawClient.Response? in
+            let c = try! RawClient(port: s.port)
+            c.send("GET /abort HTTP/1.1\r\n\r\n")
+            return c.readResponse()
+        }
+        #expect(aborted?.text == "partial" && aborted?.cleanEnd == false)
+        await s.server.shutdown()
+    }
+
+    @Test func oversizeBodiesAndHeadersAreRefused() async throws {
+        let s = try await TestServer.start { $0.maxBodyBytes = 100; $0.maxHeaderBytes = 1024 }
+        let statuses: [Int?] = await onThread {
+            let a = try! RawClient(port: s.port)
+            a.send("POST /echo HTTP/1.1\r\nContent-Length: 101\r\n\r\n")
+            let b = try! RawClient(port: s.port)
+            b.send("GET /hello HTTP/1.1\r\nX-Big: \(String(repeating: "b", count: 2000))\r\n\r\n")
+            let c = try! RawClient(port: s.port)
+            c.send("{not http}\r\n\r\n")
+            return [a.readResponse()?.status, b.readResponse()?.status, c.readResponse()?.status]
+        }
+        #expect(statuses == [413, 431, 400])
+        // The limit can change at run time (config reload).
+        s.server.setMaxBodyBytes(1000)
+        let ok = await onThread { () -> Int? in
+            let c = try! RawClient(port: s.port)
+            c.send("POST /echo HTTP/1.1\r\nContent-Length: 200\r\n\r\n" + String(repeating: "x", count: 200))
+            return c.readResponse()?.status
+        }
+        #expect(ok == 200)
+        await s.server.shutdown()
+    }
+
+    @Test func slowlorisIsCutOffWhileOthersAreServed() async throws {
+        let s = try await TestServer.start { $0.headerTimeout = .milliseconds(300) }
+        let (cut, served): (Bool, Bool) = await onThread {
+            let slow = try! RawClient(port: s.port)
+            slow.send("GET /hello HTTP/1.1\r\nX-A: 1\r\n")
+            // Meanwhile a normal client is served at once.
+            let fast = try! RawClient(port: s.port)
+            fast.send("GET /hello HTTP/1.1\r\n\r\n")
+            let served = fast.readResponse()?.status == 200
+            slow.send("X-B: 2\r\n")  // trickling does not extend the deadline
+            let rest = String(decoding: slow.readUntilClosed(), as: UTF8.self)
+            return (rest.hasPrefix("HTTP/1.1 408"), served)
+        }
+        #expect(cut && served)
+        await s.server.shutdown()
+    }
+
+    @Test func idleKeepAliveConnectionsAreClosed() async throws {
+        let s = try await TestServer.start { $0.idleTimeout = .milliseconds(200) }
+        let closed: Bool = await onThread {
+            let c = try! RawClient(port: s.port)
+            c.send("GET /hello HTTP/1.1\r\n\r\n")
+            _ = c.readResponse()
+            return c.readUntilClosed().isEmpty  // EOF, well before the 5 s receive timeout
+        }
+        #expect(closed)
+        await s.server.shutdown()
+    }
+
+    @Test func clientDisconnectCancelsTheHandler() async throws {
+        let s = try await TestServer.start()
+        let client = await onThread { () -> RawClient in
+            let c = try! RawClient(port: s.port)
+            c.send("GET /wait?id=1 HTTP/1.1\r\n\r\n")
+            _ = c.fill()  // the head and first chunk
+            return c
+        }
+        #expect(await s.next("started") == "started /wait?id=1")
+        _ = client  // keep it open until the handler runs, then drop it
+        _ = await onThread { close(client.fd) }
+        #expect(await s.next("cancelled") == "cancelled /wait?id=1")
+        await s.server.shutdown()
+    }
+
+    @Test func handlerThatForgetsToRespondGets500() async throws {
+        let s = try await TestServer.start()
+        let status = await onThread { () -> Int? in
+            let c = try! RawClient(port: s.port)
+            c.send("GET /forget HTTP/1.1\r\n\r\n")
+            return c.readResponse()?.status
+        }
+        #expect(status == 500)
+        await s.server.shutdown()
+    }
+
+    @Test func manyKeepAliveRequestsLeakNoDescriptors() async throws {
+        let s = try await TestServer.start()
+        let before = openFDCount()
+        let ok: Int = await onThread {
+            var ok = 0
+            for _ in 0..<20 {
+                let c = try! RawClient(port: s.port)
+                for _ in 0..<500 {
+                    c.send("GET /hello HTTP/1.1\r\n\r\n")
+                    if c.readResponse()?.status == 200 { ok += 1 }
+                }
+            }
+            return ok
+        }
+        #expect(ok == 10_000)
+        // Client sockets are closed; wait (bounded) for the server to see every EOF.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while s.server.openConnections > 0, ContinuousClock.now < deadline { await Task.yield() }
+        #expect(s.server.openConnections == 0)
+        #expect(openFDCount() <= before)
+        await s.server.shutdown()
+    }
+
+    @Test func connectionLimitAnswers503() async throws {
+        let s = try await TestServer.start { $0.maxConnections = 1 }
+        let (first, second): (Int?, Int?) = await onThread {
+            let a = try! RawClient(port: s.port)
+            a.send("GET /hello HTTP/1.1\r\n\r\n")
+            let ra = a.readResponse()?.status
+            let b = try! RawClient(port: s.port)
+            let rb = b.readResponse()?.status
+            return (ra, rb)
+        }
+        #expect(first == 200 && second == 503)
+        await s.server.shutdown()
+    }
+
+    @Test func gracefulShutdownLetsInFlightRequestsFinish() async throws {
+        let s = try await TestServer.start()
+        async let response: RawClient.Response? = onThread {
+            let c = try! RawClient(port: s.port)
+            c.send("GET /slow?ms=300 HTTP/1.1\r\n\r\n")
+            return c.readResponse()
+        }
+        #expect(await s.next("started") != nil)
+        await s.server.shutdown(gracePeriod: .seconds(5))
+        let r = await response
+        #expect(r?.status == 200 && r?.text == "done" && r?.headers["connection"] == "close")
+        // And nothing listens any more.
+        #expect(throws: (any Error).self) { try RawClient(port: s.port) }
+    }
+}

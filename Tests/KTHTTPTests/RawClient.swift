@@ -1,0 +1,129 @@
+import Foundation
+import Glibc
+
+/// Runs blocking work on its own thread so tests never block the cooperative pool.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in
+        let t = Thread { c.resume(returning: body()) }
+        t.start()
+    }
+}
+
+/// A blocking HTTP/1.1 client over a raw socket, for exercising framing and timeouts exactly.
+/// Every read has a receive timeout so a broken server fails a test instead of hanging it.
+final class RawClient: @unchecked Sendable {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+
+    init(port: Int, timeoutSeconds: Int = 5) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if rc != 0 { close(fd); throw POSIXError(.ECONNREFUSED) }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+    func send(_ bytes: [UInt8]) {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            off += n
+        }
+    }
+
+    func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Reads more bytes; false on EOF, error or timeout.
+    @discardableResult
+    func fill() -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { return false }
+        buffer.append(contentsOf: chunk[0..<n])
+        return true
+    }
+
+    /// True when the server closed the connection (EOF) within the timeout.
+    func readUntilClosed() -> [UInt8] {
+        while fill() {}
+        defer { buffer.removeAll() }
+        return buffer
+    }
+
+    struct Response {
+        var status: Int
+        var headers: [String: String]
+        var body: [UInt8]
+        var chunks: [[UInt8]]
+        var cleanEnd: Bool
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    /// Reads one response (Content-Length or chunked). nil on EOF/timeout before a full head.
+    func readResponse() -> Response? {
+        guard let headEnd = waitFor([13, 10, 13, 10]) else { return nil }
+        let head = String(decoding: buffer[0..<headEnd], as: UTF8.self)
+        buffer.removeFirst(headEnd + 4)
+        var lines = head.components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst().split(separator: " ")
+        let status = Int(statusLine[1]) ?? 0
+        var headers: [String: String] = [:]
+        for l in lines {
+            guard let c = l.firstIndex(of: ":") else { continue }
+            headers[l[..<c].lowercased()] = l[l.index(after: c)...].trimmingCharacters(in: .whitespaces)
+        }
+        if status == 100 { return readResponse() }
+        if headers["transfer-encoding"] == "chunked" {
+            var body: [UInt8] = [], chunks: [[UInt8]] = []
+            while true {
+                guard let lineEnd = waitFor([13, 10]) else { return Response(status: status, headers: headers, body: body, chunks: chunks, cleanEnd: false) }
+                let size = Int(String(decoding: buffer[0..<lineEnd], as: UTF8.self), radix: 16) ?? 0
+                buffer.removeFirst(lineEnd + 2)
+                if size == 0 {
+                    _ = waitFor([13, 10]).map { buffer.removeFirst($0 + 2) }
+                    return Response(status: status, headers: headers, body: body, chunks: chunks, cleanEnd: true)
+                }
+                while buffer.count < size + 2 { if !fill() { return Response(status: status, headers: headers, body: body, chunks: chunks, cleanEnd: false) } }
+                let chunk = Array(buffer[0..<size])
+                body += chunk
+                chunks.append(chunk)
+                buffer.removeFirst(size + 2)
+            }
+        }
+        let length = Int(headers["content-length"] ?? "0") ?? 0
+        while buffer.count < length { if !fill() { break } }
+        let body = Array(buffer.prefix(length))
+        buffer.removeFirst(min(length, buffer.count))
+        return Response(status: status, headers: headers, body: body, chunks: [body], cleanEnd: body.count == length)
+    }
+
+    private func waitFor(_ needle: [UInt8]) -> Int? {
+        var from = 0
+        while true {
+            if buffer.count >= needle.count {
+                var i = from
+                while i + needle.count <= buffer.count {
+                    if Array(buffer[i..<i + needle.count]) == needle { return i }
+                    i += 1
+                }
+                from = max(0, buffer.count - needle.count + 1)
+            }
+            if !fill() { return nil }
+        }
+    }
+}
+
+/// Open file descriptors of this process.
+func openFDCount() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+}
