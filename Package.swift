@@ -21,8 +21,10 @@ let package = Package(
 
         .target(name: "KTModel", swiftSettings: strict),
         .target(name: "KTConfig", dependencies: ["KTModel", "CYAML", "CCrypto"], swiftSettings: strict),
+        .target(name: "CCurlShim", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "KTHTTP", dependencies: ["CKTShim"], swiftSettings: strict),
-        .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig"], swiftSettings: strict),
+        .target(name: "KTGateway", dependencies: ["KTModel", "KTConfig", "KTHTTP", "CCurlShim"], swiftSettings: strict),
+        .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig", "KTGateway", "KTHTTP"], swiftSettings: strict),
         .executableTarget(name: "kt", dependencies: ["KTCLI"], swiftSettings: strict),
 
         .testTarget(name: "KTConfigTests", dependencies: ["KTConfig", "KTModel"], swiftSettings: strict),

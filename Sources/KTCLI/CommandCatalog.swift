@@ -26,7 +26,7 @@ public enum CommandCatalog {
                     OptionSpec("heartbeat-interval", value: "DURATION", "managed mode: heartbeat period (default 10s)"),
                     OptionSpec("admin-token", value: "TOKEN", "token for /keeptrusts/config/reload from non-loopback clients (KEEPTRUSTS_ADMIN_TOKEN)"),
                     OptionSpec("log-level", value: "LEVEL", "debug|info|warn|error (default info)"),
-                ], plannedIn: "issue 3", run: handlers.gatewayRun),
+                ], run: handlers.gatewayRun),
                 .leaf("list", "list registered gateways", options: [
                     OptionSpec("status", value: "online|offline|degraded", "only gateways in this status"),
                     OptionSpec("group", value: "G", "only gateways of this group"), groupsFile, json,
@@ -127,6 +127,15 @@ public enum CommandCatalog {
                 .leaf("simulate-fleet", "simulated gateways speaking the real protocol", options: [
                     OptionSpec("gateways", value: "N", "how many"),
                 ], plannedIn: "issue 5"),
+                .leaf("mock-upstream", "an OpenAI-compatible mock provider on a real socket (tests, benchmarks)", options: [
+                    OptionSpec("listen", value: "HOST:PORT", "address (default 127.0.0.1:41099; port 0 picks one and prints it)"),
+                    OptionSpec("latency-ms", value: "MS", "delay before answering"),
+                    OptionSpec("status", value: "CODE", "answer every request with this status"),
+                    OptionSpec("fail-after-chunks", value: "N", "streams: drop the connection after N events"),
+                    OptionSpec("chunk-delay-ms", value: "MS", "streams: delay between events"),
+                    OptionSpec("reply", value: "TEXT", "fixed reply (default: echo)"),
+                    OptionSpec("hang", "never answer"), OptionSpec("reset", "close connections without answering"),
+                ], run: handlers.mockUpstream),
             ]),
         ])
     }
@@ -135,7 +144,9 @@ public enum CommandCatalog {
     public struct Handlers: Sendable {
         public var policyLint: Command.Run?
         public var gatewayRun: Command.Run?
+        public var mockUpstream: Command.Run?
 
-        public static let builtIn = Handlers(policyLint: PolicyLintCommand.run, gatewayRun: nil)
+        public static let builtIn = Handlers(policyLint: PolicyLintCommand.run, gatewayRun: GatewayRunCommand.run,
+                                             mockUpstream: MockUpstreamCommand.run)
     }
 }

@@ -8,6 +8,13 @@ public struct LintReport: Sendable {
     public var warnings: [ConfigDiagnostic]
     public var valid: Bool { errors.isEmpty && loaded != nil }
 
+    public init(file: String, loaded: LoadedConfig?, errors: [ConfigDiagnostic], warnings: [ConfigDiagnostic]) {
+        self.file = file
+        self.loaded = loaded
+        self.errors = errors
+        self.warnings = warnings
+    }
+
     /// Exit code of §2: 0 valid, 2 invalid.
     public var exitCode: Int32 { valid ? 0 : 2 }
 }

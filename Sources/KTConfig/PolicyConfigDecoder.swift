@@ -210,7 +210,7 @@ public enum PolicyConfigDecoder {
                               apiVersion: apiVersion, mock: mock)
     }
 
-    static func baseURLProblem(_ text: String) -> String? {
+    public static func baseURLProblem(_ text: String) -> String? {
         guard let url = URLComponents(string: text) else { return "not a URL" }
         guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
             return "the scheme must be http or https"

@@ -1,0 +1,228 @@
+import CCurlShim
+import Foundation
+import Synchronization
+
+/// HTTP(S) to providers through libcurl's multi interface, driven by one dedicated thread.
+/// The multi handle keeps a connection cache, so connections to a target are reused; bodies
+/// stream out chunk by chunk as curl delivers them; cancelling the awaiting task (or dropping
+/// the body stream) removes the transfer, which closes its upstream connection.
+public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
+    private let multi: UnsafeMutableRawPointer
+    private let jobs = Mutex<[Job]>([])
+    private let running = Atomic<Bool>(true)
+    private var transfers: [UnsafeMutableRawPointer: Transfer] = [:]   // loop thread only
+    private var thread: Thread?
+
+    private enum Job {
+        case start(Transfer)
+        case cancel(Transfer)
+    }
+
+    public static let shared: CurlTransport = CurlTransport()
+
+    public init() {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        multi = curl_multi_init()!
+        _ = kt_curl_multi_set_long(multi, CURLMOPT_MAXCONNECTS, 256)
+        let t = Thread { [self] in run() }
+        t.name = "kt-curl"
+        thread = t
+        t.start()
+    }
+
+    public func shutdown() {
+        running.store(false, ordering: .releasing)
+        curl_multi_wakeup(multi)
+    }
+
+    public func send(_ request: UpstreamRequest) async throws(UpstreamError) -> UpstreamResponse {
+        let transfer = Transfer(request: request)
+        transfer.transport = self
+        let result: Result<UpstreamResponse, UpstreamError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Result<UpstreamResponse, UpstreamError>, Never>) in
+                transfer.headContinuation = c
+                enqueue(.start(transfer))
+            }
+        } onCancel: {
+            enqueue(.cancel(transfer))
+        }
+        return try result.get()
+    }
+
+    private func enqueue(_ job: Job) {
+        jobs.withLock { $0.append(job) }
+        curl_multi_wakeup(multi)
+    }
+
+    // MARK: Loop thread
+
+    private func run() {
+        var stillRunning: Int32 = 0
+        while running.load(ordering: .acquiring) {
+            let pending = jobs.withLock { q -> [Job] in let out = q; q.removeAll(); return out }
+            for job in pending {
+                switch job {
+                case .start(let t): start(t)
+                case .cancel(let t): finish(t, code: CURLE_ABORTED_BY_CALLBACK, cancelled: true)
+                }
+            }
+            curl_multi_perform(multi, &stillRunning)
+            var code = CURLE_OK
+            while let easy = kt_curl_multi_next_done(multi, &code) {
+                if let key = kt_curl_private(easy), let t = transfers[key] { finish(t, code: code, cancelled: false) }
+            }
+            var numfds: Int32 = 0
+            curl_multi_poll(multi, nil, 0, 1000, &numfds)
+        }
+        for t in Array(transfers.values) { finish(t, code: CURLE_ABORTED_BY_CALLBACK, cancelled: true) }
+        curl_multi_cleanup(multi)
+    }
+
+    private func start(_ t: Transfer) {
+        guard !t.finished, let easy = curl_easy_init() else {
+            t.failHead(UpstreamError(.protocolError, "could not create a curl handle"))
+            return
+        }
+        t.easy = easy
+        let key = Unmanaged.passUnretained(t).toOpaque()
+        transfers[key] = t
+        let r = t.request
+        _ = kt_curl_set_str(easy, CURLOPT_URL, r.url)
+        _ = kt_curl_set_long(easy, CURLOPT_NOSIGNAL, 1)
+        _ = kt_curl_set_ptr(easy, CURLOPT_PRIVATE, key)
+        _ = kt_curl_set_long(easy, CURLOPT_TCP_NODELAY, 1)
+        _ = kt_curl_set_long(easy, CURLOPT_CONNECTTIMEOUT_MS, min(r.timeoutMs, 10_000))
+        if r.stream {
+            // A stream may run long; abort only when it stalls for the whole timeout.
+            _ = kt_curl_set_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
+            _ = kt_curl_set_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, r.timeoutMs / 1000))
+        } else {
+            _ = kt_curl_set_long(easy, CURLOPT_TIMEOUT_MS, r.timeoutMs)
+        }
+        if r.method == "POST" {
+            _ = kt_curl_set_long(easy, CURLOPT_POST, 1)
+            _ = r.body.withUnsafeBytes { kt_curl_set_postfields(easy, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, r.body.count) }
+        } else if r.method != "GET" {
+            _ = kt_curl_set_str(easy, CURLOPT_CUSTOMREQUEST, r.method)
+        }
+        var list: UnsafeMutablePointer<curl_slist>?
+        for (name, value) in r.headers { list = curl_slist_append(list, "\(name): \(value)") }
+        // No "Expect: 100-continue" round trip for large bodies.
+        list = curl_slist_append(list, "Expect:")
+        t.headerList = list
+        _ = kt_curl_set_ptr(easy, CURLOPT_HTTPHEADER, list)
+        _ = kt_curl_set_header(easy, { ptr, size, n, ud in
+            let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()
+            t.headerLine(UnsafeRawBufferPointer(start: ptr, count: size * n))
+            return size * n
+        }, key)
+        _ = kt_curl_set_write(easy, { ptr, size, n, ud in
+            let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()
+            return t.bodyData(UnsafeRawBufferPointer(start: ptr, count: size * n)) ? size * n : 0
+        }, key)
+        curl_multi_add_handle(multi, easy)
+    }
+
+    private func finish(_ t: Transfer, code: CURLcode, cancelled: Bool) {
+        guard !t.finished else { return }
+        t.finished = true
+        if let easy = t.easy {
+            curl_multi_remove_handle(multi, easy)
+            curl_easy_cleanup(easy)
+            transfers[Unmanaged.passUnretained(t).toOpaque()] = nil
+            t.easy = nil
+        }
+        if let list = t.headerList { curl_slist_free_all(list); t.headerList = nil }
+        if cancelled {
+            t.failHead(UpstreamError(.cancelled, "cancelled"))
+            t.finishBody(error: UpstreamError(.cancelled, "cancelled"))
+            return
+        }
+        if code == CURLE_OK {
+            t.deliverHeadIfNeeded()
+            t.finishBody(error: nil)
+        } else {
+            let error = Self.classify(code)
+            t.failHead(error)
+            t.finishBody(error: error)
+        }
+    }
+
+    static func classify(_ code: CURLcode) -> UpstreamError {
+        let text = String(cString: curl_easy_strerror(code))
+        switch code {
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_SSL_CONNECT_ERROR:
+            return UpstreamError(.connectError, text)
+        case CURLE_OPERATION_TIMEDOUT:
+            return UpstreamError(.timeout, text)
+        default:
+            return UpstreamError(.protocolError, text)
+        }
+    }
+
+    /// The state of one transfer; touched on the curl thread, except the continuations it resumes.
+    final class Transfer: @unchecked Sendable {
+        let request: UpstreamRequest
+        var easy: UnsafeMutableRawPointer?
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        var headContinuation: CheckedContinuation<Result<UpstreamResponse, UpstreamError>, Never>?
+        var bodyContinuation: AsyncThrowingStream<[UInt8], any Error>.Continuation?
+        var status = 0
+        var headers: [(String, String)] = []
+        var headDelivered = false
+        var finished = false
+        weak var transport: CurlTransport?
+
+        init(request: UpstreamRequest) { self.request = request }
+
+        func headerLine(_ bytes: UnsafeRawBufferPointer) {
+            let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
+            if line.hasPrefix("HTTP/") {
+                // A new head (after 100 Continue or a redirect) replaces the previous one.
+                status = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                headers.removeAll()
+            } else if line.isEmpty {
+                if status >= 200 { deliverHeadIfNeeded() }
+            } else if let colon = line.firstIndex(of: ":") {
+                headers.append((String(line[..<colon]).lowercased(), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+            }
+        }
+
+        func deliverHeadIfNeeded() {
+            guard !headDelivered, let c = headContinuation else { return }
+            headDelivered = true
+            headContinuation = nil
+            let (stream, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+            bodyContinuation = continuation
+            continuation.onTermination = { [weak self] reason in
+                // The consumer went away (client disconnected, or cancelled): stop the transfer.
+                if case .cancelled = reason, let self, let transport = CurlTransport.owner(of: self) {
+                    transport.enqueue(.cancel(self))
+                }
+            }
+            c.resume(returning: .success(UpstreamResponse(status: status, headers: headers, body: stream)))
+        }
+
+        func failHead(_ error: UpstreamError) {
+            guard let c = headContinuation else { return }
+            headContinuation = nil
+            c.resume(returning: .failure(error))
+        }
+
+        func bodyData(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            deliverHeadIfNeeded()
+            guard let c = bodyContinuation else { return true }
+            if case .terminated = c.yield(Array(bytes)) { return false }  // consumer gone: abort
+            return true
+        }
+
+        func finishBody(error: UpstreamError?) {
+            guard let c = bodyContinuation else { return }
+            bodyContinuation = nil
+            if let error { c.finish(throwing: error) } else { c.finish() }
+        }
+    }
+
+    /// Transfers are created by the shared transport in practice; tests may create others.
+    static func owner(of transfer: Transfer) -> CurlTransport? { transfer.transport ?? shared }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import KTModel
+import KTConfig
+import KTHTTP
+
+/// A running gateway: owns its listener, its config (loaded, validated, swapped atomically on
+/// reload) and its lifecycle. Requests are served by `GatewayCore` straight from the loop's
+/// tasks; the actor serialises the things that must not interleave (start, reload, shutdown).
+public actor Gateway {
+    public struct Options: Sendable {
+        public var host = "0.0.0.0"
+        public var port = 41002
+        public var configPaths: [String] = []
+        public var failMode = FailMode.block
+        public var maxConcurrency = 1024
+        public var upstreamOverride: UpstreamOverride?
+        public var adminToken: String?
+        public var logLevel = JSONLogger.Level.info
+        public var drainTimeout: Duration = .seconds(30)
+        public var environment: [String: String] = ProcessInfo.processInfo.environment
+        public init() {}
+    }
+
+    public enum FailMode: String, Sendable { case block, allow }
+
+    public struct ReloadOutcome: Sendable {
+        public var applied: Bool
+        public var sha: String
+        public var version: String
+        public var message: String
+        public var errors: [ConfigDiagnostic]
+    }
+
+    public let options: Options
+    public nonisolated let core: GatewayCore
+    private var server: HTTPServer?
+    private let loader = ConfigLoader()
+
+    /// Validates everything first: a bad config or a missing secret fails here, before listening.
+    public init(options: Options, httpTransport: (any UpstreamTransport)? = nil) throws {
+        self.options = options
+        let transport = httpTransport ?? CurlTransport.shared
+        let snapshot = try Self.loadSnapshot(options: options, loader: loader, transport: transport)
+        self.core = GatewayCore(options: options, snapshot: snapshot, transport: transport)
+    }
+
+    static func loadSnapshot(options: Options, loader: ConfigLoader, transport: any UpstreamTransport) throws -> GatewaySnapshot {
+        let loaded: LoadedConfig
+        if options.configPaths.isEmpty {
+            guard let o = options.upstreamOverride else {
+                throw KTError(.invalidUsage, "no config: pass --policy-config FILE (or --upstream URL for a bare passthrough)")
+            }
+            // A bare passthrough to the override upstream: any model, empty chain.
+            loaded = try loader.load(text: """
+                pack: { name: upstream-passthrough, version: 0.0.0 }
+                providers: { targets: [ { id: upstream, provider: openai-compatible, model: "*", base_url: "\(o.baseURL)" } ] }
+                policies: { chain: [] }
+                """, name: "--upstream")
+        } else {
+            loaded = try loader.load(paths: options.configPaths)
+        }
+        // Fail closed: a governance gateway must never pretend to enforce a chain it cannot run.
+        if !loaded.config.chain.isEmpty {
+            throw KTError(.notImplemented, """
+                policies.chain lists \(loaded.config.chain.map(\.rawValue).joined(separator: ", ")), but policy enforcement is not built \
+                into kt \(KTVersion.current) yet; the gateway refuses to run a chain it cannot enforce. Use `chain: []` for a passthrough.
+                """)
+        }
+        return try GatewaySnapshot.build(loaded, override: options.upstreamOverride,
+                                         secrets: SecretResolver(environment: options.environment), httpTransport: transport)
+    }
+
+    /// Binds and serves. Returns the bound port.
+    @discardableResult
+    public func start() async throws -> Int {
+        precondition(server == nil, "Gateway.start() called twice")
+        let snapshot = core.currentSnapshot
+        let config = HTTPServer.Configuration(host: options.host, port: options.port, maxConnections: max(options.maxConcurrency * 4, 256),
+                                              maxBodyBytes: snapshot.config.sizeLimits.maxBodyBytes)
+        let core = self.core
+        let server = try HTTPServer(configuration: config, errorResponder: { status, message in
+            let type = status == 413 ? "invalid_request_error" : (status >= 500 ? "api_error" : "invalid_request_error")
+            let code: String
+            switch status {
+            case 413: code = "request_too_large"
+            case 431: code = "headers_too_large"
+            case 408: code = "request_timeout"
+            case 503: code = "overloaded"
+            default: code = "bad_request"
+            }
+            return ("application/json", OpenAIError(status: status, type: type, message: message, code: code).body)
+        }) { request, writer in
+            await core.handle(request, writer)
+        }
+        core.reloadAction = { [weak self] in
+            guard let self else { return ReloadOutcome(applied: false, sha: "", version: "", message: "gateway is stopping", errors: []) }
+            return await self.reload()
+        }
+        let port = try await server.start()
+        self.server = server
+        core.logger.info("gateway listening", [("address", .string("\(options.host):\(port)")), ("version", .string(KTVersion.current)),
+                                                ("config_version", .string(snapshot.config.pack.version)), ("sha", .string(snapshot.loaded.sha)),
+                                                ("chain", .array(snapshot.config.chain.map { .string($0.rawValue) }))])
+        return port
+    }
+
+    /// Re-reads the config files. An invalid config never replaces the running one.
+    public func reload() async -> ReloadOutcome {
+        let current = core.currentSnapshot
+        do {
+            let next = try Self.loadSnapshot(options: options, loader: loader, transport: core.transport)
+            core.swap(next)
+            server?.setMaxBodyBytes(next.config.sizeLimits.maxBodyBytes)
+            core.metrics.recordReload(ok: true)
+            let changed = next.loaded.fullSHA != current.loaded.fullSHA
+            core.logger.info("config reloaded", [("sha", .string(next.loaded.sha)), ("changed", .bool(changed))])
+            return ReloadOutcome(applied: true, sha: next.loaded.sha, version: next.config.pack.version,
+                                 message: changed ? "config applied" : "config unchanged", errors: [])
+        } catch let error as ConfigError {
+            core.metrics.recordReload(ok: false)
+            core.logger.warn("config reload rejected; keeping the running config", [("errors", .array(error.errors.map { .string($0.description) }))])
+            return ReloadOutcome(applied: false, sha: current.loaded.sha, version: current.config.pack.version,
+                                 message: "invalid config; still running \(current.loaded.sha)", errors: error.errors)
+        } catch {
+            core.metrics.recordReload(ok: false)
+            let message = (error as? KTError)?.message ?? "\(error)"
+            core.logger.warn("config reload rejected; keeping the running config", [("error", .string(message))])
+            return ReloadOutcome(applied: false, sha: current.loaded.sha, version: current.config.pack.version,
+                                 message: "\(message); still running \(current.loaded.sha)", errors: [])
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish (bounded by `drainTimeout`), then stops.
+    public func shutdown() async {
+        guard let server else { return }
+        self.server = nil
+        core.logger.info("shutting down; draining in-flight requests", [("in_flight", .int(core.metrics.inFlightCount))])
+        await server.shutdown(gracePeriod: options.drainTimeout)
+        core.logger.info("stopped")
+    }
+}

@@ -1,0 +1,259 @@
+import Foundation
+import KTModel
+import KTHTTP
+
+extension GatewayCore {
+    /// One attempt's failure, kept for the final error message and status.
+    struct AttemptFailure {
+        var target: String
+        var trigger: Fallback.Trigger?
+        var message: String
+        var status: Int?
+        var body: [UInt8]?
+        var contentType: String?
+    }
+
+    func proxy(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ ctx: inout RequestContext,
+               endpoint: MockCompletions.Endpoint) async {
+        let inFlight = metrics.beginRequest()
+        defer { metrics.endRequest() }
+        if inFlight > options.maxConcurrency {
+            var e = OpenAIError.unavailable("the gateway is handling \(options.maxConcurrency) requests; retry shortly", code: "overloaded")
+            e.headers = [("retry-after", "1")]
+            respondError(writer, &ctx, e)
+            return
+        }
+        let snap = currentSnapshot
+        guard snap.config.pack.enabled else {
+            respondError(writer, &ctx, .unavailable("policy pack '\(snap.config.pack.name)' is disabled; the gateway forwards nothing",
+                                                    code: "policy_pack_disabled"))
+            return
+        }
+        let parsed: ParsedRequest
+        switch ParsedRequest.parse(request.body, endpoint: endpoint) {
+        case .success(let p): parsed = p
+        case .failure(let e): respondError(writer, &ctx, e); return
+        }
+        ctx.model = parsed.model
+        ctx.stream = parsed.stream
+        let routing = snap.config.providers
+        let candidates = ordered(snap.candidates(for: parsed.model), strategy: routing.routing.strategy)
+        guard !candidates.isEmpty else {
+            respondError(writer, &ctx, .notFound("The model '\(parsed.model)' does not exist or is not routed by this gateway", code: "model_not_found"))
+            return
+        }
+
+        // Policy seam (request phase): the chain runs here, before any upstream call.
+
+        var failures: [AttemptFailure] = []
+        var skippedOpen: [String] = []
+        let fallbackStarted = ContinuousClock.now
+        for target in candidates {
+            if ctx.attempts > routing.fallback.maxFallbackAttempts { break }
+            if ctx.attempts > 0, (ContinuousClock.now - fallbackStarted) > .milliseconds(routing.fallback.retryWithinMs) { break }
+            guard allow(target.target, settings: routing.circuitBreaker) else {
+                skippedOpen.append(target.target.id)
+                continue
+            }
+            if ctx.attempts > 0 { metrics.recordFallback() }
+            ctx.attempts += 1
+            ctx.target = target.target.id
+            let upstreamRequest = UpstreamRequest(
+                url: target.url(for: endpoint.rawValue), headers: upstreamHeaders(target, stream: parsed.stream),
+                body: parsed.body(forTargetModel: target.target.model), timeoutMs: target.target.timeoutMs, stream: parsed.stream)
+            let attemptStart = ContinuousClock.now
+            let response: UpstreamResponse
+            do {
+                response = try await target.transport.send(upstreamRequest)
+            } catch {
+                ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).seconds
+                if error.kind == .cancelled || Task.isCancelled || writer.isClientGone {
+                    recordOutcome(target.target, success: nil)
+                    clientGone(&ctx)
+                    return
+                }
+                recordOutcome(target.target, success: false)
+                metrics.recordUpstreamError(target: target.target.id, kind: error.kind.rawValue)
+                let trigger: Fallback.Trigger = error.kind == .timeout ? .timeout : (error.kind == .connectError ? .connectError : .serverError)
+                failures.append(AttemptFailure(target: target.target.id, trigger: trigger, message: error.message))
+                if routing.fallback.triggers.contains(trigger) { continue }
+                break
+            }
+            // An error status: fall back if it is a configured trigger, otherwise pass it through.
+            if response.status == 429 || response.status >= 500 {
+                let body = (try? await response.collect(limit: 64 * 1024)) ?? []
+                ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).seconds
+                let trigger: Fallback.Trigger = response.status == 429 ? .rateLimit : .serverError
+                // 429 says the target is busy, not broken: it does not count against the breaker.
+                recordOutcome(target.target, success: response.status == 429 ? true : false)
+                metrics.recordUpstreamError(target: target.target.id, kind: trigger.rawValue)
+                failures.append(AttemptFailure(target: target.target.id, trigger: trigger, message: "HTTP \(response.status)",
+                                               status: response.status, body: body, contentType: response.header("content-type")))
+                if routing.fallback.triggers.contains(trigger) { continue }
+                break
+            }
+            recordOutcome(target.target, success: true)
+            await relay(response, from: target, attemptStart: attemptStart, parsed: parsed, snap: snap, writer, &ctx)
+            return
+        }
+        respondAfterFailures(failures, skippedOpen: skippedOpen, writer, &ctx)
+    }
+
+    func upstreamHeaders(_ target: CompiledTarget, stream: Bool) -> [(String, String)] {
+        var h: [(String, String)] = [("content-type", "application/json"), ("accept", stream ? "text/event-stream" : "application/json"),
+                                     ("user-agent", "kt-gateway/\(KTVersion.current)")]
+        if let auth = target.authHeader { h.append(auth) }
+        return h
+    }
+
+    /// Sends a successful upstream response on to the client: whole, or as a stream.
+    func relay(_ response: UpstreamResponse, from target: CompiledTarget, attemptStart: ContinuousClock.Instant,
+               parsed: ParsedRequest, snap: GatewaySnapshot, _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async {
+        let contentType = response.header("content-type") ?? "application/json"
+        let isSSE = contentType.lowercased().hasPrefix("text/event-stream")
+        if parsed.stream && isSSE && response.status == 200 {
+            ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).seconds
+            ctx.status = 200
+            var h = baseHeaders(ctx, contentType: "text/event-stream")
+            h.add("cache-control", "no-cache")
+            h.add("x-accel-buffering", "no")
+            h.add("x-kt-target", target.target.id)
+            writer.startStream(status: 200, headers: h)
+            // From here on there is no fallback: the client has bytes.
+            let streamStart = ContinuousClock.now
+            var relayed = 0
+            do {
+                for try await chunk in response.body {
+                    relayed += chunk.count
+                    if relayed > snap.config.sizeLimits.maxResponseBytes {
+                        throw UpstreamError(.responseTooLarge, "the upstream stream exceeded \(snap.config.sizeLimits.maxResponseBytes) bytes")
+                    }
+                    // Policy seam (response phase, per stream chunk window) runs here before release.
+                    writer.writeChunk(chunk)
+                }
+                ctx.upstreamSeconds += (ContinuousClock.now - streamStart).seconds
+                if Task.isCancelled || writer.isClientGone { clientGone(&ctx); return }
+                writer.endStream()
+            } catch {
+                ctx.upstreamSeconds += (ContinuousClock.now - streamStart).seconds
+                if Task.isCancelled || writer.isClientGone { clientGone(&ctx); return }
+                let message = (error as? UpstreamError)?.message ?? "\(error)"
+                metrics.recordUpstreamError(target: target.target.id, kind: "stream_interrupted")
+                let event = OpenAIError.upstream("the upstream stream from '\(target.target.id)' failed: \(message)", code: "upstream_stream_error")
+                // An error event and no [DONE]: the client must not mistake this for a complete answer.
+                writer.writeChunk(Array("data: \(event.json.serialized())\n\n".utf8))
+                writer.endStream()
+                ctx.errorCode = "upstream_stream_error"
+            }
+            metrics.recordUpstream(target: target.target.id, seconds: ctx.upstreamSeconds)
+            recordLatency(target.target.id, seconds: (streamStart - attemptStart).seconds)
+            finish(&ctx)
+            return
+        }
+        let body: [UInt8]
+        do {
+            body = try await response.collect(limit: snap.config.sizeLimits.maxResponseBytes)
+        } catch {
+            ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).seconds
+            if Task.isCancelled || writer.isClientGone { clientGone(&ctx); return }
+            let message = (error as? UpstreamError)?.message ?? "\(error)"
+            respondError(writer, &ctx, .upstream("upstream '\(target.target.id)' failed while sending its answer: \(message)"))
+            return
+        }
+        let upstreamTime = (ContinuousClock.now - attemptStart).seconds
+        ctx.upstreamSeconds += upstreamTime
+        metrics.recordUpstream(target: target.target.id, seconds: upstreamTime)
+        recordLatency(target.target.id, seconds: upstreamTime)
+        // Policy seam (response phase) runs here on the whole answer.
+        respond(writer, &ctx, response.status, contentType: contentType, body: body, extraHeaders: [("x-kt-target", target.target.id)])
+    }
+
+    func respondAfterFailures(_ failures: [AttemptFailure], skippedOpen: [String], _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) {
+        guard let last = failures.last else {
+            var e = OpenAIError.unavailable("every target for this model has an open circuit breaker (\(skippedOpen.joined(separator: ", "))); retry later",
+                                            code: "upstream_unavailable")
+            e.headers = [("retry-after", "5")]
+            respondError(writer, &ctx, e)
+            return
+        }
+        // A single non-retriable upstream error status (e.g. a 4xx-like 429 with fallback off) passes through as-is.
+        if failures.count == 1, let status = last.status, let body = last.body, !body.isEmpty {
+            ctx.errorCode = "upstream_\(status)"
+            respond(writer, &ctx, status, contentType: last.contentType ?? "application/json", body: body)
+            return
+        }
+        let summary = failures.map { "\($0.target): \($0.message)" }.joined(separator: "; ")
+        let timedOut = last.trigger == .timeout
+        let status = timedOut ? 504 : 502
+        let what = failures.count == 1 ? "the upstream failed" : "all \(failures.count) attempts failed"
+        respondError(writer, &ctx, .upstream("\(what) (\(summary))", status: status, code: timedOut ? "upstream_timeout" : "upstream_error"))
+    }
+
+    func clientGone(_ ctx: inout RequestContext) {
+        // nginx's convention for "client closed the request": the status never reaches anyone.
+        ctx.status = 499
+        ctx.errorCode = "client_disconnected"
+        finish(&ctx)
+    }
+}
+
+/// The parts of an OpenAI request the gateway needs, validated, with the original bytes kept.
+struct ParsedRequest {
+    var model: String
+    var stream: Bool
+    var object: [String: Any]
+    var rawBody: [UInt8]
+
+    static func parse(_ body: [UInt8], endpoint: MockCompletions.Endpoint) -> Result<ParsedRequest, OpenAIError> {
+        guard !body.isEmpty else { return .failure(.invalidRequest("the request body is empty; expected a JSON object")) }
+        let any: Any
+        do {
+            any = try JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])
+        } catch {
+            return .failure(.invalidRequest("the request body is not valid JSON; check for trailing commas and unquoted keys", code: "invalid_json"))
+        }
+        guard let object = any as? [String: Any] else {
+            return .failure(.invalidRequest("the request body must be a JSON object", code: "invalid_json"))
+        }
+        guard let model = object["model"] as? String, !model.isEmpty else {
+            return .failure(.invalidRequest("you must provide a model parameter (a string)", param: "model", code: "missing_required_parameter"))
+        }
+        var stream = false
+        if let s = object["stream"], !(s is NSNull) {
+            guard let b = s as? Bool else {
+                return .failure(.invalidRequest("'stream' must be a boolean", param: "stream", code: "invalid_type"))
+            }
+            stream = b
+        }
+        switch endpoint {
+        case .chat:
+            guard let messages = object["messages"] as? [Any], !messages.isEmpty else {
+                return .failure(.invalidRequest("'messages' must be a non-empty array", param: "messages", code: "missing_required_parameter"))
+            }
+            for (i, m) in messages.enumerated() {
+                guard let msg = m as? [String: Any], msg["role"] is String else {
+                    return .failure(.invalidRequest("messages[\(i)] must be an object with a string 'role'", status: 400, param: "messages[\(i)]",
+                                                    code: "invalid_value"))
+                }
+            }
+        case .completions:
+            guard object["prompt"] != nil else {
+                return .failure(.invalidRequest("you must provide a prompt parameter", param: "prompt", code: "missing_required_parameter"))
+            }
+        case .embeddings:
+            guard object["input"] != nil else {
+                return .failure(.invalidRequest("you must provide an input parameter", param: "input", code: "missing_required_parameter"))
+            }
+            stream = false
+        }
+        return .success(ParsedRequest(model: model, stream: stream, object: object, rawBody: body))
+    }
+
+    /// The body for a target: unchanged when it serves the requested name, else with its model.
+    func body(forTargetModel targetModel: String) -> [UInt8] {
+        guard targetModel != model, targetModel != "*" else { return rawBody }
+        var copy = object
+        copy["model"] = targetModel
+        return (try? JSONSerialization.data(withJSONObject: copy)).map { [UInt8]($0) } ?? rawBody
+    }
+}

@@ -1,0 +1,328 @@
+import Foundation
+import Synchronization
+import KTModel
+import KTConfig
+import KTHTTP
+
+/// The request path of a gateway: routes, the proxy with fallback, and the ops endpoints.
+/// Shared by every request task; its mutable state sits behind locks or atomics.
+public final class GatewayCore: Sendable {
+    let options: Gateway.Options
+    let transport: any UpstreamTransport
+    public let metrics = GatewayMetrics()
+    let logger: JSONLogger
+    let startedAt = Date()
+    private let snapshot: Mutex<GatewaySnapshot>
+    private let breakers = Mutex<[String: CircuitBreaker]>([:])
+    private let latencyEWMA = Mutex<[String: Double]>([:])
+    private let roundRobin = Atomic<Int>(0)
+    private let reload = Mutex<(@Sendable () async -> Gateway.ReloadOutcome)?>(nil)
+
+    init(options: Gateway.Options, snapshot: GatewaySnapshot, transport: any UpstreamTransport) {
+        self.options = options
+        self.transport = transport
+        self.snapshot = Mutex(snapshot)
+        self.logger = JSONLogger(minimum: options.logLevel)
+    }
+
+    var reloadAction: (@Sendable () async -> Gateway.ReloadOutcome)? {
+        get { reload.withLock { $0 } }
+        set { reload.withLock { $0 = newValue } }
+    }
+
+    public var currentSnapshot: GatewaySnapshot { snapshot.withLock { $0 } }
+
+    /// In-flight requests keep the snapshot they started with; new ones get this one.
+    func swap(_ next: GatewaySnapshot) {
+        snapshot.withLock { $0 = next }
+        // Breakers of targets that are gone are dropped; the rest keep their state.
+        let ids = Set(next.targets.map(\.target.id))
+        breakers.withLock { b in b = b.filter { ids.contains($0.key) } }
+    }
+
+    // MARK: Breakers and ordering
+
+    func allow(_ target: ProviderTarget, settings: CircuitBreakerSettings) -> Bool {
+        breakers.withLock { b in
+            var breaker = b[target.id] ?? CircuitBreaker(settings: settings)
+            breaker.failureThreshold = settings.failureThreshold
+            breaker.cooldown = .seconds(settings.cooldownSeconds)
+            let ok = breaker.allowRequest(now: .now)
+            b[target.id] = breaker
+            return ok
+        }
+    }
+
+    func recordOutcome(_ target: ProviderTarget, success: Bool?) {
+        breakers.withLock { b in
+            guard var breaker = b[target.id] else { return }
+            switch success {
+            case true?: breaker.recordSuccess()
+            case false?: breaker.recordFailure(now: .now)
+            case nil: breaker.recordAbandoned()
+            }
+            b[target.id] = breaker
+        }
+    }
+
+    func recordLatency(_ target: String, seconds: Double) {
+        latencyEWMA.withLock { m in m[target] = m[target].map { $0 * 0.8 + seconds * 0.2 } ?? seconds }
+    }
+
+    public func breakerStates() -> [(String, Int)] {
+        let names = currentSnapshot.targets.map(\.target.id)
+        return breakers.withLock { b in names.map { ($0, b[$0]?.gaugeValue ?? 0) } }
+    }
+
+    func breakerName(_ id: String) -> String { breakers.withLock { $0[id]?.name ?? "closed" } }
+
+    /// Candidates in the order the routing strategy wants to try them.
+    func ordered(_ candidates: [CompiledTarget], strategy: Routing.Strategy) -> [CompiledTarget] {
+        guard candidates.count > 1 else { return candidates }
+        switch strategy {
+        case .ordered:
+            return candidates
+        case .roundRobin:
+            let start = roundRobin.wrappingAdd(1, ordering: .relaxed).oldValue % candidates.count
+            return Array(candidates[start...] + candidates[..<start])
+        case .lowestLatency:
+            let ewma = latencyEWMA.withLock { $0 }
+            // Unmeasured targets go first so every target gets measured.
+            return candidates.enumerated().sorted { a, b in
+                let la = ewma[a.element.target.id] ?? -1, lb = ewma[b.element.target.id] ?? -1
+                return la != lb ? la < lb : a.offset < b.offset
+            }.map(\.element)
+        }
+    }
+
+    // MARK: Routing of HTTP requests
+
+    func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) async {
+        let started = ContinuousClock.now
+        let requestID = request.headers["x-request-id"].flatMap { $0.count <= 128 && !$0.isEmpty ? $0 : nil } ?? Self.newRequestID()
+        var ctx = RequestContext(requestID: requestID, started: started, route: String(request.path))
+        let path = request.path
+        switch (request.method, path) {
+        case ("GET", "/healthz"), ("HEAD", "/healthz"):
+            respondJSON(writer, &ctx, 200, .object([("status", "ok")]))
+        case ("GET", "/readyz"), ("HEAD", "/readyz"):
+            let s = currentSnapshot
+            if s.config.pack.enabled {
+                respondJSON(writer, &ctx, 200, .object([("status", "ready"), ("sha", .string(s.loaded.sha))]))
+            } else {
+                respondError(writer, &ctx, .unavailable("policy pack '\(s.config.pack.name)' is disabled", code: "policy_pack_disabled"))
+            }
+        case ("GET", "/health"):
+            respondJSON(writer, &ctx, 200, healthJSON())
+        case ("GET", "/metrics"):
+            let s = currentSnapshot
+            let text = metrics.render(breakers: breakerStates(), configInfo: (s.config.pack.version, s.loaded.sha))
+            respond(writer, &ctx, 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8), log: false)
+        case ("GET", "/keeptrusts/config"):
+            respondJSON(writer, &ctx, 200, configJSON())
+        case ("POST", "/keeptrusts/config/reload"):
+            await handleReload(request, writer, &ctx)
+        case ("POST", "/v1/chat/completions"):
+            await proxy(request, writer, &ctx, endpoint: .chat)
+        case ("POST", "/v1/completions"):
+            await proxy(request, writer, &ctx, endpoint: .completions)
+        case ("POST", "/v1/embeddings"):
+            await proxy(request, writer, &ctx, endpoint: .embeddings)
+        case ("GET", "/v1/models"):
+            let created = Int(currentSnapshot.loadedAt.timeIntervalSince1970)
+            respondJSON(writer, &ctx, 200, .object([("object", "list"), ("data", .array(currentSnapshot.modelIDs.map { Self.modelJSON($0, created) }))]))
+        case ("GET", _) where path.hasPrefix("/v1/models/"):
+            let id = String(path.dropFirst("/v1/models/".count)).removingPercentEncoding ?? ""
+            if currentSnapshot.modelIDs.contains(id) {
+                respondJSON(writer, &ctx, 200, Self.modelJSON(id, Int(currentSnapshot.loadedAt.timeIntervalSince1970)))
+            } else {
+                respondError(writer, &ctx, .notFound("The model '\(id)' does not exist on this gateway", code: "model_not_found"))
+            }
+        default:
+            let known = ["/healthz", "/readyz", "/health", "/metrics", "/keeptrusts/config", "/keeptrusts/config/reload",
+                         "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"]
+            if known.contains(String(path)) {
+                var e = OpenAIError.invalidRequest("method \(request.method) is not allowed on \(path)", status: 405, code: "method_not_allowed")
+                e.headers = [("allow", path.hasPrefix("/v1/models") || !path.hasPrefix("/v1/") && path != "/keeptrusts/config/reload" ? "GET" : "POST")]
+                respondError(writer, &ctx, e)
+            } else {
+                respondError(writer, &ctx, .notFound("Unknown request URL: \(request.method) \(path)", code: "unknown_url"))
+            }
+        }
+    }
+
+    static func modelJSON(_ id: String, _ created: Int) -> JSONValue {
+        .object([("id", .string(id)), ("object", "model"), ("created", .int(created)), ("owned_by", "keeptrusts")])
+    }
+
+    static func newRequestID() -> String {
+        "req_" + String(UInt64.random(in: 0...UInt64.max), radix: 16) + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    }
+
+    // MARK: Ops
+
+    func healthJSON() -> JSONValue {
+        let s = currentSnapshot
+        let states = breakerStates()
+        let openCount = states.filter { $0.1 == 1 }.count
+        let status: String
+        if !s.config.pack.enabled || (openCount == states.count && !states.isEmpty) { status = "unhealthy" }
+        else if openCount > 0 { status = "degraded" }
+        else { status = "healthy" }
+        let providers: [JSONValue] = s.targets.map { t in
+            .object([("id", .string(t.target.id)), ("provider", .string(t.target.provider.rawValue)),
+                     ("model", .string(t.target.model)), ("circuit", .string(breakerName(t.target.id))),
+                     ("reachable", .bool(breakerName(t.target.id) != "open"))])
+        }
+        return .object([
+            ("status", .string(status)),
+            ("uptime_seconds", .int(Int(Date().timeIntervalSince(startedAt)))),
+            ("version", .string(KTVersion.current)),
+            ("config", .object([("name", .string(s.config.pack.name)), ("version", .string(s.config.pack.version)),
+                                ("sha", .string(s.loaded.sha)), ("loaded_at", .string(ISO8601DateFormatter().string(from: s.loadedAt)))])),
+            ("providers", .array(providers)),
+            ("requests_processed", .int(metrics.requestsProcessed)),
+            ("requests_in_flight", .int(metrics.inFlightCount)),
+        ])
+    }
+
+    /// The effective (layered) config. Secrets never live in it; the debug override key is shown redacted.
+    func configJSON() -> JSONValue {
+        let s = currentSnapshot
+        var override: JSONValue = .null
+        if let o = options.upstreamOverride {
+            override = .object([("base_url", .string(o.baseURL)), ("api_key", o.apiKey == nil ? .null : "[redacted]")])
+        }
+        return .object([
+            ("version", .string(s.config.pack.version)),
+            ("sha", .string(s.loaded.sha)),
+            ("files", .array(s.loaded.files.map { .string($0) })),
+            ("upstream_override", override),
+            ("config", Self.json(of: s.loaded.tree)),
+        ])
+    }
+
+    static func json(of node: YAMLNode) -> JSONValue {
+        switch node.kind {
+        case .mapping(let pairs): return .object(pairs.map { ($0.key, json(of: $0.value)) })
+        case .sequence(let items): return .array(items.map(json(of:)))
+        case .scalar:
+            switch node.resolved! {
+            case .null: return .null
+            case .bool(let b): return .bool(b)
+            case .int(let i): return .int(i)
+            case .float(let d): return .double(d)
+            case .string(let s): return .string(s)
+            }
+        }
+    }
+
+    func handleReload(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async {
+        let bearer = request.headers["authorization"].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        let tokenOK = options.adminToken.map { token in bearer.map { ConstantTime.equal($0, token) } ?? false } ?? false
+        guard request.peerIsLoopback || tokenOK else {
+            respondError(writer, &ctx, OpenAIError(status: 403, type: "permission_error",
+                                                   message: "config reload is allowed from loopback or with the admin token", code: "forbidden"))
+            return
+        }
+        guard let action = reloadAction else {
+            respondError(writer, &ctx, .unavailable("the gateway is not ready to reload", code: "not_ready"))
+            return
+        }
+        let outcome = await action()
+        let errors: [JSONValue] = outcome.errors.map { d in
+            .object([("code", .string(d.code.rawValue)), ("path", .string(d.path)), ("line", d.location.map { .int($0.line) } ?? .null),
+                     ("column", d.location.map { .int($0.column) } ?? .null), ("message", .string(d.message)), ("suggestion", .optional(d.suggestion))])
+        }
+        let body: JSONValue = .object([("applied", .bool(outcome.applied)), ("version", .string(outcome.version)), ("sha", .string(outcome.sha)),
+                                       ("message", .string(outcome.message)), ("errors", .array(errors))])
+        respondJSON(writer, &ctx, outcome.applied ? 200 : 422, body)
+    }
+
+    // MARK: Responding
+
+    func baseHeaders(_ ctx: RequestContext, contentType: String) -> HTTPHeaders {
+        var h = HTTPHeaders()
+        h.add("content-type", contentType)
+        h.add("x-request-id", ctx.requestID)
+        h.add("x-kt-overhead-ms", ctx.overheadMsText())
+        return h
+    }
+
+    func respond(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, _ status: Int, contentType: String, body: [UInt8],
+                 extraHeaders: [(String, String)] = [], log: Bool = true) {
+        ctx.status = status
+        var h = baseHeaders(ctx, contentType: contentType)
+        for (n, v) in extraHeaders { h.add(n, v) }
+        writer.respond(status: status, headers: h, body: body)
+        finish(&ctx, log: log)
+    }
+
+    func respondJSON(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, _ status: Int, _ json: JSONValue) {
+        respond(writer, &ctx, status, contentType: "application/json", body: Array(json.serialized().utf8))
+    }
+
+    func respondError(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, _ error: OpenAIError) {
+        ctx.errorCode = error.code
+        respond(writer, &ctx, error.status, contentType: "application/json", body: error.body, extraHeaders: error.headers)
+    }
+
+    /// Metrics and the one log line per request.
+    func finish(_ ctx: inout RequestContext, log: Bool = true) {
+        let total = (ContinuousClock.now - ctx.started).seconds
+        let isProxy = ctx.route.hasPrefix("/v1/")
+        metrics.recordRequest(route: ctx.route, status: ctx.status, target: ctx.target, seconds: total,
+                              overheadSeconds: isProxy ? max(0, total - ctx.upstreamSeconds) : nil)
+        guard log else { return }
+        var fields: [(String, JSONValue)] = [("request_id", .string(ctx.requestID)), ("route", .string(ctx.route)),
+                                             ("status", .int(ctx.status)), ("duration_ms", .double((total * 1000 * 100).rounded() / 100))]
+        if isProxy {
+            fields.append(("overhead_ms", .double((max(0, total - ctx.upstreamSeconds) * 1000 * 100).rounded() / 100)))
+            fields.append(("model", .optional(ctx.model)))
+            fields.append(("target", .optional(ctx.target)))
+            fields.append(("attempts", .int(ctx.attempts)))
+            fields.append(("stream", .bool(ctx.stream)))
+        }
+        if let code = ctx.errorCode { fields.append(("error_code", .string(code))) }
+        logger.info("request", fields)
+    }
+}
+
+/// Per-request bookkeeping for metrics, headers and the log line.
+struct RequestContext {
+    var requestID: String
+    var started: ContinuousClock.Instant
+    var route: String
+    var status = 0
+    var model: String?
+    var target: String?
+    var attempts = 0
+    var stream = false
+    var errorCode: String?
+    /// Time spent waiting on upstreams (excluded from the overhead).
+    var upstreamSeconds = 0.0
+
+    func overheadMsText() -> String {
+        let ms = max(0, (ContinuousClock.now - started).seconds - upstreamSeconds) * 1000
+        return String(format: "%.3f", ms)
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}
+
+/// Comparison that takes the same time whatever the inputs share.
+enum ConstantTime {
+    static func equal(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var diff = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) {
+            diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return diff == 0
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import KTModel
+import KTConfig
+
+/// Debug overrides of `kt gateway run` (`--upstream*` / `KEEPTRUSTS_UPSTREAM*`): send every
+/// request to one OpenAI-compatible base URL.
+public struct UpstreamOverride: Sendable {
+    public var baseURL: String
+    public var apiKey: String?
+    public var apiKeyHeader: String?
+    public var apiKeyPrefix: String?
+    public init(baseURL: String, apiKey: String? = nil, apiKeyHeader: String? = nil, apiKeyPrefix: String? = nil) {
+        self.baseURL = baseURL
+        self.apiKey = apiKey
+        self.apiKeyHeader = apiKeyHeader
+        self.apiKeyPrefix = apiKeyPrefix
+    }
+}
+
+/// One provider target ready to call: URL, credentials and transport resolved.
+public struct CompiledTarget: Sendable {
+    public var target: ProviderTarget
+    public var apiKey: String?
+    public var transport: any UpstreamTransport
+
+    /// The upstream URL for an OpenAI path such as `/chat/completions`.
+    public func url(for path: String) -> String {
+        switch target.provider {
+        case .azureOpenAI:
+            let base = Self.trimmed(target.baseURL ?? "")
+            let deployment = target.deployment ?? target.model
+            return "\(base)/openai/deployments/\(deployment)\(path)?api-version=\(target.apiVersion ?? "2024-10-21")"
+        case .mock:
+            return "mock://\(target.id)/v1\(path)"
+        default:
+            var base = Self.trimmed(target.baseURL ?? "https://api.openai.com")
+            if !base.hasSuffix("/v1") { base += "/v1" }
+            return base + path
+        }
+    }
+
+    static func trimmed(_ s: String) -> String {
+        var s = s
+        while s.hasSuffix("/") { s.removeLast() }
+        return s
+    }
+
+    public var authHeader: (String, String)? {
+        guard let apiKey else { return nil }
+        return (target.apiKeyHeader, target.apiKeyPrefix + apiKey)
+    }
+}
+
+/// Everything a request needs from the config, built once per (re)load and swapped atomically.
+public final class GatewaySnapshot: Sendable {
+    public let loaded: LoadedConfig
+    public let targets: [CompiledTarget]
+    public let loadedAt: Date
+
+    public var config: PolicyConfig { loaded.config }
+
+    init(loaded: LoadedConfig, targets: [CompiledTarget]) {
+        self.loaded = loaded
+        self.targets = targets
+        self.loadedAt = Date()
+    }
+
+    /// Targets that serve `model`, in config order (`model: "*"` serves any model).
+    public func candidates(for model: String) -> [CompiledTarget] {
+        targets.filter { $0.target.answers(model: model) || $0.target.model == "*" }
+    }
+
+    /// Model ids this gateway serves (for /v1/models).
+    public var modelIDs: [String] {
+        var seen = Set<String>(), out: [String] = []
+        for t in targets {
+            for m in [t.target.model] + t.target.aliases where m != "*" && seen.insert(m).inserted { out.append(m) }
+        }
+        return out
+    }
+
+    /// Builds a snapshot: resolves secrets, applies the debug override, picks transports.
+    public static func build(_ loaded: LoadedConfig, override: UpstreamOverride?, secrets: SecretResolver,
+                             httpTransport: any UpstreamTransport) throws(KTError) -> GatewaySnapshot {
+        var compiled: [CompiledTarget] = []
+        var problems: [String] = []
+        for var target in loaded.config.providers.targets {
+            if target.provider == .anthropic {
+                problems.append("provider target '\(target.id)': provider anthropic is not supported by this gateway yet; use openai-compatible through an adapter")
+                continue
+            }
+            if let o = override, target.provider != .mock {
+                target.baseURL = o.baseURL
+                target.provider = .openaiCompatible
+                if let h = o.apiKeyHeader { target.apiKeyHeader = h }
+                if let p = o.apiKeyPrefix { target.apiKeyPrefix = p } else if o.apiKeyHeader != nil { target.apiKeyPrefix = "" }
+                compiled.append(CompiledTarget(target: target, apiKey: o.apiKey, transport: httpTransport))
+                continue
+            }
+            var key: String?
+            if let ref = target.secretKeyRef {
+                do { key = try secrets.resolve(ref, for: target.id) } catch { problems.append(error.message); continue }
+            }
+            let transport: any UpstreamTransport = target.provider == .mock ? MockTransport(settings: target.mock ?? MockSettings()) : httpTransport
+            compiled.append(CompiledTarget(target: target, apiKey: key, transport: transport))
+        }
+        if !problems.isEmpty { throw KTError(.secretUnresolved, problems.joined(separator: "\n")) }
+        return GatewaySnapshot(loaded: loaded, targets: compiled)
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Synchronization
+import KTModel
+import KTHTTP
+
+/// An OpenAI-compatible upstream on a real socket for tests and benchmarks, with knobs for
+/// latency, error statuses, failing after N stream chunks, and slow, hanging or reset
+/// connections. `POST /_mock/behavior` changes the knobs at run time; `GET /_mock/stats`
+/// reports what it saw (including streams the client abandoned).
+public final class MockUpstreamServer: Sendable {
+    public struct Behavior: Sendable {
+        public var latencyMs = 0
+        /// Answer every request with this status (and an OpenAI error body).
+        public var status: Int?
+        /// Streams: fail (close the connection) after this many events.
+        public var failAfterChunks: Int?
+        public var chunkDelayMs = 0
+        /// Close the connection without answering.
+        public var reset = false
+        /// Never answer (for timeout tests).
+        public var hang = false
+        public var reply: String?
+        public var chunkChars = 8
+        public init() {}
+    }
+
+    public struct Stats: Sendable {
+        public var requests = 0
+        public var completed = 0
+        public var cancelled = 0
+        public var lastAuthorization: String?
+        public var lastModel: String?
+    }
+
+    private let behavior: Mutex<Behavior>
+    private let stats = Mutex(Stats())
+    private let server: Mutex<HTTPServer?> = Mutex(nil)
+
+    public init(behavior: Behavior = Behavior()) {
+        self.behavior = Mutex(behavior)
+    }
+
+    public var currentStats: Stats { stats.withLock { $0 } }
+    public func setBehavior(_ b: Behavior) { behavior.withLock { $0 = b } }
+
+    @discardableResult
+    public func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
+        let s = try HTTPServer(configuration: .init(host: host, port: port, maxConnections: 20_000, maxBodyBytes: 64 << 20)) { [self] req, w in
+            await handle(req, w)
+        }
+        let bound = try await s.start()
+        server.withLock { $0 = s }
+        return bound
+    }
+
+    public func shutdown() async {
+        guard let s = server.withLock({ $0 }) else { return }
+        await s.shutdown(gracePeriod: .seconds(1))
+    }
+
+    func handle(_ req: HTTPRequest, _ w: HTTPResponseWriter) async {
+        let json: (Int, JSONValue) -> Void = { status, value in
+            w.respond(status: status, headers: HTTPHeaders([("content-type", "application/json")]), body: Array(value.serialized().utf8))
+        }
+        switch (req.method, String(req.path)) {
+        case ("GET", "/_mock/stats"):
+            let s = currentStats
+            json(200, .object([("requests", .int(s.requests)), ("completed", .int(s.completed)), ("cancelled", .int(s.cancelled)),
+                               ("last_authorization", .optional(s.lastAuthorization)), ("last_model", .optional(s.lastModel))]))
+            return
+        case ("POST", "/_mock/behavior"):
+            let o = ((try? JSONSerialization.jsonObject(with: Data(req.body))) as? [String: Any]) ?? [:]
+            var b = Behavior()
+            b.latencyMs = o["latency_ms"] as? Int ?? 0
+            b.status = o["status"] as? Int
+            b.failAfterChunks = o["fail_after_chunks"] as? Int
+            b.chunkDelayMs = o["chunk_delay_ms"] as? Int ?? 0
+            b.reset = o["reset"] as? Bool ?? false
+            b.hang = o["hang"] as? Bool ?? false
+            b.reply = o["reply"] as? String
+            b.chunkChars = o["chunk_chars"] as? Int ?? 8
+            setBehavior(b)
+            json(200, .object([("ok", true)]))
+            return
+        case ("GET", "/v1/models"):
+            json(200, .object([("object", "list"), ("data", .array([GatewayCore.modelJSON("mock-model", 0)]))]))
+            return
+        default:
+            break
+        }
+        let b = behavior.withLock { $0 }
+        let body = ((try? JSONSerialization.jsonObject(with: Data(req.body))) as? [String: Any]) ?? [:]
+        stats.withLock {
+            $0.requests += 1
+            $0.lastAuthorization = req.headers["authorization"] ?? req.headers["api-key"]
+            $0.lastModel = body["model"] as? String
+        }
+        if b.hang {
+            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+            stats.withLock { $0.cancelled += 1 }
+            return
+        }
+        if b.latencyMs > 0 { try? await Task.sleep(for: .milliseconds(b.latencyMs)) }
+        if b.reset {
+            w.startStream(status: 200, headers: HTTPHeaders())
+            w.abortStream()
+            return
+        }
+        if let status = b.status {
+            json(status, OpenAIError.upstream("mock upstream configured to answer \(status)", status: status, code: "mock_status").json)
+            stats.withLock { $0.completed += 1 }
+            return
+        }
+        guard let endpoint = MockCompletions.endpoint(forURL: String(req.path)) else {
+            json(404, OpenAIError.notFound("mock: unknown URL \(req.path)", code: "unknown_url").json)
+            return
+        }
+        let created = Int(Date().timeIntervalSince1970)
+        if (body["stream"] as? Bool) == true && endpoint != .embeddings {
+            let events = MockCompletions.streamEvents(endpoint: endpoint, request: body, fixed: b.reply, chunkChars: b.chunkChars, created: created)
+            w.startStream(status: 200, headers: HTTPHeaders([("content-type", "text/event-stream"), ("cache-control", "no-cache")]))
+            for (i, e) in events.enumerated() {
+                if let n = b.failAfterChunks, i >= n {
+                    w.abortStream()
+                    stats.withLock { $0.completed += 1 }
+                    return
+                }
+                if Task.isCancelled || w.isClientGone {
+                    stats.withLock { $0.cancelled += 1 }
+                    return
+                }
+                w.writeChunk(e)
+                if b.chunkDelayMs > 0 { try? await Task.sleep(for: .milliseconds(b.chunkDelayMs)) }
+            }
+            if Task.isCancelled || w.isClientGone {
+                stats.withLock { $0.cancelled += 1 }
+                return
+            }
+            w.endStream()
+            stats.withLock { $0.completed += 1 }
+            return
+        }
+        json(200, MockCompletions.jsonResponse(endpoint: endpoint, request: body, fixed: b.reply, created: created))
+        stats.withLock { $0.completed += 1 }
+    }
+}
