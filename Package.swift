@@ -27,8 +27,10 @@ let package = Package(
         .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig", "KTGateway", "KTHTTP"], swiftSettings: strict),
         .executableTarget(name: "kt", dependencies: ["KTCLI"], swiftSettings: strict),
 
-        .testTarget(name: "KTConfigTests", dependencies: ["KTConfig", "KTModel"], swiftSettings: strict),
-        .testTarget(name: "KTHTTPTests", dependencies: ["KTHTTP"], swiftSettings: strict),
-        .testTarget(name: "KTCLITests", dependencies: ["KTCLI", "KTConfig"], swiftSettings: strict),
+        .target(name: "KTTestSupport", path: "Tests/KTTestSupport", swiftSettings: strict),
+        .testTarget(name: "KTConfigTests", dependencies: ["KTConfig", "KTModel", "KTTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KTHTTPTests", dependencies: ["KTHTTP", "KTTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KTGatewayTests", dependencies: ["KTGateway", "KTHTTP", "KTConfig", "KTTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KTCLITests", dependencies: ["KTCLI", "KTConfig", "KTTestSupport"], swiftSettings: strict),
     ]
 )

@@ -26,6 +26,8 @@ public enum CommandCatalog {
                     OptionSpec("heartbeat-interval", value: "DURATION", "managed mode: heartbeat period (default 10s)"),
                     OptionSpec("admin-token", value: "TOKEN", "token for /keeptrusts/config/reload from non-loopback clients (KEEPTRUSTS_ADMIN_TOKEN)"),
                     OptionSpec("log-level", value: "LEVEL", "debug|info|warn|error (default info)"),
+                    OptionSpec("header-timeout", value: "DURATION", "close clients whose request head takes longer (default 10s)"),
+                    OptionSpec("drain-timeout", value: "DURATION", "on SIGTERM, wait this long for in-flight requests (default 30s)"),
                 ], run: handlers.gatewayRun),
                 .leaf("list", "list registered gateways", options: [
                     OptionSpec("status", value: "online|offline|degraded", "only gateways in this status"),

@@ -17,6 +17,7 @@ public actor Gateway {
         public var adminToken: String?
         public var logLevel = JSONLogger.Level.info
         public var drainTimeout: Duration = .seconds(30)
+        public var headerTimeout: Duration = .seconds(10)
         public var environment: [String: String] = ProcessInfo.processInfo.environment
         public init() {}
     }
@@ -76,7 +77,7 @@ public actor Gateway {
         precondition(server == nil, "Gateway.start() called twice")
         let snapshot = core.currentSnapshot
         let config = HTTPServer.Configuration(host: options.host, port: options.port, maxConnections: max(options.maxConcurrency * 4, 256),
-                                              maxBodyBytes: snapshot.config.sizeLimits.maxBodyBytes)
+                                              headerTimeout: options.headerTimeout, maxBodyBytes: snapshot.config.sizeLimits.maxBodyBytes)
         let core = self.core
         let server = try HTTPServer(configuration: config, errorResponder: { status, message in
             let type = status == 413 ? "invalid_request_error" : (status >= 500 ? "api_error" : "invalid_request_error")
@@ -98,9 +99,10 @@ public actor Gateway {
         }
         let port = try await server.start()
         self.server = server
-        core.logger.info("gateway listening", [("address", .string("\(options.host):\(port)")), ("version", .string(KTVersion.current)),
+        // Always printed, whatever the log level: supervisors and scripts wait for this line.
+        core.logger.log(.info, "gateway listening", [("address", .string("\(options.host):\(port)")), ("version", .string(KTVersion.current)),
                                                 ("config_version", .string(snapshot.config.pack.version)), ("sha", .string(snapshot.loaded.sha)),
-                                                ("chain", .array(snapshot.config.chain.map { .string($0.rawValue) }))])
+                                                ("chain", .array(snapshot.config.chain.map { .string($0.rawValue) }))], always: true)
         return port
     }
 

@@ -26,8 +26,8 @@ public struct JSONLogger: Sendable {
         self.component = component
     }
 
-    public func log(_ level: Level, _ message: String, _ fields: [(String, JSONValue)] = []) {
-        guard level >= minimum else { return }
+    public func log(_ level: Level, _ message: String, _ fields: [(String, JSONValue)] = [], always: Bool = false) {
+        guard always || level >= minimum else { return }
         let ts = Date().formatted(.iso8601.year().month().day().timeSeparator(.colon).time(includingFractionalSeconds: true))
         let obj = JSONValue.object([("ts", .string(ts)), ("level", .string(level.name)), ("component", .string(component)),
                                     ("msg", .string(message))] + fields)

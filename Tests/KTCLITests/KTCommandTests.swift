@@ -1,3 +1,4 @@
+import KTTestSupport
 import Foundation
 import Testing
 import KTModel
@@ -87,7 +88,7 @@ func runInProcess(_ args: [String], env: [String: String] = [:]) async -> (Int32
 /// The same through the real binary, as a newcomer runs it.
 @Suite struct KTBinaryTests {
     @Test func lintTheSeedConfig() throws {
-        let r = try Fixtures.runKT(["policy", "lint", "--file", Fixtures.path("valid/quick-launch.yaml")])
+        let r = try runKT(["policy", "lint", "--file", Fixtures.path("valid/quick-launch.yaml")])
         #expect(r.status == 0)
         #expect(r.stdout.contains("is valid") && r.stdout.contains("quick-launch 0.1.0"))
         #expect(r.stdout.contains("prompt-injection → pii-detector → audit-logger") && r.stdout.contains("sha:"))
@@ -99,7 +100,7 @@ func runInProcess(_ args: [String], env: [String: String] = [:]) async -> (Int32
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(code) }
         #expect(!files.isEmpty)
         for file in files {
-            let r = try Fixtures.runKT(["policy", "lint", "--file", (dir as NSString).appendingPathComponent(file)])
+            let r = try runKT(["policy", "lint", "--file", (dir as NSString).appendingPathComponent(file)])
             #expect(r.status == 2, "\(file)")
             #expect(r.stdout.contains("error[\(code)]"), "\(file)")
             #expect(r.stdout.contains("(line "), "\(file)")
@@ -107,7 +108,25 @@ func runInProcess(_ args: [String], env: [String: String] = [:]) async -> (Int32
     }
 
     @Test func unknownFlagExits2() throws {
-        let r = try Fixtures.runKT(["policy", "lint", "--fiel", "x"])
+        let r = try runKT(["policy", "lint", "--fiel", "x"])
         #expect(r.status == 2 && r.stderr.contains("did you mean '--file'"))
     }
+}
+
+struct ProcessResult { var status: Int32; var stdout: String; var stderr: String }
+
+/// Runs `kt` to completion as a child process.
+func runKT(_ args: [String]) throws -> ProcessResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: ChildProcess.ktBinary)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    // Read before waiting so a full pipe cannot deadlock the child.
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }

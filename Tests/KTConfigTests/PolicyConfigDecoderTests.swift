@@ -1,3 +1,4 @@
+import KTTestSupport
 import Testing
 import KTModel
 @testable import KTConfig

@@ -1,3 +1,4 @@
+import KTTestSupport
 import Foundation
 import Testing
 import KTModel

@@ -1,3 +1,4 @@
+import KTTestSupport
 import Testing
 @testable import KTHTTP
 

@@ -1,3 +1,4 @@
+import KTTestSupport
 import Foundation
 import Testing
 @testable import KTHTTP
@@ -192,9 +193,10 @@ struct TestServer {
         await s.server.shutdown()
     }
 
-    @Test func manyKeepAliveRequestsLeakNoDescriptors() async throws {
+    /// Descriptor counts are measured on an isolated gateway process in GatewayEndToEndTests;
+    /// in process, other suites open descriptors concurrently, so this checks the server's own accounting.
+    @Test func manyKeepAliveRequestsCloseEveryConnection() async throws {
         let s = try await TestServer.start()
-        let before = openFDCount()
         let ok: Int = await onThread {
             var ok = 0
             for _ in 0..<20 {
@@ -211,7 +213,6 @@ struct TestServer {
         let deadline = ContinuousClock.now + .seconds(5)
         while s.server.openConnections > 0, ContinuousClock.now < deadline { await Task.yield() }
         #expect(s.server.openConnections == 0)
-        #expect(openFDCount() <= before)
         await s.server.shutdown()
     }
 

@@ -21,6 +21,8 @@ enum GatewayRunCommand {
                 guard let n = Int(mc), n > 0 else { throw UsageError("--max-concurrency must be a positive integer", command: "kt gateway run") }
                 options.maxConcurrency = n
             }
+            if let t = args.value("header-timeout") { options.headerTimeout = try DurationText.parse(t, flag: "--header-timeout") }
+            if let t = args.value("drain-timeout") { options.drainTimeout = try DurationText.parse(t, flag: "--drain-timeout") }
             if let level = args.value("log-level") {
                 guard let l = JSONLogger.Level(name: level) else { throw UsageError("--log-level must be debug, info, warn or error", command: "kt gateway run") }
                 options.logLevel = l

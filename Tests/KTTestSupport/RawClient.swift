@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 
 /// Runs blocking work on its own thread so tests never block the cooperative pool.
-func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+public func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { c in
         let t = Thread { c.resume(returning: body()) }
         t.start()
@@ -11,11 +11,11 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
 
 /// A blocking HTTP/1.1 client over a raw socket, for exercising framing and timeouts exactly.
 /// Every read has a receive timeout so a broken server fails a test instead of hanging it.
-final class RawClient: @unchecked Sendable {
-    let fd: Int32
+public final class RawClient: @unchecked Sendable {
+    public let fd: Int32
     private var buffer: [UInt8] = []
 
-    init(port: Int, timeoutSeconds: Int = 5) throws {
+    public init(port: Int, timeoutSeconds: Int = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -31,8 +31,8 @@ final class RawClient: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    func send(_ text: String) { send(Array(text.utf8)) }
-    func send(_ bytes: [UInt8]) {
+    public func send(_ text: String) { send(Array(text.utf8)) }
+    public func send(_ bytes: [UInt8]) {
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
@@ -41,11 +41,11 @@ final class RawClient: @unchecked Sendable {
         }
     }
 
-    func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+    public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
     /// Reads more bytes; false on EOF, error or timeout.
     @discardableResult
-    func fill() -> Bool {
+    public func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65_536)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n <= 0 { return false }
@@ -54,23 +54,23 @@ final class RawClient: @unchecked Sendable {
     }
 
     /// True when the server closed the connection (EOF) within the timeout.
-    func readUntilClosed() -> [UInt8] {
+    public func readUntilClosed() -> [UInt8] {
         while fill() {}
         defer { buffer.removeAll() }
         return buffer
     }
 
-    struct Response {
-        var status: Int
-        var headers: [String: String]
-        var body: [UInt8]
-        var chunks: [[UInt8]]
-        var cleanEnd: Bool
-        var text: String { String(decoding: body, as: UTF8.self) }
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: [UInt8]
+        public var chunks: [[UInt8]]
+        public var cleanEnd: Bool
+        public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
     /// Reads one response (Content-Length or chunked). nil on EOF/timeout before a full head.
-    func readResponse() -> Response? {
+    public func readResponse() -> Response? {
         guard let headEnd = waitFor([13, 10, 13, 10]) else { return nil }
         let head = String(decoding: buffer[0..<headEnd], as: UTF8.self)
         buffer.removeFirst(headEnd + 4)
@@ -124,6 +124,23 @@ final class RawClient: @unchecked Sendable {
 }
 
 /// Open file descriptors of this process.
-func openFDCount() -> Int {
-    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+public func openFDCount(pid: Int32? = nil) -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid.map(String.init) ?? "self")/fd").count) ?? -1
+}
+
+extension RawClient {
+    /// A one-shot JSON POST on a fresh connection.
+    public static func post(port: Int, path: String, json: String, headers: [String: String] = [:]) -> Response? {
+        guard let c = try? RawClient(port: port) else { return nil }
+        var head = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n"
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        c.send(head + "\r\n" + json)
+        return c.readResponse()
+    }
+
+    public static func get(port: Int, path: String) -> Response? {
+        guard let c = try? RawClient(port: port) else { return nil }
+        c.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        return c.readResponse()
+    }
 }

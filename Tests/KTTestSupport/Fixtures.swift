@@ -1,8 +1,8 @@
 import Foundation
 
 /// Paths into the repository's fixtures/ folder.
-enum Fixtures {
-    static let root: String = {
+public enum Fixtures {
+    public static let root: String = {
         var url = URL(fileURLWithPath: #filePath)
         while url.path != "/" {
             url.deleteLastPathComponent()
@@ -11,12 +11,12 @@ enum Fixtures {
         return url.appendingPathComponent("fixtures").path
     }()
 
-    static func path(_ relative: String) -> String { (root as NSString).appendingPathComponent(relative) }
+    public static func path(_ relative: String) -> String { (root as NSString).appendingPathComponent(relative) }
 
-    static func text(_ relative: String) throws -> String { try String(contentsOfFile: path(relative), encoding: .utf8) }
+    public static func text(_ relative: String) throws -> String { try String(contentsOfFile: path(relative), encoding: .utf8) }
 
     /// A fresh temporary directory for one test.
-    static func tempDir() throws -> String {
+    public static func tempDir() throws -> String {
         let dir = (NSTemporaryDirectory() as NSString).appendingPathComponent("kt-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir

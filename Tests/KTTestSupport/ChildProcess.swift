@@ -1,0 +1,102 @@
+import Foundation
+import Synchronization
+
+/// A `kt` child process for end-to-end tests, with its output collected line by line.
+public final class ChildProcess: @unchecked Sendable {
+    public let process = Process()
+    private let outLines = LineBuffer(), errLines = LineBuffer()
+    private let stdoutPipe = Pipe(), stderrPipe = Pipe()
+
+    /// The `kt` executable built next to the test bundle.
+    public static var ktBinary: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return ((exe as NSString).deletingLastPathComponent as NSString).appendingPathComponent("kt")
+    }
+
+    public init(_ args: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = URL(fileURLWithPath: Self.ktBinary)
+        process.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        for (pipe, lines) in [(stdoutPipe, outLines), (stderrPipe, errLines)] {
+            pipe.fileHandleForReading.readabilityHandler = { h in
+                let data = h.availableData
+                guard !data.isEmpty else { h.readabilityHandler = nil; return }
+                let text = String(decoding: data, as: UTF8.self)
+                lines.append(text)
+            }
+        }
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    /// stdout lines, then stderr lines.
+    public var output: [String] { outLines.lines + errLines.lines }
+
+    /// Polls (with a deadline) for an output line containing `needle`.
+    public func waitForLine(containing needle: String, timeout: Duration = .seconds(20)) async -> String? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let l = output.first(where: { $0.contains(needle) }) { return l }
+            if !process.isRunning, output.first(where: { $0.contains(needle) }) == nil { return nil }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits for exit (with a deadline, then SIGKILL) and returns the status.
+    @discardableResult
+    public func waitForExit(timeout: Duration = .seconds(20)) async -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        return process.terminationStatus
+    }
+
+    public func stop() async {
+        if process.isRunning { signal(SIGTERM) }
+        await waitForExit(timeout: .seconds(10))
+    }
+
+    /// Starts `kt dev mock-upstream` on a free port and returns it with the port.
+    public static func mockUpstream(_ extra: [String] = []) async throws -> (ChildProcess, Int) {
+        let p = try ChildProcess(["dev", "mock-upstream", "--listen", "127.0.0.1:0"] + extra)
+        guard let line = await p.waitForLine(containing: "listening on"), let port = Int(line.split(separator: ":").last ?? "") else {
+            await p.stop()
+            throw POSIXError(.ETIMEDOUT)
+        }
+        return (p, port)
+    }
+
+    /// Starts `kt gateway run` on a free port and returns it with the port.
+    public static func gateway(_ args: [String], environment: [String: String] = [:]) async throws -> (ChildProcess, Int) {
+        let p = try ChildProcess(["gateway", "run", "--listen", "127.0.0.1:0"] + args, environment: environment)
+        guard let line = await p.waitForLine(containing: "gateway listening"),
+              let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+              let port = Int(line[range].split(separator: ":")[1]) else {
+            await p.stop()
+            throw POSIXError(.ETIMEDOUT)
+        }
+        return (p, port)
+    }
+}
+
+/// Complete lines so far, plus the fragment of the one still arriving.
+final class LineBuffer: Sendable {
+    private let state = Mutex<(lines: [String], partial: String)>(([], ""))
+
+    var lines: [String] { state.withLock { $0.lines } }
+
+    func append(_ text: String) {
+        state.withLock { s in
+            var parts = (s.partial + text).components(separatedBy: "\n")
+            s.partial = parts.removeLast()
+            s.lines += parts.filter { !$0.isEmpty }
+        }
+    }
+}
