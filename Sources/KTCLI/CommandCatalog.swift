@@ -116,7 +116,7 @@ public enum CommandCatalog {
                 OptionSpec("duration", value: "DURATION", "run for this long"), OptionSpec("concurrency", value: "C", "parallel requests"),
                 OptionSpec("model", value: "M", "model name"), OptionSpec("prompt-file", value: "FILE", "prompt text"),
                 OptionSpec("stream", "use stream: true"), OptionSpec("output", value: "FILE", "write results JSON"), json,
-            ], plannedIn: "issue 3"),
+            ], run: handlers.bench),
             .group("audit", "audit log tools", [
                 .leaf("verify", "verify an audit log's hash chain", options: [json],
                       positionals: [PositionalSpec("STATE_DIR", "the gateway's state dir")], plannedIn: "issue 4"),
@@ -147,8 +147,9 @@ public enum CommandCatalog {
         public var policyLint: Command.Run?
         public var gatewayRun: Command.Run?
         public var mockUpstream: Command.Run?
+        public var bench: Command.Run?
 
         public static let builtIn = Handlers(policyLint: PolicyLintCommand.run, gatewayRun: GatewayRunCommand.run,
-                                             mockUpstream: MockUpstreamCommand.run)
+                                             mockUpstream: MockUpstreamCommand.run, bench: BenchCommand.run)
     }
 }
