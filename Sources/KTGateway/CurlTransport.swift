@@ -10,6 +10,7 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
     private let multi: UnsafeMutableRawPointer
     private let jobs = Mutex<[Job]>([])
     private let running = Atomic<Bool>(true)
+    private let wakePending = Atomic<Bool>(false)
     private var transfers: [UnsafeMutableRawPointer: Transfer] = [:]   // loop thread only
     private var thread: Thread?
 
@@ -51,7 +52,7 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
 
     private func enqueue(_ job: Job) {
         jobs.withLock { $0.append(job) }
-        curl_multi_wakeup(multi)
+        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) { curl_multi_wakeup(multi) }
     }
 
     // MARK: Loop thread
@@ -59,6 +60,7 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
     private func run() {
         var stillRunning: Int32 = 0
         while running.load(ordering: .acquiring) {
+            wakePending.store(false, ordering: .releasing)
             let pending = jobs.withLock { q -> [Job] in let out = q; q.removeAll(); return out }
             for job in pending {
                 switch job {
@@ -177,7 +179,7 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
 
         func headerLine(_ bytes: UnsafeRawBufferPointer) {
             let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
-            if line.hasPrefix("HTTP/") {
+            if bytes.count >= 5, bytes[0] == 72, bytes[1] == 84, bytes[2] == 84, bytes[3] == 80, bytes[4] == 47 {  // "HTTP/"
                 // A new head (after 100 Continue or a redirect) replaces the previous one.
                 status = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
                 headers.removeAll()
@@ -188,7 +190,12 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
             }
         }
 
+        /// Non-streamed responses are buffered and handed over whole when the transfer ends:
+        /// one resume instead of a hop per chunk.
+        var buffered: [UInt8] = []
+
         func deliverHeadIfNeeded() {
+            guard request.stream || finished else { return }
             guard !headDelivered, let c = headContinuation else { return }
             headDelivered = true
             headContinuation = nil
@@ -200,6 +207,10 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
                     transport.enqueue(.cancel(self))
                 }
             }
+            if !request.stream {
+                if !buffered.isEmpty { continuation.yield(buffered) }
+                buffered = []
+            }
             c.resume(returning: .success(UpstreamResponse(status: status, headers: headers, body: stream)))
         }
 
@@ -210,6 +221,11 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
         }
 
         func bodyData(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            if !request.stream {
+                buffered.append(contentsOf: bytes)
+                // Bounded: the gateway refuses bodies past max_response_bytes anyway.
+                return buffered.count <= 1 << 30
+            }
             deliverHeadIfNeeded()
             guard let c = bodyContinuation else { return true }
             if case .terminated = c.yield(Array(bytes)) { return false }  // consumer gone: abort

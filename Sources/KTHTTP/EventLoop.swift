@@ -11,6 +11,8 @@ final class EventLoop: @unchecked Sendable {
     private var handlers: [Int32: (UInt32) -> Void] = [:]   // loop thread only
     private var tickHandlers: [() -> Void] = []               // loop thread only
     private let running = Atomic<Bool>(true)
+    /// Set while a wakeup is pending, so a burst of `execute` calls costs one eventfd write.
+    private let wakePending = Atomic<Bool>(false)
     private let finished = Mutex<[CheckedContinuation<Void, Never>]>([])
     private let done = Atomic<Bool>(false)
     private var thread: Thread?
@@ -30,7 +32,9 @@ final class EventLoop: @unchecked Sendable {
     /// Runs `job` on the loop thread, soon.
     func execute(_ job: @escaping @Sendable () -> Void) {
         jobs.withLock { $0.append(job) }
-        _ = kt_eventfd_signal(wakeFD)
+        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
+            _ = kt_eventfd_signal(wakeFD)
+        }
     }
 
     /// Loop thread only.
@@ -81,6 +85,8 @@ final class EventLoop: @unchecked Sendable {
                     handlers[ev.fd]?(ev.events)
                 }
             }
+            // Clear the flag before taking the queue: a job added after this point signals again.
+            wakePending.store(false, ordering: .releasing)
             let pending = jobs.withLock { q -> [@Sendable () -> Void] in
                 let out = q
                 q.removeAll(keepingCapacity: true)
