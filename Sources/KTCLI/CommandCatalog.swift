@@ -64,7 +64,7 @@ public enum CommandCatalog {
                 .leaf("test", "run golden test cases against the chain in process", options: [
                     OptionSpec("config", value: "FILE", "policy config (default policy-config.yaml)"),
                     OptionSpec("dir", value: "DIR", "test case directory (default tests/)"), json,
-                ], plannedIn: "issue 4"),
+                ], run: { a, c in await PolicyTestCommand.run(a, c) }),
             ]),
             .group("config", "push policy configs to gateways", [
                 .leaf("push", "preview or roll out a config to gateways", options: [
@@ -119,12 +119,12 @@ public enum CommandCatalog {
             ], run: handlers.bench),
             .group("audit", "audit log tools", [
                 .leaf("verify", "verify an audit log's hash chain", options: [json],
-                      positionals: [PositionalSpec("STATE_DIR", "the gateway's state dir")], plannedIn: "issue 4"),
+                      positionals: [PositionalSpec("STATE_DIR", "the gateway's state dir")], run: { a, c in await AuditVerifyCommand.run(a, c) }),
             ]),
             .leaf("init", "write a starter config and tests", options: [
                 OptionSpec("template", value: "NAME", "e.g. prompt-injection-detection"),
                 OptionSpec("dir", value: "DIR", "where to write (default .)"), OptionSpec("force", "overwrite existing files"),
-            ], plannedIn: "issue 4"),
+            ], run: { a, c in await InitCommand.run(a, c) }),
             .group("dev", "developer tools", [
                 .leaf("simulate-fleet", "simulated gateways speaking the real protocol", options: [
                     OptionSpec("gateways", value: "N", "how many"),

@@ -2,6 +2,7 @@ import Foundation
 import KTModel
 import KTConfig
 import KTHTTP
+import KTPolicy
 
 /// A running gateway: owns its listener, its config (loaded, validated, swapped atomically on
 /// reload) and its lifecycle. Requests are served by `GatewayCore` straight from the loop's
@@ -18,6 +19,18 @@ public actor Gateway {
         public var logLevel = JSONLogger.Level.info
         public var drainTimeout: Duration = .seconds(30)
         public var headerTimeout: Duration = .seconds(10)
+        /// Identity in events and the audit log; managed gateways get theirs from the control plane.
+        public var gatewayID = "local"
+        /// Audit log and (later) identity and last-known-good config. Default $KEEPTRUSTS_HOME/gateway/<gateway-id>.
+        public var stateDir: String?
+
+        /// `--state-dir`, or `$KEEPTRUSTS_HOME/gateway/<gateway-id>`.
+        public var resolvedStateDir: String {
+            if let d = stateDir { return d }
+            let home = environment["KEEPTRUSTS_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? ((environment["HOME"] ?? NSHomeDirectory()) as NSString).appendingPathComponent(".keeptrusts")
+            return ((home as NSString).appendingPathComponent("gateway") as NSString).appendingPathComponent(gatewayID)
+        }
         public var environment: [String: String] = ProcessInfo.processInfo.environment
         public init() {}
     }
@@ -43,6 +56,7 @@ public actor Gateway {
         let transport = httpTransport ?? CurlTransport.shared
         let snapshot = try Self.loadSnapshot(options: options, loader: loader, transport: transport)
         self.core = GatewayCore(options: options, snapshot: snapshot, transport: transport)
+        try core.ensureAudit(for: snapshot)
     }
 
     static func loadSnapshot(options: Options, loader: ConfigLoader, transport: any UpstreamTransport) throws -> GatewaySnapshot {
@@ -60,15 +74,9 @@ public actor Gateway {
         } else {
             loaded = try loader.load(paths: options.configPaths)
         }
-        // Fail closed: a governance gateway must never pretend to enforce a chain it cannot run.
-        if !loaded.config.chain.isEmpty {
-            throw KTError(.notImplemented, """
-                policies.chain lists \(loaded.config.chain.map(\.rawValue).joined(separator: ", ")), but policy enforcement is not built \
-                into kt \(KTVersion.current) yet; the gateway refuses to run a chain it cannot enforce. Use `chain: []` for a passthrough.
-                """)
-        }
         return try GatewaySnapshot.build(loaded, override: options.upstreamOverride,
-                                         secrets: SecretResolver(environment: options.environment), httpTransport: transport)
+                                         secrets: SecretResolver(environment: options.environment), httpTransport: transport,
+                                         failMode: options.failMode == .block ? .block : .allow)
     }
 
     /// Binds and serves. Returns the bound port.
@@ -111,6 +119,7 @@ public actor Gateway {
         let current = core.currentSnapshot
         do {
             let next = try Self.loadSnapshot(options: options, loader: loader, transport: core.transport)
+            try core.ensureAudit(for: next)
             core.swap(next)
             server?.setMaxBodyBytes(next.config.sizeLimits.maxBodyBytes)
             core.metrics.recordReload(ok: true)
@@ -138,6 +147,7 @@ public actor Gateway {
         self.server = nil
         core.logger.info("shutting down; draining in-flight requests", [("in_flight", .int(core.metrics.inFlightCount))])
         await server.shutdown(gracePeriod: options.drainTimeout)
+        core.closeAudit()
         core.logger.info("stopped")
     }
 }

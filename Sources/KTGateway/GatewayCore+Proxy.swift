@@ -1,6 +1,8 @@
 import Foundation
 import KTModel
 import KTHTTP
+import KTPolicy
+import KTConfig
 
 extension GatewayCore {
     /// One attempt's failure, kept for the final error message and status.
@@ -20,30 +22,62 @@ extension GatewayCore {
         if inFlight > options.maxConcurrency {
             var e = OpenAIError.unavailable("the gateway is handling \(options.maxConcurrency) requests; retry shortly", code: "overloaded")
             e.headers = [("retry-after", "1")]
-            respondError(writer, &ctx, e)
+            await respondError(writer, &ctx, e)
             return
         }
         let snap = currentSnapshot
         guard snap.config.pack.enabled else {
-            respondError(writer, &ctx, .unavailable("policy pack '\(snap.config.pack.name)' is disabled; the gateway forwards nothing",
+            await respondError(writer, &ctx, .unavailable("policy pack '\(snap.config.pack.name)' is disabled; the gateway forwards nothing",
                                                     code: "policy_pack_disabled"))
             return
         }
-        let parsed: ParsedRequest
+        var parsed: ParsedRequest
         switch ParsedRequest.parse(request.body, endpoint: endpoint) {
         case .success(let p): parsed = p
-        case .failure(let e): respondError(writer, &ctx, e); return
+        case .failure(let e): await respondError(writer, &ctx, e); return
         }
         ctx.model = parsed.model
         ctx.stream = parsed.stream
         let routing = snap.config.providers
         let candidates = ordered(snap.candidates(for: parsed.model), strategy: routing.routing.strategy)
         guard !candidates.isEmpty else {
-            respondError(writer, &ctx, .notFound("The model '\(parsed.model)' does not exist or is not routed by this gateway", code: "model_not_found"))
+            await respondError(writer, &ctx, .notFound("The model '\(parsed.model)' does not exist or is not routed by this gateway", code: "model_not_found"))
             return
         }
 
-        // Policy seam (request phase): the chain runs here, before any upstream call.
+        // Rate limits, then the request phase of the chain: both before any upstream call.
+        let userLimit = snap.config.userRateLimit.flatMap { limit -> (String, UserRateLimit)? in
+            for h in limit.headerNames { if let v = request.headers[h], !v.isEmpty { return (v, limit) } }
+            return nil
+        }
+        if let (scope, retry) = rateLimiter.check(snap.config.globalRateLimit, user: userLimit, now: Date().timeIntervalSince1970) {
+            ctx.verdict = "block"
+            ctx.reasonCode = "rate_limit.exceeded"
+            var e = OpenAIError(status: 429, type: "rate_limit_error", message: "\(scope) rate limit exceeded; retry in \(retry)s",
+                                code: "rate_limit_exceeded")
+            e.headers = [("retry-after", String(retry))]
+            await respondError(writer, &ctx, e)
+            return
+        }
+        let engine = snap.engine
+        var segments = PolicySegments.request(parsed.object, endpoint: endpoint)
+        let promptText = segments.map(\.text).joined(separator: "\n")
+        ctx.promptSHA = SHA256.hex(promptText)
+        ctx.promptChars = promptText.count
+        if !engine.isEmpty {
+            let before = segments
+            let decision = engine.evaluate(&segments, context: .request)
+            apply(decision, phase: "request", to: &ctx)
+            if decision.verdict == .block {
+                await respondError(writer, &ctx, Self.policyBlocked(decision, output: false))
+                return
+            }
+            if segments != before {
+                PolicySegments.writeRequest(segments, into: &parsed.object, endpoint: endpoint)
+                parsed.modified = true
+            }
+        }
+        if engine.auditSettings?.includeContent == true { ctx.promptContent = segments.map(\.text) }
 
         var failures: [AttemptFailure] = []
         var skippedOpen: [String] = []
@@ -63,13 +97,13 @@ extension GatewayCore {
                 body: parsed.body(forTargetModel: target.target.model), timeoutMs: target.target.timeoutMs, stream: parsed.stream)
             let attemptStart = ContinuousClock.now
             let response: UpstreamResponse
-            do {
+            do throws(UpstreamError) {
                 response = try await target.transport.send(upstreamRequest)
             } catch {
                 ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).seconds
                 if error.kind == .cancelled || Task.isCancelled || writer.isClientGone {
                     recordOutcome(target.target, success: nil)
-                    clientGone(&ctx)
+                    await clientGone(&ctx)
                     return
                 }
                 recordOutcome(target.target, success: false)
@@ -96,7 +130,7 @@ extension GatewayCore {
             await relay(response, from: target, attemptStart: attemptStart, parsed: parsed, snap: snap, writer, &ctx)
             return
         }
-        respondAfterFailures(failures, skippedOpen: skippedOpen, writer, &ctx)
+        await respondAfterFailures(failures, skippedOpen: skippedOpen, writer, &ctx)
     }
 
     func upstreamHeaders(_ target: CompiledTarget, stream: Bool) -> [(String, String)] {
@@ -122,28 +156,60 @@ extension GatewayCore {
             // From here on there is no fallback: the client has bytes.
             let streamStart = ContinuousClock.now
             var relayed = 0
+            let engine = snap.engine
+            // Without response-phase policies the bytes pass through untouched; with them the
+            // guard holds back a window and re-emits checked (possibly redacted) text.
+            var guardian: StreamGuard? = engine.hasPolicies(for: .response) ? StreamGuard(engine: engine) : nil
+            func release(_ outputs: [StreamGuard.Output]) -> ChainDecision? {
+                for o in outputs {
+                    switch o {
+                    case .send(let bytes): writer.writeChunk(bytes)
+                    case .blocked(let d): return d
+                    }
+                }
+                return nil
+            }
             do {
+                var blocked: ChainDecision?
                 for try await chunk in response.body {
                     relayed += chunk.count
                     if relayed > snap.config.sizeLimits.maxResponseBytes {
                         throw UpstreamError(.responseTooLarge, "the upstream stream exceeded \(snap.config.sizeLimits.maxResponseBytes) bytes")
                     }
-                    // Policy seam (response phase, per stream chunk window) runs here before release.
-                    writer.writeChunk(chunk)
+                    if guardian != nil {
+                        if let d = release(guardian!.feed(chunk)) { blocked = d; break }
+                    } else {
+                        writer.writeChunk(chunk)
+                    }
                 }
                 ctx.upstreamSeconds += (ContinuousClock.now - streamStart).seconds
-                if Task.isCancelled || writer.isClientGone { clientGone(&ctx); return }
+                if Task.isCancelled || writer.isClientGone { await clientGone(&ctx); return }
+                if blocked == nil, guardian != nil { blocked = release(guardian!.finish()) }
+                if let g = guardian {
+                    for d in g.decisions { apply(d, phase: "response", to: &ctx) }
+                    if engine.auditSettings?.includeContent == true { ctx.responseContent = g.answer }
+                }
+                if let d = blocked {
+                    apply(d, phase: "response", to: &ctx)
+                    ctx.errorCode = "output_blocked"
+                    await recordDecision(&ctx)
+                    // An error event and no [DONE]: the client must not take this for a complete answer.
+                    writer.writeChunk(Array("data: \(Self.policyBlocked(d, output: true).json.serialized())\n\n".utf8))
+                } else {
+                    await recordDecision(&ctx)
+                }
                 writer.endStream()
             } catch {
                 ctx.upstreamSeconds += (ContinuousClock.now - streamStart).seconds
-                if Task.isCancelled || writer.isClientGone { clientGone(&ctx); return }
+                if Task.isCancelled || writer.isClientGone { await clientGone(&ctx); return }
                 let message = (error as? UpstreamError)?.message ?? "\(error)"
                 metrics.recordUpstreamError(target: target.target.id, kind: "stream_interrupted")
+                ctx.errorCode = "upstream_stream_error"
+                await recordDecision(&ctx)
                 let event = OpenAIError.upstream("the upstream stream from '\(target.target.id)' failed: \(message)", code: "upstream_stream_error")
                 // An error event and no [DONE]: the client must not mistake this for a complete answer.
                 writer.writeChunk(Array("data: \(event.json.serialized())\n\n".utf8))
                 writer.endStream()
-                ctx.errorCode = "upstream_stream_error"
             }
             metrics.recordUpstream(target: target.target.id, seconds: ctx.upstreamSeconds)
             recordLatency(target.target.id, seconds: (streamStart - attemptStart).seconds)
@@ -155,45 +221,123 @@ extension GatewayCore {
             body = try await response.collect(limit: snap.config.sizeLimits.maxResponseBytes)
         } catch {
             ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).seconds
-            if Task.isCancelled || writer.isClientGone { clientGone(&ctx); return }
+            if Task.isCancelled || writer.isClientGone { await clientGone(&ctx); return }
             let message = (error as? UpstreamError)?.message ?? "\(error)"
-            respondError(writer, &ctx, .upstream("upstream '\(target.target.id)' failed while sending its answer: \(message)"))
+            await respondError(writer, &ctx, .upstream("upstream '\(target.target.id)' failed while sending its answer: \(message)"))
             return
         }
         let upstreamTime = (ContinuousClock.now - attemptStart).seconds
         ctx.upstreamSeconds += upstreamTime
         metrics.recordUpstream(target: target.target.id, seconds: upstreamTime)
         recordLatency(target.target.id, seconds: upstreamTime)
-        // Policy seam (response phase) runs here on the whole answer.
-        respond(writer, &ctx, response.status, contentType: contentType, body: body, extraHeaders: [("x-kt-target", target.target.id)])
+        var outBody = body
+        if response.status == 200, contentType.lowercased().contains("json"),
+           var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] {
+            if let usage = object["usage"] as? [String: Any] {
+                ctx.promptTokens = usage["prompt_tokens"] as? Int
+                ctx.completionTokens = usage["completion_tokens"] as? Int
+            }
+            let engine = snap.engine
+            if engine.hasPolicies(for: .response) {
+                var segments = PolicySegments.response(object)
+                let before = segments
+                let decision = engine.evaluate(&segments, context: .response)
+                apply(decision, phase: "response", to: &ctx)
+                if decision.verdict == .block {
+                    await respondError(writer, &ctx, Self.policyBlocked(decision, output: true))
+                    return
+                }
+                if segments != before {
+                    PolicySegments.writeResponse(segments, into: &object)
+                    outBody = (try? JSONSerialization.data(withJSONObject: object)).map { [UInt8]($0) } ?? body
+                }
+                if engine.auditSettings?.includeContent == true { ctx.responseContent = segments.map(\.text).joined(separator: "\n") }
+            }
+        }
+        await respond(writer, &ctx, response.status, contentType: contentType, body: outBody, extraHeaders: [("x-kt-target", target.target.id)])
     }
 
-    func respondAfterFailures(_ failures: [AttemptFailure], skippedOpen: [String], _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) {
+    func respondAfterFailures(_ failures: [AttemptFailure], skippedOpen: [String], _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async {
         guard let last = failures.last else {
             var e = OpenAIError.unavailable("every target for this model has an open circuit breaker (\(skippedOpen.joined(separator: ", "))); retry later",
                                             code: "upstream_unavailable")
             e.headers = [("retry-after", "5")]
-            respondError(writer, &ctx, e)
+            await respondError(writer, &ctx, e)
             return
         }
         // A single non-retriable upstream error status (e.g. a 4xx-like 429 with fallback off) passes through as-is.
         if failures.count == 1, let status = last.status, let body = last.body, !body.isEmpty {
             ctx.errorCode = "upstream_\(status)"
-            respond(writer, &ctx, status, contentType: last.contentType ?? "application/json", body: body)
+            await respond(writer, &ctx, status, contentType: last.contentType ?? "application/json", body: body)
             return
         }
         let summary = failures.map { "\($0.target): \($0.message)" }.joined(separator: "; ")
         let timedOut = last.trigger == .timeout
         let status = timedOut ? 504 : 502
         let what = failures.count == 1 ? "the upstream failed" : "all \(failures.count) attempts failed"
-        respondError(writer, &ctx, .upstream("\(what) (\(summary))", status: status, code: timedOut ? "upstream_timeout" : "upstream_error"))
+        await respondError(writer, &ctx, .upstream("\(what) (\(summary))", status: status, code: timedOut ? "upstream_timeout" : "upstream_error"))
     }
 
-    func clientGone(_ ctx: inout RequestContext) {
+    func clientGone(_ ctx: inout RequestContext) async {
         // nginx's convention for "client closed the request": the status never reaches anyone.
         ctx.status = 499
         ctx.errorCode = "client_disconnected"
+        await recordDecision(&ctx)
         finish(&ctx)
+    }
+
+    /// One decision event per request: to the local ring and, with audit-logger, to the audit log
+    /// (awaiting the fsync in strict mode, before the caller releases the response).
+    func recordDecision(_ ctx: inout RequestContext) async {
+        guard !ctx.recorded else { return }
+        ctx.recorded = true
+        let snap = currentSnapshot
+        let total = (ContinuousClock.now - ctx.started).seconds
+        var fields: [(String, JSONValue)] = [
+            ("id", .string(ctx.requestID)),
+            ("time", .string(Date().formatted(.iso8601.year().month().day().timeSeparator(.colon).time(includingFractionalSeconds: true)) + "Z")),
+            ("gateway", .string(options.gatewayID)),
+            ("config_version", .string(snap.config.pack.version)), ("config_sha", .string(snap.loaded.sha)),
+            ("route", .string(ctx.route)), ("model", .optional(ctx.model)), ("target", .optional(ctx.target)),
+            ("stream", .bool(ctx.stream)), ("status", .int(ctx.status)),
+            ("verdict", .string(ctx.verdict)), ("reason_code", .string(ctx.reasonCode)),
+            ("blocked_by", .optional(ctx.blockedBy)), ("phase", .string(ctx.phase)),
+            ("error_code", .optional(ctx.errorCode)),
+            ("latency_ms", .double((total * 100_000).rounded() / 100)),
+            ("overhead_ms", .double((max(0, total - ctx.upstreamSeconds) * 100_000).rounded() / 100)),
+            ("policy_results", .array(ctx.policyResults)),
+            ("tokens", .object([("prompt", ctx.promptTokens.map { .int($0) } ?? .null), ("completion", ctx.completionTokens.map { .int($0) } ?? .null)])),
+            ("prompt_sha256", .optional(ctx.promptSHA)), ("prompt_chars", .int(ctx.promptChars)),
+        ]
+        let audit = snap.engine.auditSettings
+        if audit?.includeContent == true {
+            fields.append(("content", .object([("prompt", ctx.promptContent.map { .array($0.map { .string($0) }) } ?? .null),
+                                               ("response", .optional(ctx.responseContent))])))
+        }
+        let event = JSONValue.object(fields)
+        events.append(event)
+        if audit != nil, let log = self.audit { await log.append(event) }
+    }
+
+    func apply(_ decision: ChainDecision, phase: String, to ctx: inout RequestContext) {
+        ctx.policyResults += decision.results.map { r in
+            var j = r.json
+            if case .object(var f) = j { f.insert(("phase", .string(phase)), at: 1); j = .object(f) }
+            return j
+        }
+        let order = ["allow": 0, "redact": 1, "block": 2]
+        if order[decision.verdict.rawValue]! > order[ctx.verdict]! || (ctx.verdict == "allow" && decision.verdict == .allow) {
+            ctx.verdict = decision.verdict.rawValue
+            if decision.verdict != .allow || ctx.reasonCode == "all_policies_passed" { ctx.reasonCode = decision.reasonCode }
+            ctx.blockedBy = decision.blockedBy?.rawValue
+            if decision.verdict != .allow { ctx.phase = phase }
+        }
+    }
+
+    static func policyBlocked(_ decision: ChainDecision, output: Bool) -> OpenAIError {
+        OpenAIError(status: 409, type: "policy_violation",
+                    message: decision.message ?? "blocked by policy \(decision.blockedBy?.rawValue ?? "?") (\(decision.reasonCode))",
+                    code: output ? "output_blocked" : "input_blocked", policy: decision.blockedBy?.rawValue)
     }
 }
 
@@ -203,6 +347,8 @@ struct ParsedRequest {
     var stream: Bool
     var object: [String: Any]
     var rawBody: [UInt8]
+    /// Set when a policy rewrote the request (redaction): the body is re-serialised.
+    var modified = false
 
     static func parse(_ body: [UInt8], endpoint: MockCompletions.Endpoint) -> Result<ParsedRequest, OpenAIError> {
         guard !body.isEmpty else { return .failure(.invalidRequest("the request body is empty; expected a JSON object")) }
@@ -251,9 +397,10 @@ struct ParsedRequest {
 
     /// The body for a target: unchanged when it serves the requested name, else with its model.
     func body(forTargetModel targetModel: String) -> [UInt8] {
-        guard targetModel != model, targetModel != "*" else { return rawBody }
+        let rename = targetModel != model && targetModel != "*"
+        guard rename || modified else { return rawBody }
         var copy = object
-        copy["model"] = targetModel
+        if rename { copy["model"] = targetModel }
         return (try? JSONSerialization.data(withJSONObject: copy)).map { [UInt8]($0) } ?? rawBody
     }
 }

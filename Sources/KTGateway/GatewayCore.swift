@@ -3,6 +3,7 @@ import Synchronization
 import KTModel
 import KTConfig
 import KTHTTP
+import KTPolicy
 
 /// The request path of a gateway: routes, the proxy with fallback, and the ops endpoints.
 /// Shared by every request task; its mutable state sits behind locks or atomics.
@@ -17,6 +18,21 @@ public final class GatewayCore: Sendable {
     private let latencyEWMA = Mutex<[String: Double]>([:])
     private let roundRobin = Atomic<Int>(0)
     private let reload = Mutex<(@Sendable () async -> Gateway.ReloadOutcome)?>(nil)
+    let rateLimiter = RateLimiter()
+    let events = EventRing()
+    private let auditLog = Mutex<AuditLog?>(nil)
+
+    var audit: AuditLog? { auditLog.withLock { $0 } }
+
+    /// Opens the audit log when a chain has audit-logger (or updates its settings on reload).
+    func ensureAudit(for snapshot: GatewaySnapshot) throws(KTError) {
+        guard let settings = snapshot.engine.auditSettings else { return }
+        if let existing = audit { existing.update(settings); return }
+        let log = try AuditLog(stateDir: options.resolvedStateDir, settings: settings)
+        auditLog.withLock { $0 = log }
+    }
+
+    func closeAudit() { audit?.close() }
 
     init(options: Gateway.Options, snapshot: GatewaySnapshot, transport: any UpstreamTransport) {
         self.options = options
@@ -104,22 +120,28 @@ public final class GatewayCore: Sendable {
         let path = request.path
         switch (request.method, path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
-            respondJSON(writer, &ctx, 200, .object([("status", "ok")]))
+            await respondJSON(writer, &ctx, 200, .object([("status", "ok")]))
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
             let s = currentSnapshot
             if s.config.pack.enabled {
-                respondJSON(writer, &ctx, 200, .object([("status", "ready"), ("sha", .string(s.loaded.sha))]))
+                await respondJSON(writer, &ctx, 200, .object([("status", "ready"), ("sha", .string(s.loaded.sha))]))
             } else {
-                respondError(writer, &ctx, .unavailable("policy pack '\(s.config.pack.name)' is disabled", code: "policy_pack_disabled"))
+                await respondError(writer, &ctx, .unavailable("policy pack '\(s.config.pack.name)' is disabled", code: "policy_pack_disabled"))
             }
         case ("GET", "/health"):
-            respondJSON(writer, &ctx, 200, healthJSON())
+            await respondJSON(writer, &ctx, 200, healthJSON())
         case ("GET", "/metrics"):
             let s = currentSnapshot
             let text = metrics.render(breakers: breakerStates(), configInfo: (s.config.pack.version, s.loaded.sha))
-            respond(writer, &ctx, 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8), log: false)
+            await respond(writer, &ctx, 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8), log: false)
+        case ("GET", "/keeptrusts/events"):
+            let q = request.query
+            let after = Int(q["since"] ?? "") ?? 0
+            let limit = min(max(Int(q["limit"] ?? "") ?? 100, 1), 1000)
+            let (list, last) = events.list(after: after, limit: limit)
+            await respondJSON(writer, &ctx, 200, .object([("events", .array(list)), ("next_since", .int(last))]))
         case ("GET", "/keeptrusts/config"):
-            respondJSON(writer, &ctx, 200, configJSON())
+            await respondJSON(writer, &ctx, 200, configJSON())
         case ("POST", "/keeptrusts/config/reload"):
             await handleReload(request, writer, &ctx)
         case ("POST", "/v1/chat/completions"):
@@ -130,23 +152,23 @@ public final class GatewayCore: Sendable {
             await proxy(request, writer, &ctx, endpoint: .embeddings)
         case ("GET", "/v1/models"):
             let created = Int(currentSnapshot.loadedAt.timeIntervalSince1970)
-            respondJSON(writer, &ctx, 200, .object([("object", "list"), ("data", .array(currentSnapshot.modelIDs.map { Self.modelJSON($0, created) }))]))
+            await respondJSON(writer, &ctx, 200, .object([("object", "list"), ("data", .array(currentSnapshot.modelIDs.map { Self.modelJSON($0, created) }))]))
         case ("GET", _) where path.hasPrefix("/v1/models/"):
             let id = String(path.dropFirst("/v1/models/".count)).removingPercentEncoding ?? ""
             if currentSnapshot.modelIDs.contains(id) {
-                respondJSON(writer, &ctx, 200, Self.modelJSON(id, Int(currentSnapshot.loadedAt.timeIntervalSince1970)))
+                await respondJSON(writer, &ctx, 200, Self.modelJSON(id, Int(currentSnapshot.loadedAt.timeIntervalSince1970)))
             } else {
-                respondError(writer, &ctx, .notFound("The model '\(id)' does not exist on this gateway", code: "model_not_found"))
+                await respondError(writer, &ctx, .notFound("The model '\(id)' does not exist on this gateway", code: "model_not_found"))
             }
         default:
-            let known = ["/healthz", "/readyz", "/health", "/metrics", "/keeptrusts/config", "/keeptrusts/config/reload",
+            let known = ["/healthz", "/readyz", "/health", "/metrics", "/keeptrusts/config", "/keeptrusts/events", "/keeptrusts/config/reload",
                          "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"]
             if known.contains(String(path)) {
                 var e = OpenAIError.invalidRequest("method \(request.method) is not allowed on \(path)", status: 405, code: "method_not_allowed")
                 e.headers = [("allow", path.hasPrefix("/v1/models") || !path.hasPrefix("/v1/") && path != "/keeptrusts/config/reload" ? "GET" : "POST")]
-                respondError(writer, &ctx, e)
+                await respondError(writer, &ctx, e)
             } else {
-                respondError(writer, &ctx, .notFound("Unknown request URL: \(request.method) \(path)", code: "unknown_url"))
+                await respondError(writer, &ctx, .notFound("Unknown request URL: \(request.method) \(path)", code: "unknown_url"))
             }
         }
     }
@@ -221,12 +243,12 @@ public final class GatewayCore: Sendable {
         let bearer = request.headers["authorization"].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
         let tokenOK = options.adminToken.map { token in bearer.map { ConstantTime.equal($0, token) } ?? false } ?? false
         guard request.peerIsLoopback || tokenOK else {
-            respondError(writer, &ctx, OpenAIError(status: 403, type: "permission_error",
+            await respondError(writer, &ctx, OpenAIError(status: 403, type: "permission_error",
                                                    message: "config reload is allowed from loopback or with the admin token", code: "forbidden"))
             return
         }
         guard let action = reloadAction else {
-            respondError(writer, &ctx, .unavailable("the gateway is not ready to reload", code: "not_ready"))
+            await respondError(writer, &ctx, .unavailable("the gateway is not ready to reload", code: "not_ready"))
             return
         }
         let outcome = await action()
@@ -236,7 +258,7 @@ public final class GatewayCore: Sendable {
         }
         let body: JSONValue = .object([("applied", .bool(outcome.applied)), ("version", .string(outcome.version)), ("sha", .string(outcome.sha)),
                                        ("message", .string(outcome.message)), ("errors", .array(errors))])
-        respondJSON(writer, &ctx, outcome.applied ? 200 : 422, body)
+        await respondJSON(writer, &ctx, outcome.applied ? 200 : 422, body)
     }
 
     // MARK: Responding
@@ -250,27 +272,29 @@ public final class GatewayCore: Sendable {
     }
 
     func respond(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, _ status: Int, contentType: String, body: [UInt8],
-                 extraHeaders: [(String, String)] = [], log: Bool = true) {
+                 extraHeaders: [(String, String)] = [], log: Bool = true) async {
         ctx.status = status
+        // The decision is recorded before the answer leaves (strict audit durability needs that order).
+        if ctx.isProxy { await recordDecision(&ctx) }
         var h = baseHeaders(ctx, contentType: contentType)
         for (n, v) in extraHeaders { h.add(n, v) }
         writer.respond(status: status, headers: h, body: body)
         finish(&ctx, log: log)
     }
 
-    func respondJSON(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, _ status: Int, _ json: JSONValue) {
-        respond(writer, &ctx, status, contentType: "application/json", body: Array(json.serialized().utf8))
+    func respondJSON(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, _ status: Int, _ json: JSONValue) async {
+        await respond(writer, &ctx, status, contentType: "application/json", body: Array(json.serialized().utf8))
     }
 
-    func respondError(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, _ error: OpenAIError) {
+    func respondError(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, _ error: OpenAIError) async {
         ctx.errorCode = error.code
-        respond(writer, &ctx, error.status, contentType: "application/json", body: error.body, extraHeaders: error.headers)
+        await respond(writer, &ctx, error.status, contentType: "application/json", body: error.body, extraHeaders: error.headers)
     }
 
     /// Metrics and the one log line per request.
     func finish(_ ctx: inout RequestContext, log: Bool = true) {
         let total = (ContinuousClock.now - ctx.started).seconds
-        let isProxy = ctx.route.hasPrefix("/v1/")
+        let isProxy = ctx.isProxy
         metrics.recordRequest(route: ctx.route, status: ctx.status, target: ctx.target, seconds: total,
                               overheadSeconds: isProxy ? max(0, total - ctx.upstreamSeconds) : nil)
         guard log else { return }
@@ -301,6 +325,21 @@ struct RequestContext {
     var errorCode: String?
     /// Time spent waiting on upstreams (excluded from the overhead).
     var upstreamSeconds = 0.0
+    // Decision event fields.
+    var verdict = "allow"
+    var reasonCode = "all_policies_passed"
+    var blockedBy: String?
+    var phase = "request"
+    var policyResults: [JSONValue] = []
+    var promptSHA: String?
+    var promptChars = 0
+    var promptTokens: Int?
+    var completionTokens: Int?
+    var promptContent: [String]?
+    var responseContent: String?
+    var recorded = false
+
+    var isProxy: Bool { route.hasPrefix("/v1/") && route != "/v1/models" && !route.hasPrefix("/v1/models/") }
 
     func overheadMsText() -> String {
         let ms = max(0, (ContinuousClock.now - started).seconds - upstreamSeconds) * 1000

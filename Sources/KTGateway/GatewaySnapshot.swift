@@ -1,6 +1,7 @@
 import Foundation
 import KTModel
 import KTConfig
+import KTPolicy
 
 /// Debug overrides of `kt gateway run` (`--upstream*` / `KEEPTRUSTS_UPSTREAM*`): send every
 /// request to one OpenAI-compatible base URL.
@@ -55,13 +56,15 @@ public struct CompiledTarget: Sendable {
 public final class GatewaySnapshot: Sendable {
     public let loaded: LoadedConfig
     public let targets: [CompiledTarget]
+    public let engine: PolicyEngine
     public let loadedAt: Date
 
     public var config: PolicyConfig { loaded.config }
 
-    init(loaded: LoadedConfig, targets: [CompiledTarget]) {
+    init(loaded: LoadedConfig, targets: [CompiledTarget], engine: PolicyEngine) {
         self.loaded = loaded
         self.targets = targets
+        self.engine = engine
         self.loadedAt = Date()
     }
 
@@ -81,7 +84,11 @@ public final class GatewaySnapshot: Sendable {
 
     /// Builds a snapshot: resolves secrets, applies the debug override, picks transports.
     public static func build(_ loaded: LoadedConfig, override: UpstreamOverride?, secrets: SecretResolver,
-                             httpTransport: any UpstreamTransport) throws(KTError) -> GatewaySnapshot {
+                             httpTransport: any UpstreamTransport, failMode: PolicyEngine.FailMode = .block) throws(KTError) -> GatewaySnapshot {
+        let engine: PolicyEngine
+        do { engine = try PolicyEngine(config: loaded.config, failMode: failMode) } catch {
+            throw KTError(.invalidConfig, "the policy chain could not be compiled: \(error.message)")
+        }
         var compiled: [CompiledTarget] = []
         var problems: [String] = []
         for var target in loaded.config.providers.targets {
@@ -105,6 +112,6 @@ public final class GatewaySnapshot: Sendable {
             compiled.append(CompiledTarget(target: target, apiKey: key, transport: transport))
         }
         if !problems.isEmpty { throw KTError(.secretUnresolved, problems.joined(separator: "\n")) }
-        return GatewaySnapshot(loaded: loaded, targets: compiled)
+        return GatewaySnapshot(loaded: loaded, targets: compiled, engine: engine)
     }
 }

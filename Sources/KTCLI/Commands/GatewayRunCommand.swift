@@ -47,6 +47,8 @@ enum GatewayRunCommand {
                 apiKeyPrefix: args.value("upstream-api-key-prefix") ?? env["KEEPTRUSTS_UPSTREAM_API_KEY_PREFIX"])
         }
         options.adminToken = args.value("admin-token") ?? env["KEEPTRUSTS_ADMIN_TOKEN"]
+        if let id = args.value("gateway-id") ?? env["KEEPTRUSTS_GATEWAY_ID"] { options.gatewayID = id }
+        options.stateDir = args.value("state-dir").map { PolicyLintCommand.resolve($0, in: ctx) }
 
         let gateway: Gateway
         do {
