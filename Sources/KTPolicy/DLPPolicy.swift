@@ -1,5 +1,6 @@
 import Foundation
 import KTModel
+import KTConfig
 
 /// dlp-filter: custom patterns and blocked terms (case-insensitive, word-bounded), optionally
 /// fuzzy (edit distance up to `max_distance` per term, so "confidental" still matches).
@@ -53,7 +54,7 @@ struct DLPPolicy: CompiledPolicy {
                 let range = NSUnionRange(words[i], words[i + n - 1])
                 let candidate = ns.substring(with: range).lowercased()
                 if abs(candidate.count - term.count) <= settings.maxDistance,
-                   EditDistance.levenshtein(candidate, term.lowercased()) <= settings.maxDistance {
+                   Suggestion.distance(candidate, term.lowercased()) <= settings.maxDistance {
                     out.append((range, term))
                 }
             }
@@ -76,21 +77,6 @@ struct DLPPolicy: CompiledPolicy {
         return PolicyVerdict(settings.action == .block ? .block : .redact, reasonCode: "dlp.match",
                              message: settings.action == .block ? "blocked by data-loss prevention rules" : "data-loss prevention rules redacted content",
                              details: details)
-    }
-}
-
-enum EditDistance {
-    static func levenshtein(_ a: String, _ b: String) -> Int {
-        let x = Array(a), y = Array(b)
-        if x.isEmpty { return y.count }
-        if y.isEmpty { return x.count }
-        var prev = Array(0...y.count), cur = [Int](repeating: 0, count: y.count + 1)
-        for i in 1...x.count {
-            cur[0] = i
-            for j in 1...y.count { cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)) }
-            swap(&prev, &cur)
-        }
-        return prev[y.count]
     }
 }
 

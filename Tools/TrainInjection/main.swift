@@ -77,6 +77,10 @@ func train(_ data: [Row], epochs: Int = 6) -> InjectionModel {
             b -= lr * grad / bg.squareRoot()
         }
     }
+    // Rare but unambiguous rule families barely occur in the data, so their learned weights
+    // are weak; a prior floor keeps them decisive (calibration below sees the floored weights).
+    let floors: [Float] = [2.0, 2.0, 2.0, 4.5, 4.5, 0, 0, 0]
+    for k in 0..<min(R, floors.count) { rw[k] = max(rw[k], floors[k]) }
     return InjectionModel(weights: w, ruleWeights: rw, bias: b)
 }
 
@@ -147,7 +151,9 @@ FNV-1a feature hashing, no randomness outside them.
 homoglyphs folded, lower-cased, base64/hex payloads decoded and scored too). Features: character
 3–5-grams and word 1–2-grams hashed into 2^18 buckets, L2-normalised, plus the rule families
 (instruction override, system-prompt exfiltration, persona/mode switch, fake role delimiters,
-markdown-image exfiltration) and the encoding signals as separate learned features. A logistic
+markdown-image exfiltration) and the encoding signals as separate learned features; the rule
+weights have a prior floor (fake delimiters and markdown-image exfiltration are rare in the data
+but unambiguous). A logistic
 regression (Adagrad, 6 epochs, attack class up-weighted) gives a margin; the margin is taken over
 the whole text and over 400-character chunks (stride 300) and decoded payloads, the maximum wins.
 Platt scaling on 15 % of the training rows maps it to a probability, shifted so that at most 1 % of

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+import KTConfig
+@testable import KTGateway
+@testable import KTPolicy
+
+func policyEngine(_ yaml: String) throws -> PolicyEngine {
+    let text = "pack: { name: t, version: 1.0.0 }\nproviders: { targets: [ { id: m, provider: mock, model: x } ] }\n" + yaml
+    return try PolicyEngine(config: ConfigLoader().load(text: text, name: "t.yaml").config)
+}
+
+/// Upstream SSE events carrying `pieces` as content deltas.
+func sse(_ pieces: [String]) -> [[UInt8]] {
+    var events = [#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"# + "\n\n"]
+    for p in pieces {
+        let json = String(decoding: try! JSONSerialization.data(withJSONObject: ["id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                                                                                  "choices": [["index": 0, "delta": ["content": p], "finish_reason": NSNull()]]]), as: UTF8.self)
+        events.append("data: \(json)\n\n")
+    }
+    events.append(#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"# + "\n\n")
+    events.append("data: [DONE]\n\n")
+    return events.map { Array($0.utf8) }
+}
+
+/// Runs the guard over the events and returns the text the client sees and whether it was blocked.
+func guarded(_ engine: PolicyEngine, _ events: [[UInt8]]) -> (text: String, blocked: Bool, done: Bool, releasedBeforeEnd: String) {
+    var g = StreamGuard(engine: engine)
+    var out = "", blocked = false, done = false, early = ""
+    for (i, e) in events.enumerated() {
+        for o in g.feed(e) {
+            switch o {
+            case .blocked: blocked = true
+            case .send(let bytes):
+                let s = String(decoding: bytes, as: UTF8.self)
+                if s.contains("[DONE]") { done = true }
+                for line in s.split(separator: "\n") where line.hasPrefix("data: {") {
+                    let o = try! JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as! [String: Any]
+                    let c = ((o["choices"] as! [[String: Any]]).first?["delta"] as? [String: Any])?["content"] as? String ?? ""
+                    out += c
+                    if i < events.count - 2 { early += c }
+                }
+            }
+        }
+        if blocked { break }
+    }
+    return (out, blocked, done, early)
+}
+
+@Suite struct StreamGuardTests {
+    @Test func anEmailSplitAcrossChunksIsRedactedNotLeaked() throws {
+        let e = try policyEngine("policies: { chain: [pii-detector] }\npolicy: { pii-detector: { scan_responses: true } }\n")
+        let pieces = ["Sure, write to ja", "ne.d", "oe@exam", "ple.com and I will forward it. ", String(repeating: "More text follows here. ", count: 8)]
+        let r = guarded(e, sse(pieces))
+        #expect(!r.blocked && r.done)
+        #expect(r.text.contains("[EMAIL]") && !r.text.contains("jane") && !r.text.contains("example.com"))
+        #expect(r.text == pieces.joined().replacingOccurrences(of: "jane.doe@example.com", with: "[EMAIL]"))
+        #expect(!r.releasedBeforeEnd.isEmpty)  // text was streamed before the end, not buffered whole
+    }
+
+    @Test func aBlockedTermMidStreamBlocksWithoutDone() throws {
+        let e = try policyEngine("policies: { chain: [safety-filter] }\npolicy: { safety-filter: { block_if: [nerve agent] } }\n")
+        let r = guarded(e, sse(["Here is how to make a ner", "ve agent at home: step one..."]))
+        #expect(r.blocked && !r.done && !r.text.contains("nerve"))
+    }
+
+    @Test func appendComesAtTheEndAndCleanStreamsPassIntact() throws {
+        let e = try policyEngine("""
+            policies: { chain: [response-rewriter] }
+            policy: { response-rewriter: { rules: [ { name: d, replacement: " [AI]", position: append } ] } }
+            """)
+        let pieces = ["Hello", " there,", " friend."]
+        let r = guarded(e, sse(pieces))
+        #expect(r.text == "Hello there, friend. [AI]" && r.done)
+    }
+}
