@@ -142,6 +142,8 @@ public enum CommandCatalog {
                     OptionSpec("data", value: "FILE", "labelled data (default ../shared/data/pii/dev.jsonl)"),
                     OptionSpec("errors", "print every false positive and false negative"),
                 ], run: { a, c in await EvalPIICommand.run(a, c) }),
+                .leaf("bench-detector", "prompt-injection scoring time for 1, 4 and 32 KB prompts", options: [json],
+                      run: { a, c in await BenchDetectorCommand.run(a, c) }),
             ]),
         ])
     }

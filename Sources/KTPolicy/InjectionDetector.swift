@@ -49,25 +49,51 @@ public struct InjectionDetector: Sendable {
 
     func evaluate(_ raw: String) -> (score: Score, margin: Float) {
         let n = normalizer.normalize(raw)
-        var best: (z: Float, text: String, families: [String]) = (-.infinity, "", [])
-        func consider(_ text: String, invisible: Int, homoglyphs: Int, encoded: Bool) {
-            let families = InjectionRules.matches(text)
-            let rules = Self.ruleVector(families: families, invisible: invisible, homoglyphs: homoglyphs, encoded: encoded)
-            let z = model.margin(indices: InjectionFeatures.hashed(text), rules: rules)
-            if z > best.z { best = (z, text, families) }
+        var best: (z: Float, range: Range<Int>, families: [String], decoded: String?) = (-.infinity, 0..<0, [], nil)
+        // Rules run once over the whole text; a chunk has the families whose matches overlap it.
+        let matches = InjectionRules.matchRanges(n.text)
+        let bytes = InjectionFeatures.ScalarBytes(n.text)
+        let scalars = bytes.scalarCount
+        var utf16At = [Int](repeating: 0, count: scalars + 1)
+        var offset = 0
+        for (i, s) in n.text.unicodeScalars.enumerated() {
+            utf16At[i] = offset
+            offset += s.value > 0xFFFF ? 2 : 1
         }
-        consider(n.text, invisible: n.invisibleCount, homoglyphs: n.homoglyphCount, encoded: !n.decoded.isEmpty)
-        let scalars = Array(n.text.unicodeScalars)
-        if scalars.count > Self.chunkLength + Self.chunkStride / 2 {
+        utf16At[scalars] = offset
+        let wholeText = Substring(n.text)
+        func families(_ range: Range<Int>) -> [String] {
+            let lo = utf16At[range.lowerBound], hi = utf16At[range.upperBound]
+            var ks = Set<Int>()
+            for (k, r) in matches where r.location < hi && r.location + r.length > lo { ks.insert(k) }
+            return ks.sorted().map { InjectionRules.families[$0].name }
+        }
+        func consider(_ range: Range<Int>, words: Substring, invisible: Int, homoglyphs: Int, encoded: Bool) {
+            let fam = families(range)
+            let rules = Self.ruleVector(families: fam, invisible: invisible, homoglyphs: homoglyphs, encoded: encoded)
+            let z = model.margin(indices: InjectionFeatures.hashed(bytes, scalars: range, words: words), rules: rules)
+            if z > best.z { best = (z, range, fam, nil) }
+        }
+        consider(0..<scalars, words: wholeText, invisible: n.invisibleCount, homoglyphs: n.homoglyphCount, encoded: !n.decoded.isEmpty)
+        if scalars > Self.chunkLength + Self.chunkStride / 2 {
+            let view = n.text.unicodeScalars
             var start = 0
-            while start < scalars.count {
-                let end = min(scalars.count, start + Self.chunkLength)
-                consider(String(String.UnicodeScalarView(scalars[start..<end])), invisible: 0, homoglyphs: 0, encoded: false)
-                if end == scalars.count { break }
+            var startIndex = view.startIndex
+            while start < scalars {
+                let end = min(scalars, start + Self.chunkLength)
+                let endIndex = view.index(startIndex, offsetBy: end - start)
+                consider(start..<end, words: Substring(view[startIndex..<endIndex]), invisible: 0, homoglyphs: 0, encoded: false)
+                if end == scalars { break }
                 start += Self.chunkStride
+                startIndex = view.index(startIndex, offsetBy: Self.chunkStride)
             }
         }
-        for d in n.decoded { consider(d, invisible: 0, homoglyphs: 0, encoded: true) }
+        for d in n.decoded {
+            let fam = InjectionRules.matches(d)
+            let z = model.margin(indices: InjectionFeatures.hashed(d),
+                                 rules: Self.ruleVector(families: fam, invisible: 0, homoglyphs: 0, encoded: true))
+            if z > best.z { best = (z, 0..<0, fam, d) }
+        }
         var p = Double(model.probability(margin: best.z))
         var signals = best.families
         if n.invisibleCount > 0 { signals.append("invisible_characters:\(n.invisibleCount)") }
@@ -78,10 +104,11 @@ public struct InjectionDetector: Sendable {
             p = max(p, 0.99)
             signals.append("attack_pattern")
         }
-        if !model.weights.isEmpty {
-            // The n-grams of the winning text that pushed hardest towards "attack".
+        if !model.weights.isEmpty, p >= 0.5 {
+            // The n-grams of the winning text that pushed hardest towards "attack" (suspicious texts only).
+            let bestText = best.decoded ?? String(String.UnicodeScalarView(Array(n.text.unicodeScalars)[best.range]))
             var seen = Set<Int32>()
-            let top = InjectionFeatures.ngrams(best.text).filter { seen.insert($0.1).inserted }
+            let top = InjectionFeatures.ngrams(bestText).filter { seen.insert($0.1).inserted }
                 .map { ($0.0, model.weights[Int($0.1)]) }.filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }.prefix(3)
             signals += top.map { "ngram:\($0.0.trimmingCharacters(in: .whitespaces))" }
         }

@@ -21,57 +21,118 @@ public enum InjectionFeatures {
     /// Sorted unique feature indices of `text` (already normalised). L2 normalisation of a
     /// binary vector is 1/sqrt(count), applied by the scorer.
     public static func hashed(_ text: String) -> [Int32] {
-        var indices: [Int32] = []
-        // One flat UTF-8 buffer with the start of every scalar: an n-gram is a byte slice.
-        var bytes: [UInt8] = [32]
-        var starts: [Int] = [0]
-        for scalar in text.unicodeScalars {
+        let b = ScalarBytes(text)
+        return hashed(b, scalars: 0..<b.scalarCount, words: text)
+    }
+
+    /// UTF-8 bytes of a text padded with a space each side, with the byte offset of every
+    /// scalar: an n-gram is a byte slice, and chunks share one buffer.
+    public struct ScalarBytes {
+        var bytes: [UInt8] = []
+        var starts: [Int] = []
+        public var scalarCount: Int { starts.count - 1 }
+
+        public init(_ text: String) {
+            bytes.reserveCapacity(text.utf8.count + 2)
+            starts.reserveCapacity(text.utf8.count + 3)
+            for scalar in text.unicodeScalars {
+                starts.append(bytes.count)
+                if scalar.isASCII { bytes.append(UInt8(scalar.value)) } else { bytes.append(contentsOf: String(scalar).utf8) }
+            }
             starts.append(bytes.count)
-            bytes.append(contentsOf: String(scalar).utf8)
         }
-        starts.append(bytes.count)
-        bytes.append(32)
-        starts.append(bytes.count)
-        let count = starts.count - 1  // scalars, including the two padding spaces
-        indices.reserveCapacity(count * 3 + 64)
-        bytes.withUnsafeBufferPointer { buf in
-            for n in 3...5 where count >= n {
-                for i in 0...(count - n) {
-                    let slice = UnsafeBufferPointer(rebasing: buf[starts[i]..<starts[i + n]])
-                    indices.append(Int32(fnv1a(UInt32(n), slice) % UInt32(dimensions)))
+    }
+
+    /// Features of the scalars `range` of `b` (padded with spaces), plus word features of `words`.
+    public static func hashed(_ b: ScalarBytes, scalars range: Range<Int>, words: some StringProtocol) -> [Int32] {
+        var indices: [Int32] = []
+        indices.reserveCapacity(range.count * 3 + 64)
+        let dims = UInt32(dimensions)
+        b.bytes.withUnsafeBufferPointer { buf in
+            // Positions -1 and count are the padding spaces.
+            @inline(__always) func ngram(_ first: Int, _ n: Int) -> UInt32 {
+                var h: UInt32 = 2_166_136_261 ^ UInt32(n)
+                var i = first
+                while i < first + n {
+                    if i < range.lowerBound || i >= range.upperBound {
+                        h = (h ^ 32) &* 16_777_619
+                    } else {
+                        for k in b.starts[i]..<b.starts[i + 1] { h = (h ^ UInt32(buf[k])) &* 16_777_619 }
+                    }
+                    i += 1
+                }
+                return h
+            }
+            let lo = range.lowerBound - 1, hi = range.upperBound + 1
+            for n in 3...5 where hi - lo >= n {
+                for i in lo...(hi - n) { indices.append(Int32(ngram(i, n) % dims)) }
+            }
+        }
+        // Word unigrams and bigrams, hashed over their UTF-8 bytes.
+        var previous: ArraySlice<UInt8>?
+        for w in wordSlices(words) {
+            let h1 = w.withUnsafeBufferPointer { fnv1a(101, $0) }
+            indices.append(Int32(h1 % dims))
+            if let p = previous {
+                let h2 = (Array(p) + [32] + w).withUnsafeBufferPointer { fnv1a(102, $0) }
+                indices.append(Int32(h2 % dims))
+            }
+            previous = w[...]
+        }
+        return unique(indices)
+    }
+
+    /// Words: runs of letters, digits and apostrophes (ASCII fast path; Unicode properties otherwise).
+    static func wordSlices(_ text: some StringProtocol) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        var current: [UInt8] = []
+        for scalar in text.unicodeScalars {
+            let isWord: Bool
+            if scalar.isASCII {
+                let v = scalar.value
+                isWord = (v >= 97 && v <= 122) || (v >= 65 && v <= 90) || (v >= 48 && v <= 57) || v == 39
+            } else {
+                let p = scalar.properties
+                isWord = p.isAlphabetic || p.numericType != nil
+            }
+            if isWord {
+                if scalar.isASCII { current.append(UInt8(scalar.value)) } else { current.append(contentsOf: String(scalar).utf8) }
+            } else if !current.isEmpty {
+                out.append(current)
+                current.removeAll(keepingCapacity: true)
+            }
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
+    }
+
+    /// Distinct indices (order does not matter to the model), deduplicated with a bitmap.
+    static func unique(_ indices: [Int32]) -> [Int32] {
+        var seen = [UInt64](repeating: 0, count: dimensions / 64)
+        var out: [Int32] = []
+        out.reserveCapacity(indices.count)
+        seen.withUnsafeMutableBufferPointer { bits in
+            for i in indices {
+                let w = Int(i) >> 6, b = UInt64(1) << UInt64(i & 63)
+                if bits[w] & b == 0 {
+                    bits[w] |= b
+                    out.append(i)
                 }
             }
         }
-        // Word unigrams and bigrams.
-        let words = text.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "'") })
-        var previous: Substring?
-        for w in words {
-            let h1 = Array(w.utf8).withUnsafeBufferPointer { fnv1a(101, $0) }
-            indices.append(Int32(h1 % UInt32(dimensions)))
-            if let p = previous {
-                let h2 = Array((p + " " + w).utf8).withUnsafeBufferPointer { fnv1a(102, $0) }
-                indices.append(Int32(h2 % UInt32(dimensions)))
-            }
-            previous = w
-        }
-        indices.sort()
-        var unique: [Int32] = []
-        unique.reserveCapacity(indices.count)
-        for i in indices where unique.last != i { unique.append(i) }
-        return unique
+        return out
     }
 
     /// The n-gram strings behind a text's features (for reporting the strongest signals).
     public static func ngrams(_ text: String) -> [(String, Int32)] {
         var out: [(String, Int32)] = []
         let scalars = Array((" " + text + " ").unicodeScalars)
-        let words = text.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "'") })
-        var previous: Substring?
-        for w in words {
-            out.append((String(w), Int32(Array(w.utf8).withUnsafeBufferPointer { fnv1a(101, $0) } % UInt32(dimensions))))
+        var previous: [UInt8]?
+        for w in wordSlices(text) {
+            out.append((String(decoding: w, as: UTF8.self), Int32(w.withUnsafeBufferPointer { fnv1a(101, $0) } % UInt32(dimensions))))
             if let p = previous {
-                let bigram = String(p + " " + w)
-                out.append((bigram, Int32(Array(bigram.utf8).withUnsafeBufferPointer { fnv1a(102, $0) } % UInt32(dimensions))))
+                let bigram = p + [32] + w
+                out.append((String(decoding: bigram, as: UTF8.self), Int32(bigram.withUnsafeBufferPointer { fnv1a(102, $0) } % UInt32(dimensions))))
             }
             previous = w
         }

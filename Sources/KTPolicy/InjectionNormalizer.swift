@@ -32,12 +32,24 @@ public struct InjectionNormalizer: Sendable {
     ]
 
     public func normalize(_ input: String) -> Output {
-        var text = normalizeUnicode ? input.precomposedStringWithCompatibilityMapping : input
+        let ascii = input.utf8.allSatisfy { $0 < 128 }
+        // NFKC is the identity on ASCII; skip the bridge for the common case.
+        var text = normalizeUnicode && !ascii ? input.precomposedStringWithCompatibilityMapping : input
         var invisible = 0, homoglyph = 0
         var out = String.UnicodeScalarView()
         var lastWasSpace = false
         for scalar in text.unicodeScalars {
             let v = scalar.value
+            if v < 128 {
+                if v <= 32 || v == 127 {
+                    if !lastWasSpace { out.append(" ") }
+                    lastWasSpace = true
+                } else {
+                    lastWasSpace = false
+                    out.append(scalar)
+                }
+                continue
+            }
             // Format characters (zero-width, bidi controls, tags) and variation selectors.
             if scalar.properties.generalCategory == .format || (0xFE00...0xFE0F).contains(v) || (0xE0000...0xE007F).contains(v) {
                 invisible += 1
