@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig", "KTGateway", "KTHTTP", "KTPolicy"], swiftSettings: strict),
         .executableTarget(name: "kt", dependencies: ["KTCLI"], swiftSettings: strict),
 
-        .target(name: "KTTestSupport", path: "Tests/KTTestSupport", swiftSettings: strict),
+        .target(name: "KTTestSupport", dependencies: ["KTHTTP"], path: "Tests/KTTestSupport", swiftSettings: strict),
         .testTarget(name: "KTConfigTests", dependencies: ["KTConfig", "KTModel", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTHTTPTests", dependencies: ["KTHTTP", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTPolicyTests", dependencies: ["KTPolicy", "KTModel", "KTConfig", "KTTestSupport"], swiftSettings: strict),

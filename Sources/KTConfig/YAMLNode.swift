@@ -131,3 +131,21 @@ public struct YAMLPair: Sendable, Equatable {
         self.value = value
     }
 }
+
+extension YAMLNode {
+    /// The node as a JSON value, scalars resolved by the core schema (key order kept).
+    public var jsonValue: JSONValue {
+        switch kind {
+        case .mapping(let pairs): return .object(pairs.map { ($0.key, $0.value.jsonValue) })
+        case .sequence(let items): return .array(items.map(\.jsonValue))
+        case .scalar:
+            switch resolved! {
+            case .null: return .null
+            case .bool(let b): return .bool(b)
+            case .int(let i): return .int(i)
+            case .float(let d): return .double(d)
+            case .string(let s): return .string(s)
+            }
+        }
+    }
+}

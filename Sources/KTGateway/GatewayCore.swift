@@ -220,23 +220,8 @@ public final class GatewayCore: Sendable {
             ("sha", .string(s.loaded.sha)),
             ("files", .array(s.loaded.files.map { .string($0) })),
             ("upstream_override", override),
-            ("config", Self.json(of: s.loaded.tree)),
+            ("config", s.loaded.tree.jsonValue),
         ])
-    }
-
-    static func json(of node: YAMLNode) -> JSONValue {
-        switch node.kind {
-        case .mapping(let pairs): return .object(pairs.map { ($0.key, json(of: $0.value)) })
-        case .sequence(let items): return .array(items.map(json(of:)))
-        case .scalar:
-            switch node.resolved! {
-            case .null: return .null
-            case .bool(let b): return .bool(b)
-            case .int(let i): return .int(i)
-            case .float(let d): return .double(d)
-            case .string(let s): return .string(s)
-            }
-        }
     }
 
     func handleReload(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async {

@@ -113,20 +113,5 @@ func runInProcess(_ args: [String], env: [String: String] = [:]) async -> (Int32
     }
 }
 
-struct ProcessResult { var status: Int32; var stdout: String; var stderr: String }
-
 /// Runs `kt` to completion as a child process.
-func runKT(_ args: [String]) throws -> ProcessResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: ChildProcess.ktBinary)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    // Read before waiting so a full pipe cannot deadlock the child.
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-}
+func runKT(_ args: [String]) throws -> ChildProcess.Finished { try ChildProcess.runToEnd(args) }

@@ -24,17 +24,7 @@ func chat(_ content: String, stream: Bool = false) -> String {
 }
 
 func runKTToEnd(_ args: [String]) async -> (Int32, String) {
-    await onThread {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ChildProcess.ktBinary)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try? p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    await onThread { (try? ChildProcess.runToEnd(args)).map { ($0.status, $0.stdout) } ?? (-1, "") }
 }
 
 @Suite(.serialized) struct GatewayPolicyEndToEndTests {

@@ -63,6 +63,28 @@ public final class ChildProcess: @unchecked Sendable {
         await waitForExit(timeout: .seconds(10))
     }
 
+    public struct Finished: Sendable { public var status: Int32; public var stdout: String; public var stderr: String }
+
+    /// Runs `kt` to completion (reading both pipes before waiting, so a full pipe cannot deadlock it).
+    public static func runToEnd(_ args: [String]) throws -> Finished {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ktBinary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        final class Box: @unchecked Sendable { var data = Data() }
+        let errBox = Box()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        p.waitUntilExit()
+        return Finished(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                        stderr: String(decoding: errBox.data, as: UTF8.self))
+    }
+
     /// Starts `kt dev mock-upstream` on a free port and returns it with the port.
     public static func mockUpstream(_ extra: [String] = []) async throws -> (ChildProcess, Int) {
         let p = try ChildProcess(["dev", "mock-upstream", "--listen", "127.0.0.1:0"] + extra)

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import KTHTTP
 
 /// Runs blocking work on its own thread so tests never block the cooperative pool.
 public func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
@@ -13,7 +14,9 @@ public func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> 
 /// Every read has a receive timeout so a broken server fails a test instead of hanging it.
 public final class RawClient: @unchecked Sendable {
     public let fd: Int32
-    private var buffer: [UInt8] = []
+    /// Bytes read since the last complete response (what `readUntilClosed` returns).
+    private var raw: [UInt8] = []
+    private var parser = HTTPResponseParser()
 
     public init(port: Int, timeoutSeconds: Int = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -49,15 +52,16 @@ public final class RawClient: @unchecked Sendable {
         var chunk = [UInt8](repeating: 0, count: 65_536)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n <= 0 { return false }
-        buffer.append(contentsOf: chunk[0..<n])
+        raw.append(contentsOf: chunk[0..<n])
+        parser.feed(chunk[0..<n])
         return true
     }
 
     /// True when the server closed the connection (EOF) within the timeout.
     public func readUntilClosed() -> [UInt8] {
         while fill() {}
-        defer { buffer.removeAll() }
-        return buffer
+        defer { raw.removeAll() }
+        return raw
     }
 
     public struct Response: Sendable {
@@ -69,56 +73,30 @@ public final class RawClient: @unchecked Sendable {
         public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    /// Reads one response (Content-Length or chunked). nil on EOF/timeout before a full head.
+    /// Reads one response with KTHTTP's parser. nil on EOF/timeout before a full head;
+    /// `cleanEnd` is false when the body stopped before its framing said it ends.
     public func readResponse() -> Response? {
-        guard let headEnd = waitFor([13, 10, 13, 10]) else { return nil }
-        let head = String(decoding: buffer[0..<headEnd], as: UTF8.self)
-        buffer.removeFirst(headEnd + 4)
-        var lines = head.components(separatedBy: "\r\n")
-        let statusLine = lines.removeFirst().split(separator: " ")
-        let status = Int(statusLine[1]) ?? 0
-        var headers: [String: String] = [:]
-        for l in lines {
-            guard let c = l.firstIndex(of: ":") else { continue }
-            headers[l[..<c].lowercased()] = l[l.index(after: c)...].trimmingCharacters(in: .whitespaces)
-        }
-        if status == 100 { return readResponse() }
-        if headers["transfer-encoding"] == "chunked" {
-            var body: [UInt8] = [], chunks: [[UInt8]] = []
-            while true {
-                guard let lineEnd = waitFor([13, 10]) else { return Response(status: status, headers: headers, body: body, chunks: chunks, cleanEnd: false) }
-                let size = Int(String(decoding: buffer[0..<lineEnd], as: UTF8.self), radix: 16) ?? 0
-                buffer.removeFirst(lineEnd + 2)
-                if size == 0 {
-                    _ = waitFor([13, 10]).map { buffer.removeFirst($0 + 2) }
+        var status = 0, headers: [String: String] = [:], body: [UInt8] = [], chunks: [[UInt8]] = []
+        while true {
+            guard let event = try? parser.next() else { return nil }
+            switch event {
+            case .head(let s, let h):
+                status = s
+                headers = h
+            case .body(let b):
+                body += b
+                chunks.append(b)
+            case .end:
+                parser.reset()
+                raw.removeAll()
+                return Response(status: status, headers: headers, body: body, chunks: chunks, cleanEnd: true)
+            case .needMoreData:
+                if fill() { continue }
+                if case .end = parser.peerClosed() {
                     return Response(status: status, headers: headers, body: body, chunks: chunks, cleanEnd: true)
                 }
-                while buffer.count < size + 2 { if !fill() { return Response(status: status, headers: headers, body: body, chunks: chunks, cleanEnd: false) } }
-                let chunk = Array(buffer[0..<size])
-                body += chunk
-                chunks.append(chunk)
-                buffer.removeFirst(size + 2)
+                return status == 0 ? nil : Response(status: status, headers: headers, body: body, chunks: chunks, cleanEnd: false)
             }
-        }
-        let length = Int(headers["content-length"] ?? "0") ?? 0
-        while buffer.count < length { if !fill() { break } }
-        let body = Array(buffer.prefix(length))
-        buffer.removeFirst(min(length, buffer.count))
-        return Response(status: status, headers: headers, body: body, chunks: [body], cleanEnd: body.count == length)
-    }
-
-    private func waitFor(_ needle: [UInt8]) -> Int? {
-        var from = 0
-        while true {
-            if buffer.count >= needle.count {
-                var i = from
-                while i + needle.count <= buffer.count {
-                    if Array(buffer[i..<i + needle.count]) == needle { return i }
-                    i += 1
-                }
-                from = max(0, buffer.count - needle.count + 1)
-            }
-            if !fill() { return nil }
         }
     }
 }

@@ -129,21 +129,10 @@ enum PolicyTestCommand {
     }
 }
 
-/// YAML nodes as Foundation values (for case files).
+/// YAML nodes as Foundation values (for case files), through the one YAML → JSON conversion.
 enum YAMLAny {
     static func value(_ node: YAMLNode) -> Any {
-        switch node.kind {
-        case .mapping(let pairs): return Dictionary(pairs.map { ($0.key, value($0.value)) }, uniquingKeysWith: { $1 })
-        case .sequence(let items): return items.map(value)
-        case .scalar:
-            switch node.resolved! {
-            case .null: return NSNull()
-            case .bool(let b): return b
-            case .int(let i): return i
-            case .float(let d): return d
-            case .string(let s): return s
-            }
-        }
+        (try? JSONSerialization.jsonObject(with: Data(node.jsonValue.serialized().utf8), options: [.fragmentsAllowed])) ?? NSNull()
     }
 }
 
