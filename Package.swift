@@ -16,6 +16,10 @@ let package = Package(
                        providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         // Our own small C shim for what Glibc does not export cleanly to Swift.
         .target(name: "CKTShim"),
 
@@ -26,9 +30,10 @@ let package = Package(
         .target(name: "KTPolicy", dependencies: ["KTModel", "KTConfig"], resources: [.copy("Resources/injection-model.bin")],
                 swiftSettings: strict),
         .target(name: "KTGateway", dependencies: ["KTModel", "KTConfig", "KTHTTP", "KTPolicy", "CCurlShim"], swiftSettings: strict),
+        .target(name: "KTControlPlane", dependencies: ["KTModel", "KTConfig", "KTHTTP", "CSQLite", "CZlib"], swiftSettings: strict),
         // Trains the prompt-injection model from ../shared/data and writes the weights resource and report.
         .executableTarget(name: "kt-train-injection", dependencies: ["KTPolicy"], path: "Tools/TrainInjection", swiftSettings: strict),
-        .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig", "KTGateway", "KTHTTP", "KTPolicy"], swiftSettings: strict),
+        .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig", "KTGateway", "KTHTTP", "KTPolicy", "KTControlPlane"], swiftSettings: strict),
         .executableTarget(name: "kt", dependencies: ["KTCLI"], swiftSettings: strict),
 
         .target(name: "KTTestSupport", dependencies: ["KTHTTP"], path: "Tests/KTTestSupport", swiftSettings: strict),
@@ -36,6 +41,7 @@ let package = Package(
         .testTarget(name: "KTHTTPTests", dependencies: ["KTHTTP", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTPolicyTests", dependencies: ["KTPolicy", "KTModel", "KTConfig", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTGatewayTests", dependencies: ["KTGateway", "KTHTTP", "KTConfig", "KTTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KTControlPlaneTests", dependencies: ["KTControlPlane", "KTModel", "KTHTTP", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTCLITests", dependencies: ["KTCLI", "KTConfig", "KTTestSupport"], swiftSettings: strict),
     ]
 )

@@ -32,28 +32,30 @@ public enum CommandCatalog {
                 .leaf("list", "list registered gateways", options: [
                     OptionSpec("status", value: "online|offline|degraded", "only gateways in this status"),
                     OptionSpec("group", value: "G", "only gateways of this group"), groupsFile, json,
-                ], plannedIn: "issue 5"),
+                ], run: GatewayFleetCommands.list),
                 .leaf("show", "everything the control plane knows about one gateway", options: [json],
-                      positionals: [PositionalSpec("ID", "gateway id")], plannedIn: "issue 5"),
+                      positionals: [PositionalSpec("ID", "gateway id")], run: GatewayFleetCommands.show),
                 .leaf("health", "per-gateway health and fleet totals", options: [
                     OptionSpec("group", value: "G", "only gateways of this group"), groupsFile,
                     OptionSpec("watch", "redraw continuously"),
                     OptionSpec("interval", value: "DURATION", "refresh period with --watch (default 5s)"), json,
-                ], plannedIn: "issue 5"),
+                ], run: GatewayFleetCommands.health),
             ]),
             .group("control-plane", "run the control plane; manage its tokens", [
                 .leaf("run", "run the control plane", options: [
                     OptionSpec("listen", value: "HOST:PORT", "address to listen on (default 127.0.0.1:41000)"),
-                    OptionSpec("data", value: "DIR", "state directory (SQLite at DIR/kt.db)"),
-                ], plannedIn: "issue 5"),
+                    OptionSpec("data", value: "DIR", "state directory (SQLite at DIR/kt.db; default $KEEPTRUSTS_HOME/control-plane)"),
+                    OptionSpec("log-level", value: "LEVEL", "debug|info|warn|error (default info)"),
+                ], run: ControlPlaneCommands.run),
                 .group("token", "API tokens", [
                     .leaf("create", "issue a token (printed once)", options: [
                         OptionSpec("role", value: "ROLE", "viewer|operator|admin|gateway"),
                         OptionSpec("gateway-id", value: "ID", "the gateway a gateway token is bound to"),
                         OptionSpec("name", value: "NAME", "a label for the token"), json,
-                    ], plannedIn: "issue 5"),
-                    .leaf("list", "list tokens (never their values)", options: [json], plannedIn: "issue 5"),
-                    .leaf("revoke", "revoke a token", options: [json], positionals: [PositionalSpec("ID", "token id")], plannedIn: "issue 5"),
+                    ], run: ControlPlaneCommands.tokenCreate),
+                    .leaf("list", "list tokens (never their values)", options: [json], run: ControlPlaneCommands.tokenList),
+                    .leaf("revoke", "revoke a token", options: [json], positionals: [PositionalSpec("ID", "token id")],
+                          run: ControlPlaneCommands.tokenRevoke),
                 ]),
             ]),
             .group("policy", "work on policy config files locally", [
@@ -104,7 +106,7 @@ public enum CommandCatalog {
                     OptionSpec("verdict", value: "allow|redact|block", "only this verdict"),
                     OptionSpec("limit", value: "N", "backlog size (default 50)"), json,
                     OptionSpec("no-follow", "print the backlog and exit"),
-                ], plannedIn: "issue 5"),
+                ], run: EventsTailCommand.run),
             ]),
             .leaf("doctor", "check a local gateway or the fleet; write a support bundle", options: [
                 OptionSpec("group", value: "G", "a group"), OptionSpec("gateway", value: "ID", "one gateway"), groupsFile,

@@ -21,10 +21,11 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
 
     public static let shared: CurlTransport = CurlTransport()
 
-    public init() {
+    /// `maxConnects`: idle connections kept for reuse (a fleet simulator holds thousands).
+    public init(maxConnects: Int = 256) {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         multi = curl_multi_init()!
-        _ = kt_curl_multi_set_long(multi, CURLMOPT_MAXCONNECTS, 256)
+        _ = kt_curl_multi_set_long(multi, CURLMOPT_MAXCONNECTS, maxConnects)
         let t = Thread { [self] in run() }
         t.name = "kt-curl"
         thread = t

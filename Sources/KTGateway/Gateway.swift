@@ -23,6 +23,8 @@ public actor Gateway {
         public var gatewayID = "local"
         /// Audit log and (later) identity and last-known-good config. Default $KEEPTRUSTS_HOME/gateway/<gateway-id>.
         public var stateDir: String?
+        /// Managed mode: decision events held for upload while the control plane is away.
+        public var eventQueueCapacity = 10_000
 
         /// `--state-dir`, or `$KEEPTRUSTS_HOME/gateway/<gateway-id>`.
         public var resolvedStateDir: String {
@@ -49,19 +51,29 @@ public actor Gateway {
     public nonisolated let core: GatewayCore
     private var server: HTTPServer?
     private let loader = ConfigLoader()
+    /// The files a reload re-reads: the `--policy-config` files, or the last-known-good config
+    /// once the control plane has delivered one.
+    private var configPaths: [String]
+    /// The control plane's name for the running config (nil while it comes from local files).
+    private var managedVersion: String?
+    private var managedSource: String?
 
     /// Validates everything first: a bad config or a missing secret fails here, before listening.
     public init(options: Options, httpTransport: (any UpstreamTransport)? = nil) throws {
         self.options = options
+        self.configPaths = options.configPaths
         let transport = httpTransport ?? CurlTransport.shared
-        let snapshot = try Self.loadSnapshot(options: options, loader: loader, transport: transport)
+        let snapshot = try Self.loadSnapshot(options: options, paths: options.configPaths, loader: loader, transport: transport)
         self.core = GatewayCore(options: options, snapshot: snapshot, transport: transport)
         try core.ensureAudit(for: snapshot)
     }
 
-    static func loadSnapshot(options: Options, loader: ConfigLoader, transport: any UpstreamTransport) throws -> GatewaySnapshot {
+    static func loadSnapshot(options: Options, paths: [String], loader: ConfigLoader, transport: any UpstreamTransport,
+                             text: (String, String)? = nil) throws -> GatewaySnapshot {
         let loaded: LoadedConfig
-        if options.configPaths.isEmpty {
+        if let (content, name) = text {
+            loaded = try loader.load(text: content, name: name)
+        } else if paths.isEmpty {
             guard let o = options.upstreamOverride else {
                 throw KTError(.invalidUsage, "no config: pass --policy-config FILE (or --upstream URL for a bare passthrough)")
             }
@@ -72,7 +84,7 @@ public actor Gateway {
                 policies: { chain: [] }
                 """, name: "--upstream")
         } else {
-            loaded = try loader.load(paths: options.configPaths)
+            loaded = try loader.load(paths: paths)
         }
         return try GatewaySnapshot.build(loaded, override: options.upstreamOverride,
                                          secrets: SecretResolver(environment: options.environment), httpTransport: transport,
@@ -118,7 +130,7 @@ public actor Gateway {
     public func reload() async -> ReloadOutcome {
         let current = core.currentSnapshot
         do {
-            let next = try Self.loadSnapshot(options: options, loader: loader, transport: core.transport)
+            let next = try Self.loadSnapshot(options: options, paths: configPaths, loader: loader, transport: core.transport)
             try core.ensureAudit(for: next)
             core.swap(next)
             server?.setMaxBodyBytes(next.config.sizeLimits.maxBodyBytes)
@@ -138,6 +150,51 @@ public actor Gateway {
             core.logger.warn("config reload rejected; keeping the running config", [("error", .string(message))])
             return ReloadOutcome(applied: false, sha: current.loaded.sha, version: current.config.pack.version,
                                  message: "\(message); still running \(current.loaded.sha)", errors: [])
+        }
+    }
+
+    /// The running config as the control plane names it: (version, full sha, source).
+    public var runningConfig: (version: String, sha: String, source: String?) {
+        let s = core.currentSnapshot
+        return (managedVersion ?? s.config.pack.version, s.loaded.fullSHA, managedSource)
+    }
+
+    /// Marks the running config as a control-plane version (started from last-known-good).
+    public func adoptManaged(version: String, source: String?) {
+        managedVersion = version
+        managedSource = source
+    }
+
+    /// Applies a config delivered by the control plane: validate, swap atomically (in-flight
+    /// requests finish on the old chain), persist as last-known-good. On any error the running
+    /// config stays as it was and the error says why.
+    public func applyManaged(content: String, version: String, sha: String, source: String?) async -> Result<String, KTError> {
+        let current = core.currentSnapshot
+        do {
+            let next = try Self.loadSnapshot(options: options, paths: [], loader: loader, transport: core.transport, text: (content, version))
+            try core.ensureAudit(for: next)
+            let stateDir = options.resolvedStateDir
+            let lkg = LastKnownGood(version: version, sha: next.loaded.fullSHA, source: source, appliedAt: Date().timeIntervalSince1970)
+            try lkg.save(content: content, stateDir: stateDir)
+            core.swap(next)
+            server?.setMaxBodyBytes(next.config.sizeLimits.maxBodyBytes)
+            configPaths = [LastKnownGood.contentPath(stateDir)]
+            managedVersion = version
+            managedSource = source
+            core.metrics.recordReload(ok: true)
+            core.logger.info("managed config applied", [("version", .string(version)), ("sha", .string(next.loaded.sha)),
+                                                         ("previous_sha", .string(current.loaded.sha))])
+            return .success(next.loaded.fullSHA)
+        } catch let error as ConfigError {
+            core.metrics.recordReload(ok: false)
+            let text = error.errors.map(\.description).joined(separator: "; ")
+            core.logger.warn("managed config rejected; keeping the running config", [("version", .string(version)), ("errors", .string(text))])
+            return .failure(KTError(.invalidConfig, "invalid config: \(text)"))
+        } catch {
+            core.metrics.recordReload(ok: false)
+            let message = (error as? KTError)?.message ?? "\(error)"
+            core.logger.warn("managed config rejected; keeping the running config", [("version", .string(version)), ("error", .string(message))])
+            return .failure(KTError(.invalidConfig, message))
         }
     }
 

@@ -316,6 +316,8 @@ extension GatewayCore {
         }
         let event = JSONValue.object(fields)
         events.append(event)
+        telemetry.record(status: ctx.status, verdict: ctx.verdict, latencyMs: total * 1000,
+                         overheadMs: max(0, total - ctx.upstreamSeconds) * 1000, event: event)
         if audit != nil, let log = self.audit { await log.append(event) }
     }
 

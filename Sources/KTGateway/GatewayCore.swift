@@ -11,7 +11,7 @@ public final class GatewayCore: Sendable {
     let options: Gateway.Options
     let transport: any UpstreamTransport
     public let metrics = GatewayMetrics()
-    let logger: JSONLogger
+    public let logger: JSONLogger
     let startedAt = Date()
     private let snapshot: Mutex<GatewaySnapshot>
     private let breakers = Mutex<[String: CircuitBreaker]>([:])
@@ -20,6 +20,8 @@ public final class GatewayCore: Sendable {
     private let reload = Mutex<(@Sendable () async -> Gateway.ReloadOutcome)?>(nil)
     let rateLimiter = RateLimiter()
     let events = EventRing()
+    /// Heartbeat traffic and the event upload queue (managed mode only).
+    public let telemetry: ManagedTelemetry
     private let auditLog = Mutex<AuditLog?>(nil)
 
     var audit: AuditLog? { auditLog.withLock { $0 } }
@@ -39,6 +41,7 @@ public final class GatewayCore: Sendable {
         self.transport = transport
         self.snapshot = Mutex(snapshot)
         self.logger = JSONLogger(minimum: options.logLevel)
+        self.telemetry = ManagedTelemetry(capacity: options.eventQueueCapacity)
     }
 
     var reloadAction: (@Sendable () async -> Gateway.ReloadOutcome)? {
@@ -183,7 +186,7 @@ public final class GatewayCore: Sendable {
 
     // MARK: Ops
 
-    func healthJSON() -> JSONValue {
+    public func healthJSON() -> JSONValue {
         let s = currentSnapshot
         let states = breakerStates()
         let openCount = states.filter { $0.1 == 1 }.count

@@ -47,8 +47,21 @@ enum GatewayRunCommand {
                 apiKeyPrefix: args.value("upstream-api-key-prefix") ?? env["KEEPTRUSTS_UPSTREAM_API_KEY_PREFIX"])
         }
         options.adminToken = args.value("admin-token") ?? env["KEEPTRUSTS_ADMIN_TOKEN"]
-        if let id = args.value("gateway-id") ?? env["KEEPTRUSTS_GATEWAY_ID"] { options.gatewayID = id }
         options.stateDir = args.value("state-dir").map { PolicyLintCommand.resolve($0, in: ctx) }
+        let managed = ManagedSetup.from(args, ctx)
+        if case .failure(let problem) = managed { ctx.err("error: \(problem.message)\nRun 'kt gateway run --help' for usage."); return 2 }
+        guard case .success(let setup) = managed else { return 2 }
+        if let id = args.value("gateway-id") ?? env["KEEPTRUSTS_GATEWAY_ID"] ?? (setup != nil ? ManagedSetup.savedID(stateDir: options.stateDir) ?? ManagedSetup.defaultID() : nil) {
+            options.gatewayID = id
+        }
+        if let q = env["KEEPTRUSTS_EVENT_QUEUE_SIZE"], let n = Int(q), n > 0 { options.eventQueueCapacity = n }
+        // A managed gateway restarts from what the control plane last gave it, when that is newer than its files.
+        var startedFromLKG: LastKnownGood?
+        if setup != nil, let lkg = LastKnownGood.load(stateDir: options.resolvedStateDir),
+           LastKnownGood.isNewer(stateDir: options.resolvedStateDir, than: options.configPaths) {
+            options.configPaths = [LastKnownGood.contentPath(options.resolvedStateDir)]
+            startedFromLKG = lkg
+        }
 
         let gateway: Gateway
         do {
@@ -66,14 +79,31 @@ enum GatewayRunCommand {
             ctx.err("error: \(error)")
             return 1
         }
+        let port: Int
         do {
-            try await gateway.start()
+            port = try await gateway.start()
         } catch {
             ctx.err("error: \(error)")
             return 1
         }
+        var agentTask: Task<Void, Never>?
+        if let setup {
+            if let lkg = startedFromLKG {
+                await gateway.adoptManaged(version: lkg.version, source: lkg.source)
+                gateway.core.logger.info("started from the last-known-good config", [("version", .string(lkg.version)), ("sha", .string(String(lkg.sha.prefix(12))))])
+            }
+            let address = "\(options.host == "0.0.0.0" ? "127.0.0.1" : options.host):\(port)"
+            let identity = ManagedAgent.Identity(id: options.gatewayID, name: args.value("name") ?? options.gatewayID,
+                                                 region: args.value("region") ?? env["KEEPTRUSTS_REGION"] ?? "", labels: setup.labels, address: address)
+            ManagedSetup.saveIdentity(identity, stateDir: options.resolvedStateDir, controlPlane: setup.client.baseURL)
+            let agent = ManagedAgent(gateway: gateway, client: setup.client, identity: identity, heartbeatInterval: setup.heartbeat,
+                                     taskRunner: GatewayTasks.runner(gateway))
+            agentTask = Task { await agent.run() }
+        }
         await SignalWaiter.wait(onReload: { Task { _ = await gateway.reload() } })
+        agentTask?.cancel()
         await gateway.shutdown()
+        await agentTask?.value
         return 0
     }
 
@@ -92,6 +122,59 @@ enum GatewayRunCommand {
             throw UsageError("--listen '\(text)' is not HOST:PORT (e.g. 0.0.0.0:41002)", command: command)
         }
         return (host, port)
+    }
+}
+
+/// Managed mode settings: on when `KEEPTRUSTS_API_URL` and a token are set.
+struct ManagedSetup {
+    var client: ControlPlaneClient
+    var heartbeat: Duration
+    var labels: [(String, String)]
+
+    /// nil: standalone. A failure is a usage error.
+    static func from(_ args: ParsedArguments, _ ctx: CLIContext) -> Result<ManagedSetup?, UsageError> {
+        let env = ctx.environment
+        guard let url = env["KEEPTRUSTS_API_URL"], !url.isEmpty else {
+            if args.value("heartbeat-interval") != nil || !args.all("label").isEmpty || args.value("region") != nil {
+                return .failure(UsageError("--heartbeat-interval, --label and --region need managed mode: set KEEPTRUSTS_API_URL and KEEPTRUSTS_API_TOKEN", command: "kt gateway run"))
+            }
+            return .success(nil)
+        }
+        guard let token = env["KEEPTRUSTS_API_TOKEN"] ?? env["KEEPTRUSTS_GATEWAY_TOKEN"], !token.isEmpty else {
+            return .failure(UsageError("KEEPTRUSTS_API_URL is set but KEEPTRUSTS_API_TOKEN is not; a managed gateway needs its gateway token", command: "kt gateway run"))
+        }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else { return .failure(UsageError("KEEPTRUSTS_API_URL '\(url)' must start with http:// or https://", command: "kt gateway run")) }
+        var heartbeat: Duration = .seconds(10)
+        if let h = args.value("heartbeat-interval") {
+            do { heartbeat = try DurationText.parse(h, flag: "--heartbeat-interval") } catch { return .failure(error) }
+            guard heartbeat >= .milliseconds(100) else { return .failure(UsageError("--heartbeat-interval must be at least 100ms", command: "kt gateway run")) }
+        }
+        var labels: [(String, String)] = []
+        for l in args.all("label") {
+            let kv = l.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2, !kv[0].isEmpty else { return .failure(UsageError("--label '\(l)' must be KEY=VALUE", command: "kt gateway run")) }
+            labels.append((String(kv[0]), String(kv[1])))
+        }
+        return .success(ManagedSetup(client: ControlPlaneClient(baseURL: url, token: token), heartbeat: heartbeat, labels: labels))
+    }
+
+    static func identityPath(_ stateDir: String) -> String { (stateDir as NSString).appendingPathComponent("identity.json") }
+
+    static func savedID(stateDir: String?) -> String? {
+        guard let dir = stateDir, let data = FileManager.default.contents(atPath: identityPath(dir)) else { return nil }
+        return (try? JSONValue.parse(Array(data)))?["id"]?.stringValue
+    }
+
+    static func defaultID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "gateway"
+        return "gw-" + host.lowercased().filter { $0.isLetter || $0.isNumber || $0 == "-" }
+    }
+
+    static func saveIdentity(_ i: ManagedAgent.Identity, stateDir: String, controlPlane: String) {
+        let j: JSONValue = .object([("id", .string(i.id)), ("name", .string(i.name)), ("region", .string(i.region)),
+                                    ("labels", .object(i.labels.map { ($0.0, .string($0.1)) })), ("control_plane", .string(controlPlane))])
+        try? FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: identityPath(stateDir), contents: Data(j.serialized(pretty: true).utf8))
     }
 }
 

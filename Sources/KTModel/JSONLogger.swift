@@ -1,5 +1,5 @@
 import Foundation
-import KTModel
+
 
 /// Structured logs: one JSON object per line on stderr.
 public struct JSONLogger: Sendable {
@@ -15,7 +15,7 @@ public struct JSONLogger: Sendable {
             default: return nil
             }
         }
-        var name: String { ["debug", "info", "warn", "error"][rawValue] }
+        public var name: String { ["debug", "info", "warn", "error"][rawValue] }
     }
 
     public var minimum: Level

@@ -1,0 +1,500 @@
+import Foundation
+import KTModel
+import KTConfig
+import KTHTTP
+
+extension ControlPlane {
+    func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) async {
+        let started = ContinuousClock.now
+        let path = String(request.path)
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        var routeName = "other"
+        var status = 200
+        do {
+            switch (request.method, path) {
+            case ("GET", "/healthz"), ("HEAD", "/healthz"):
+                routeName = "healthz"
+                reply(writer, 200, .object([("status", "ok")]))
+            case ("GET", "/readyz"), ("HEAD", "/readyz"):
+                routeName = "readyz"
+                reply(writer, 200, .object([("status", "ready"), ("gateways", .int(await registry.count))]))
+            case ("GET", "/metrics"):
+                routeName = "metrics"
+                if !request.peerIsLoopback { _ = try authorize(request, .readFleet) }
+                let text = await renderMetrics()
+                var h = HTTPHeaders()
+                h.add("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                writer.respond(status: 200, headers: h, body: Array(text.utf8))
+            default:
+                guard parts.first == "v1" else { throw APIError.notFound("unknown URL \(request.method) \(path)") }
+                (routeName, status) = try await routeV1(request, writer, Array(parts.dropFirst()))
+            }
+        } catch let e as APIError {
+            status = e.status
+            if !writer.hasStarted { reply(writer, e.status, e.json) }
+        } catch let e as KTError {
+            status = 500
+            logger.error("request failed", [("path", .string(path)), ("error", .string(e.description))])
+            if !writer.hasStarted { reply(writer, 500, APIError(status: 500, code: "internal", message: e.message).json) }
+        } catch {
+            status = 500
+            if !writer.hasStarted { reply(writer, 500, APIError(status: 500, code: "internal", message: "\(error)").json) }
+        }
+        metrics.request(routeName, status)
+        if routeName == "heartbeat" { metrics.heartbeat(ms: (ContinuousClock.now - started).secondsDouble * 1000) }
+    }
+
+    func reply(_ writer: HTTPResponseWriter, _ status: Int, _ json: JSONValue) {
+        var h = HTTPHeaders()
+        h.add("content-type", "application/json")
+        writer.respond(status: status, headers: h, body: Array((json.serialized() + "\n").utf8))
+    }
+
+    /// The principal of a request with `permission`; 401 without a valid token, 403 naming the missing permission.
+    func authorize(_ request: HTTPRequest, _ permission: Permission) throws(APIError) -> Principal {
+        let p = try authenticate(request)
+        guard p.has(permission) else {
+            throw APIError(status: 403, code: "forbidden", message: "this token (role \(p.role.rawValue)) lacks the permission '\(permission.rawValue)'")
+        }
+        return p
+    }
+
+    func authenticate(_ request: HTTPRequest) throws(APIError) -> Principal {
+        guard let header = request.headers["authorization"], header.hasPrefix("Bearer ") else {
+            throw APIError(status: 401, code: "unauthorized", message: "missing token: send 'Authorization: Bearer <token>' (KEEPTRUSTS_API_TOKEN)")
+        }
+        guard let p = tokens.authenticate(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+            throw APIError(status: 401, code: "unauthorized", message: "invalid or revoked token")
+        }
+        return p
+    }
+
+    /// Gateway endpoints: the token must be allowed to act as this gateway.
+    func authorizeGateway(_ request: HTTPRequest, _ id: String) throws(APIError) -> Principal {
+        let p = try authenticate(request)
+        guard p.has(.actAsGateway) else {
+            throw APIError(status: 403, code: "forbidden", message: "this token (role \(p.role.rawValue)) lacks the permission '\(Permission.actAsGateway.rawValue)'")
+        }
+        guard p.mayActAs(gateway: id) else {
+            throw APIError(status: 403, code: "forbidden", message: "this gateway token is bound to gateway '\(p.gatewayID ?? "?")'; it cannot act as '\(id)'")
+        }
+        return p
+    }
+
+    func body(_ request: HTTPRequest, limit: Int = 8 << 20) throws(APIError) -> JSONValue {
+        guard !request.body.isEmpty else { throw APIError.badRequest("request body is empty; send a JSON object") }
+        guard request.body.count <= limit else { throw APIError(status: 413, code: "too_large", message: "request body is larger than \(limit) bytes") }
+        do {
+            let v = try JSONValue.parse(request.body)
+            guard v.objectValue != nil else { throw APIError.badRequest("request body must be a JSON object") }
+            return v
+        } catch let e as JSONValue.ParseError {
+            throw APIError.badRequest("request body is not valid JSON: \(e.description)")
+        } catch {
+            throw error as! APIError
+        }
+    }
+
+    static func validGatewayID(_ id: String) -> Bool {
+        !id.isEmpty && id.count <= 128 && id.utf8.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 45 || c == 95 || c == 46
+        }
+    }
+
+    func seconds(_ text: String?, name: String, default d: Double, max: Double) throws(APIError) -> Double {
+        guard let text, !text.isEmpty else { return d }
+        switch DurationSyntax.seconds(text) {
+        case .success(let s): return min(s, max)
+        case .failure(let p): throw APIError.badRequest("\(name): \(p.message)")
+        }
+    }
+
+    func idsFilter(_ q: [String: String], key: String = "ids") -> Set<String>? {
+        guard let raw = q[key] else { return nil }
+        return Set(raw.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
+
+    // MARK: /v1
+
+    func routeV1(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ p: [String]) async throws -> (String, Int) {
+        let m = request.method
+        switch p.count {
+        case 1 where p[0] == "gateways" && m == "GET":
+            _ = try authorize(request, .readFleet)
+            reply(writer, 200, try await listGateways(request.query))
+            return ("gateways.list", 200)
+        case 2 where p == ["gateways", "register"] && m == "POST":
+            return ("register", try await register(request, writer))
+        case 2 where p[0] == "gateways" && m == "GET":
+            let principal = try authenticate(request)
+            guard principal.has(.readFleet) || principal.mayActAs(gateway: p[1]) else {
+                throw APIError(status: 403, code: "forbidden", message: "this token (role \(principal.role.rawValue)) lacks the permission 'fleet:read'")
+            }
+            guard let g = await registry.find(p[1]) else { throw APIError.notFound("no gateway '\(p[1])' is registered") }
+            let window = try seconds(request.query["window"], name: "window", default: options.healthWindowSeconds, max: 3600)
+            var detail = await g.summary(at: now(), healthWindow: window)
+            let recent = try await store.events(.init(gateways: [p[1]], limit: 10))
+            detail = detail.setting("recent_events", .array(recent.map(\.json)))
+            reply(writer, 200, detail)
+            return ("gateways.get", 200)
+        case 3 where p[0] == "gateways" && p[2] == "heartbeat" && m == "POST":
+            return ("heartbeat", try await heartbeat(request, writer, id: p[1]))
+        case 3 where p[0] == "gateways" && p[2] == "config" && m == "GET":
+            return ("config.poll", try await pollConfig(request, writer, id: p[1]))
+        case 4 where p[0] == "gateways" && p[2] == "config" && p[3] == "ack" && m == "POST":
+            return ("config.ack", try await ack(request, writer, id: p[1]))
+        case 3 where p[0] == "gateways" && p[2] == "events" && m == "POST":
+            return ("events.ingest", try await ingest(request, writer, id: p[1]))
+        case 4 where p[0] == "gateways" && p[2] == "tasks" && m == "POST":
+            _ = try authorizeGateway(request, p[1])
+            let result = try body(request)
+            guard let g = await registry.find(p[1]) else { throw APIError.notFound("no gateway '\(p[1])' is registered") }
+            await g.finishTask(p[3], result: result)
+            reply(writer, 200, .object([("ok", true)]))
+            return ("tasks.result", 200)
+        case 1 where p[0] == "health" && m == "GET":
+            _ = try authorize(request, .readFleet)
+            reply(writer, 200, try await fleetHealth(request.query))
+            return ("health", 200)
+        case 1 where p[0] == "events" && m == "GET":
+            _ = try authorize(request, .readFleet)
+            let q = try eventQuery(request.query, defaultLimit: 50)
+            let list = try await store.events(q)
+            reply(writer, 200, .object([("events", .array(list.map(\.json))), ("last_seq", .int(list.last?.seq ?? (q.afterSeq ?? 0)))]))
+            return ("events.query", 200)
+        case 2 where p == ["events", "stream"] && m == "GET":
+            _ = try authorize(request, .readFleet)
+            try await streamEvents(request, writer)
+            return ("events.stream", 200)
+        case 1 where p[0] == "configs" && m == "GET":
+            _ = try authorize(request, .readFleet)
+            reply(writer, 200, .object([("sources", .array(try await store.configSources().map { .string($0) }))]))
+            return ("configs", 200)
+        case 3 where p[0] == "configs" && p[2] == "versions" && m == "GET":
+            _ = try authorize(request, .readFleet)
+            let versions = try await store.configVersions(source: p[1])
+            reply(writer, 200, .object([("source", .string(p[1])), ("versions", .array(versions.map(\.summaryJSON)))]))
+            return ("configs.versions", 200)
+        case 4 where p[0] == "configs" && p[2] == "versions" && m == "GET":
+            _ = try authorize(request, .readFleet)
+            let n = Int(p[3].split(separator: "v").last.map(String.init) ?? "") ?? -1
+            guard let v = try await store.configVersions(source: p[1]).first(where: { $0.number == n }) else {
+                throw APIError.notFound("config source '\(p[1])' has no version \(p[3])")
+            }
+            reply(writer, 200, v.summaryJSON.setting("content", .string(v.content)))
+            return ("configs.version", 200)
+        case 3 where p[0] == "configs" && p[1] == "sha" && m == "GET":
+            _ = try authorize(request, .readFleet)
+            guard let v = try await store.config(sha: p[2]) else { throw APIError.notFound("no config version has sha \(p[2])") }
+            reply(writer, 200, v.summaryJSON.setting("content", .string(v.content)))
+            return ("configs.sha", 200)
+        case 1 where p[0] == "tokens":
+            _ = try authorize(request, .manageTokens)
+            if m == "GET" {
+                reply(writer, 200, .object([("tokens", .array(tokens.list().map(\.json)))]))
+                return ("tokens.list", 200)
+            }
+            guard m == "POST" else { throw APIError(status: 405, code: "method_not_allowed", message: "use GET or POST on /v1/tokens") }
+            let b = try body(request, limit: 64 << 10)
+            guard let roleText = b["role"]?.stringValue, let role = TokenRole(rawValue: roleText) else {
+                throw APIError.badRequest("role must be one of viewer, operator, admin, gateway")
+            }
+            let gw = b["gateway_id"]?.stringValue
+            if role == .gateway {
+                guard let gw, Self.validGatewayID(gw) else { throw APIError.badRequest("a gateway token needs gateway_id (letters, digits, '-', '_', '.')") }
+            } else if gw != nil {
+                throw APIError.badRequest("gateway_id is only for role gateway")
+            }
+            let name = b["name"]?.stringValue ?? (role == .gateway ? gw! : role.rawValue)
+            let (record, value) = try await tokens.create(role: role, name: name, gatewayID: gw)
+            logger.info("token created", [("id", .string(record.id)), ("role", .string(role.rawValue)), ("gateway_id", .optional(gw))])
+            reply(writer, 201, .object([("id", .string(record.id)), ("token", .string(value)), ("role", .string(role.rawValue)),
+                                        ("gateway_id", .optional(gw)), ("name", .string(name))]))
+            return ("tokens.create", 201)
+        case 2 where p[0] == "tokens" && (m == "DELETE"):
+            _ = try authorize(request, .manageTokens)
+            guard let r = try await tokens.revoke(id: p[1]) else { throw APIError.notFound("no token '\(p[1])'") }
+            logger.info("token revoked", [("id", .string(r.id))])
+            reply(writer, 200, r.json)
+            return ("tokens.revoke", 200)
+        case 3 where p[0] == "tokens" && p[2] == "revoke" && m == "POST":
+            _ = try authorize(request, .manageTokens)
+            guard let r = try await tokens.revoke(id: p[1]) else { throw APIError.notFound("no token '\(p[1])'") }
+            reply(writer, 200, r.json)
+            return ("tokens.revoke", 200)
+        default:
+            if p.first == "rollouts" || p.first == "plans" {
+                return try await routeRollouts(request, writer, p)
+            }
+            if p.first == "doctor" {
+                return try await routeDoctor(request, writer, p)
+            }
+            throw APIError.notFound("unknown URL \(m) /v1/\(p.joined(separator: "/"))")
+        }
+    }
+
+    // MARK: Gateways
+
+    func register(_ request: HTTPRequest, _ writer: HTTPResponseWriter) async throws -> Int {
+        let principal = try authenticate(request)
+        let b = try body(request, limit: 256 << 10)
+        guard let id = b["id"]?.stringValue ?? principal.gatewayID else {
+            throw APIError.badRequest("id is required (the gateway's id; a gateway token supplies it)")
+        }
+        guard Self.validGatewayID(id) else { throw APIError.badRequest("id '\(id)' must be 1–128 letters, digits, '-', '_' or '.'") }
+        _ = try authorizeGateway(request, id)
+        var labels: [(String, String)] = []
+        if let l = b["labels"] {
+            guard let obj = l.objectValue else { throw APIError.badRequest("labels must be an object of strings") }
+            for (k, v) in obj {
+                guard let s = v.stringValue else { throw APIError.badRequest("labels.\(k) must be a string") }
+                labels.append((k, s))
+            }
+        }
+        var interval: Double?
+        if let i = b["heartbeat_interval_seconds"] {
+            guard let d = i.doubleValue, d > 0, d <= 3600 else { throw APIError.badRequest("heartbeat_interval_seconds must be a number in (0, 3600]") }
+            interval = d
+        }
+        let running = ConfigRef(json: b["config"])
+        let r = RegistrationRequest(name: b["name"]?.stringValue, region: b["region"]?.stringValue, labels: labels,
+                                    version: b["version"]?.stringValue, address: b["address"]?.stringValue,
+                                    heartbeatInterval: interval, running: try await named(running), source: b["config"]?["source"]?.stringValue)
+        let g = await registry.findOrCreate(id)
+        let answer = await g.register(r)
+        logger.info("gateway registered", [("id", .string(id)), ("version", .optional(r.version)), ("config_sha", .optional(running?.sha))])
+        reply(writer, 200, answer)
+        return 200
+    }
+
+    /// A running config named by its version when the control plane knows its sha.
+    func named(_ ref: ConfigRef?) async throws -> ConfigRef? {
+        guard var ref else { return nil }
+        if !ref.version.contains("-v"), let v = try await store.config(sha: ref.sha) { ref.version = v.name }
+        return ref
+    }
+
+    func heartbeat(_ request: HTTPRequest, _ writer: HTTPResponseWriter, id: String) async throws -> Int {
+        _ = try authorizeGateway(request, id)
+        guard let g = await registry.find(id) else {
+            throw APIError(status: 404, code: "not_registered", message: "gateway '\(id)' is not registered; register first")
+        }
+        let b = try body(request, limit: 1 << 20)
+        var sample = TrafficSample()
+        if let t = b["traffic"] {
+            guard let s = TrafficSample(json: t) else { throw APIError.badRequest("traffic is malformed: needs requests ≥ 0 and histograms as {buckets:[[index,count]...]}") }
+            sample = s
+        }
+        var running = ConfigRef(json: b["config"])
+        if let r = running, let known = await g.configState.applied, known.sameSHA(r.sha) { running = known } else { running = try await named(running) }
+        let h = Heartbeat(intervalSeconds: b["interval_seconds"]?.doubleValue.flatMap { $0 > 0 ? $0 : nil }, status: b["status"]?.stringValue,
+                          uptimeSeconds: b["uptime_seconds"]?.doubleValue, eventsDropped: b["events_dropped"]?.intValue,
+                          eventsQueued: b["events_queued"]?.intValue, version: b["version"]?.stringValue, running: running, sample: sample)
+        await g.heartbeat(h)
+        let desired = await g.configState.desired
+        reply(writer, 200, .object([("ok", true), ("desired", desired?.json ?? .null)]))
+        return 200
+    }
+
+    func pollConfig(_ request: HTTPRequest, _ writer: HTTPResponseWriter, id: String) async throws -> Int {
+        _ = try authorizeGateway(request, id)
+        guard let g = await registry.find(id) else {
+            throw APIError(status: 404, code: "not_registered", message: "gateway '\(id)' is not registered; register first")
+        }
+        let q = request.query
+        let wait = try seconds(q["wait"], name: "wait", default: 30, max: 120)
+        let known = q["known_sha"].flatMap { $0.isEmpty ? nil : $0 }
+        switch await g.pollConfig(knownSHA: known, wait: .milliseconds(Int64(wait * 1000))) {
+        case .unchanged:
+            writer.respond(status: 304, headers: HTTPHeaders(), body: [])
+            return 304
+        case .task(let t):
+            reply(writer, 200, .object([("task", t)]))
+            return 200
+        case .config(let ref, let source):
+            guard let v = try await store.config(sha: ref.sha) else {
+                throw APIError(status: 500, code: "internal", message: "desired config \(ref.version) is missing from the store")
+            }
+            reply(writer, 200, .object([("config", .object([("version", .string(ref.version)), ("sha", .string(v.sha)),
+                                                            ("source", .optional(source)), ("content", .string(v.content))]))]))
+            return 200
+        }
+    }
+
+    func ack(_ request: HTTPRequest, _ writer: HTTPResponseWriter, id: String) async throws -> Int {
+        _ = try authorizeGateway(request, id)
+        guard let g = await registry.find(id) else { throw APIError(status: 404, code: "not_registered", message: "gateway '\(id)' is not registered") }
+        let b = try body(request, limit: 256 << 10)
+        guard let sha = b["sha"]?.stringValue, let status = b["status"]?.stringValue, status == "applied" || status == "rejected" else {
+            throw APIError.badRequest("ack needs sha and status applied|rejected")
+        }
+        let version = try await named(ConfigRef(version: b["version"]?.stringValue ?? "", sha: sha))?.version ?? ""
+        await g.acknowledge(version: version, sha: sha, applied: status == "applied", error: b["error"]?.stringValue)
+        logger.info("config \(status)", [("gateway", .string(id)), ("version", .string(version)), ("error", .optional(b["error"]?.stringValue))])
+        reply(writer, 200, .object([("ok", true)]))
+        return 200
+    }
+
+    func ingest(_ request: HTTPRequest, _ writer: HTTPResponseWriter, id: String) async throws -> Int {
+        _ = try authorizeGateway(request, id)
+        guard let g = await registry.find(id) else { throw APIError(status: 404, code: "not_registered", message: "gateway '\(id)' is not registered") }
+        let b = try body(request)
+        guard let list = b["events"]?.arrayValue else { throw APIError.badRequest("events must be an array") }
+        guard list.count <= 1000 else { throw APIError(status: 413, code: "too_large", message: "at most 1000 events per batch (got \(list.count))") }
+        var rows: [(at: Double, verdict: String, body: String)] = []
+        for (i, e) in list.enumerated() {
+            guard e.objectValue != nil else { throw APIError.badRequest("events[\(i)] must be an object") }
+            guard let verdict = e["verdict"]?.stringValue, ["allow", "redact", "block"].contains(verdict) else {
+                throw APIError.badRequest("events[\(i)].verdict must be allow, redact or block")
+            }
+            let at = e["time"]?.stringValue.flatMap(Timestamps.parse) ?? now()
+            rows.append((at, verdict, e.setting("gateway", .string(id)).serialized()))
+        }
+        let seqs = try await store.insertEvents(gateway: id, rows)
+        await g.noteEvents(rows.count, dropped: b["dropped"]?.intValue)
+        metrics.events(rows.count)
+        hub.publish(zip(seqs, rows).map { StoredEvent(seq: $0, gateway: id, at: $1.at, verdict: $1.verdict, body: $1.body) })
+        reply(writer, 200, .object([("accepted", .int(rows.count)), ("last_seq", .int(seqs.last ?? 0))]))
+        return 200
+    }
+
+    func listGateways(_ q: [String: String]) async throws -> JSONValue {
+        let ids = idsFilter(q)
+        let statusFilter = q["status"]
+        if let s = statusFilter, GatewayStatus(rawValue: s) == nil { throw APIError.badRequest("status must be online, offline or degraded") }
+        let window = try seconds(q["window"], name: "window", default: options.healthWindowSeconds, max: 3600)
+        let t = now()
+        var out: [JSONValue] = []
+        for g in await registry.all() where ids.map({ $0.contains(g.id) }) ?? true {
+            let s = await g.summary(at: t, healthWindow: window)
+            if let f = statusFilter, s["status"]?.stringValue != f { continue }
+            out.append(s)
+        }
+        return .object([("gateways", .array(out)), ("count", .int(out.count)), ("generated_at", .string(Timestamps.iso(t)))])
+    }
+
+    func fleetHealth(_ q: [String: String]) async throws -> JSONValue {
+        let ids = idsFilter(q)
+        let window = try seconds(q["window"], name: "window", default: options.healthWindowSeconds, max: 3600)
+        let t = now()
+        var rows: [JSONValue] = []
+        var total = TrafficSample()
+        var counts: [GatewayStatus: Int] = [:]
+        var windowSeconds = 0.0
+        for g in await registry.all() where ids.map({ $0.contains(g.id) }) ?? true {
+            let (st, reason) = await g.status(at: t)
+            let h = await g.health(window: window, at: t)
+            total.merge(await g.window(window, at: t))
+            windowSeconds = max(windowSeconds, h.windowSeconds)
+            counts[st, default: 0] += 1
+            rows.append(.object([("id", .string(g.id)), ("status", .string(st.rawValue)), ("status_reason", .optional(reason))]
+                                + (h.json.objectValue ?? [])))
+        }
+        let totals = HealthSummary(window: windowSeconds, sample: total)
+        return .object([
+            ("window_seconds", .double(window)), ("generated_at", .string(Timestamps.iso(t))),
+            ("gateways", .array(rows)),
+            ("totals", .object([("gateways", .int(rows.count)), ("online", .int(counts[.online] ?? 0)), ("degraded", .int(counts[.degraded] ?? 0)),
+                                ("offline", .int(counts[.offline] ?? 0))] + (totals.json.objectValue ?? []))),
+        ])
+    }
+
+    // MARK: Events
+
+    func eventQuery(_ q: [String: String], defaultLimit: Int) throws(APIError) -> ControlPlaneStore.EventQuery {
+        var query = ControlPlaneStore.EventQuery(limit: defaultLimit)
+        if let l = q["limit"] {
+            guard let n = Int(l), n > 0 else { throw APIError.badRequest("limit must be a positive integer") }
+            query.limit = min(n, 10_000)
+        }
+        if let a = q["after"] {
+            guard let n = Int(a), n >= 0 else { throw APIError.badRequest("after must be an event sequence number") }
+            query.afterSeq = n
+        }
+        if let s = q["since"], !s.isEmpty {
+            if let t = Timestamps.parse(s) { query.sinceTime = t } else {
+                query.sinceTime = now() - (try seconds(s, name: "since", default: 0, max: 365 * 86400))
+            }
+        }
+        if let v = q["verdict"] {
+            guard ["allow", "redact", "block"].contains(v) else { throw APIError.badRequest("verdict must be allow, redact or block") }
+            query.verdict = v
+        }
+        if let g = idsFilter(q, key: "gateway") { query.gateways = g.sorted() }
+        return query
+    }
+
+    /// Server-sent events: matching events after `after` from the store, then live ones.
+    func streamEvents(_ request: HTTPRequest, _ writer: HTTPResponseWriter) async throws {
+        var q = try eventQuery(request.query, defaultLimit: 1000)
+        let sub = hub.subscribe(EventHub.Filter(gateways: q.gateways.map(Set.init), verdict: q.verdict))
+        defer { hub.unsubscribe(sub.id) }
+        var h = HTTPHeaders()
+        h.add("content-type", "text/event-stream")
+        h.add("cache-control", "no-cache")
+        h.add("x-accel-buffering", "no")
+        var last = q.afterSeq ?? 0
+        if q.afterSeq == nil { q.afterSeq = (try await store.events(.init(limit: 1)).last?.seq) ?? 0; last = q.afterSeq! }
+        q.sinceTime = nil
+        q.limit = 10_000
+        let backlog = try await store.events(q)
+        writer.startStream(status: 200, headers: h)
+        writer.writeChunk(Array(": kt events stream\n\n".utf8))
+        for e in backlog where e.seq > last {
+            writer.writeChunk(Array("id: \(e.seq)\nevent: decision\ndata: \(e.json.serialized())\n\n".utf8))
+            last = e.seq
+        }
+        let stream = sub.stream
+        let resumeAfter = last
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var lastSent = resumeAfter
+                for await e in stream where e.seq > lastSent {
+                    writer.writeChunk(Array("id: \(e.seq)\nevent: decision\ndata: \(e.json.serialized())\n\n".utf8))
+                    lastSent = e.seq
+                    if await writer.bufferedBytes() > 16 << 20 { return }
+                }
+            }
+            group.addTask { await writer.waitForClientGone() }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(15))
+                    writer.writeChunk(Array(": keep-alive\n\n".utf8))
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        writer.endStream()
+    }
+
+    // MARK: Metrics
+
+    func renderMetrics() async -> String {
+        let s = metrics.state.withLock { $0 }
+        let t = now()
+        var byStatus: [GatewayStatus: Int] = [.online: 0, .degraded: 0, .offline: 0]
+        for g in await registry.all() { byStatus[await g.status(at: t).0, default: 0] += 1 }
+        var out = "# HELP kt_cp_gateways Registered gateways by status.\n# TYPE kt_cp_gateways gauge\n"
+        for st in [GatewayStatus.online, .degraded, .offline] { out += "kt_cp_gateways{status=\"\(st.rawValue)\"} \(byStatus[st] ?? 0)\n" }
+        out += "# HELP kt_cp_requests_total API requests by route and status.\n# TYPE kt_cp_requests_total counter\n"
+        for (k, v) in s.requests.sorted(by: { $0.key < $1.key }) {
+            let parts = k.split(separator: "|")
+            out += "kt_cp_requests_total{route=\"\(parts[0])\",status=\"\(parts[1])\"} \(v)\n"
+        }
+        out += "# HELP kt_cp_heartbeats_total Heartbeats received.\n# TYPE kt_cp_heartbeats_total counter\nkt_cp_heartbeats_total \(s.heartbeats)\n"
+        for q in [0.5, 0.99] {
+            out += "# TYPE kt_cp_heartbeat_latency_ms_q\(Int(q * 100)) gauge\nkt_cp_heartbeat_latency_ms_q\(Int(q * 100)) \(s.heartbeatLatency.percentile(q) ?? 0)\n"
+        }
+        out += "# HELP kt_cp_events_ingested_total Decision events stored.\n# TYPE kt_cp_events_ingested_total counter\nkt_cp_events_ingested_total \(s.eventsIngested)\n"
+        out += "# HELP kt_cp_event_subscribers Live event streams.\n# TYPE kt_cp_event_subscribers gauge\nkt_cp_event_subscribers \(hub.subscriberCount)\n"
+        return out
+    }
+}
+
+extension Duration {
+    var secondsDouble: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}

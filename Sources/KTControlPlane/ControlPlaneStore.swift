@@ -1,0 +1,304 @@
+import Foundation
+import KTModel
+
+/// The control plane's durable state in SQLite (`DIR/kt.db`, WAL): versioned schema
+/// migrations applied at start-up, then typed reads and writes.
+public final class ControlPlaneStore: Sendable {
+    public let db: SQLiteDatabase
+
+    /// Each entry moves the schema one version up; applied in order, each in its own transaction.
+    static let migrations: [String] = [
+        """
+        CREATE TABLE tokens(id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, gateway_id TEXT,
+                            hash TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, revoked_at REAL);
+        CREATE TABLE gateways(id TEXT PRIMARY KEY, record TEXT NOT NULL, last_seen REAL, updated_at REAL NOT NULL);
+        CREATE TABLE health_samples(gateway_id TEXT NOT NULL, at REAL NOT NULL, sample TEXT NOT NULL);
+        CREATE INDEX health_samples_gateway ON health_samples(gateway_id, at);
+        CREATE TABLE config_versions(source TEXT NOT NULL, number INTEGER NOT NULL, sha TEXT NOT NULL, content TEXT NOT NULL,
+                                     created_at REAL NOT NULL, PRIMARY KEY(source, number), UNIQUE(source, sha));
+        CREATE INDEX config_versions_sha ON config_versions(sha);
+        CREATE TABLE events(seq INTEGER PRIMARY KEY AUTOINCREMENT, gateway_id TEXT NOT NULL, at REAL NOT NULL,
+                            verdict TEXT NOT NULL, body TEXT NOT NULL);
+        CREATE INDEX events_gateway ON events(gateway_id, seq);
+        CREATE INDEX events_at ON events(at);
+        """,
+        """
+        CREATE TABLE rollouts(id TEXT PRIMARY KEY, created_at REAL NOT NULL, status TEXT NOT NULL, record TEXT NOT NULL,
+                              updated_at REAL NOT NULL);
+        CREATE TABLE rollout_log(rollout_id TEXT NOT NULL, seq INTEGER NOT NULL, at REAL NOT NULL, entry TEXT NOT NULL,
+                                 PRIMARY KEY(rollout_id, seq));
+        CREATE TABLE plans(id TEXT PRIMARY KEY, created_at REAL NOT NULL, record TEXT NOT NULL);
+        """,
+    ]
+
+    public static var schemaVersion: Int { migrations.count }
+
+    public init(path: String) throws(KTError) {
+        db = try SQLiteDatabase(path: path)
+        try db.sync { db throws(KTError) in
+            let current = try db.userVersion
+            guard current <= Self.migrations.count else {
+                throw KTError(.io, "\(path) has schema version \(current), newer than this kt (\(Self.migrations.count)); upgrade kt")
+            }
+            for v in current..<Self.migrations.count {
+                try db.transaction { () throws(KTError) in
+                    try db.execUnsafe(Self.migrations[v])
+                    try db.execUnsafe("PRAGMA user_version=\(v + 1)")
+                }
+            }
+        }
+    }
+
+    public func close() { db.close() }
+
+    // MARK: Tokens
+
+    public func insertToken(_ t: TokenRecord, hash: String) async throws(KTError) {
+        try await db.run { db throws(KTError) in
+            try db.query("INSERT INTO tokens(id,name,role,gateway_id,hash,created_at) VALUES(?,?,?,?,?,?)",
+                         [.text(t.id), .text(t.name), .text(t.role.rawValue), .of(t.gatewayID), .text(hash), .double(t.createdAt)])
+        }
+    }
+
+    public func loadTokens() throws(KTError) -> [(TokenRecord, hash: String)] {
+        try db.sync { db throws(KTError) in
+            try db.query("SELECT id,name,role,gateway_id,hash,created_at,revoked_at FROM tokens ORDER BY created_at").compactMap { r in
+                guard let role = TokenRole(rawValue: r[2].text ?? "") else { return nil }
+                return (TokenRecord(id: r[0].text!, name: r[1].text ?? "", role: role, gatewayID: r[3].text,
+                                    createdAt: r[5].double ?? 0, revokedAt: r[6].double), r[4].text!)
+            }
+        }
+    }
+
+    public func revokeToken(id: String, at: Double) async throws(KTError) {
+        try await db.run { db throws(KTError) in try db.query("UPDATE tokens SET revoked_at=? WHERE id=?", [.double(at), .text(id)]) }
+    }
+
+    // MARK: Gateways
+
+    public func saveGateway(id: String, record: JSONValue, lastSeen: Double?) async throws(KTError) {
+        let text = record.serialized()
+        try await db.run { db throws(KTError) in
+            try db.query("INSERT INTO gateways(id,record,last_seen,updated_at) VALUES(?,?,?,?) ON CONFLICT(id) DO UPDATE SET record=excluded.record, last_seen=excluded.last_seen, updated_at=excluded.updated_at",
+                         [.text(id), .text(text), .of(lastSeen), .double(Date().timeIntervalSince1970)])
+        }
+    }
+
+    /// One transaction for many heartbeats: last-seen times, records and their health samples.
+    public func saveHeartbeats(_ batch: [(id: String, record: JSONValue, lastSeen: Double, sample: (at: Double, json: JSONValue)?)],
+                               pruneBefore: Double) async throws(KTError) {
+        let rows = batch.map { ($0.id, $0.record.serialized(), $0.lastSeen, $0.sample.map { ($0.at, $0.json.serialized()) }) }
+        try await db.run { db throws(KTError) in
+            try db.transaction { () throws(KTError) in
+                let now = Date().timeIntervalSince1970
+                for (id, record, lastSeen, sample) in rows {
+                    try db.query("UPDATE gateways SET record=?, last_seen=?, updated_at=? WHERE id=?", [.text(record), .double(lastSeen), .double(now), .text(id)])
+                    if let (at, json) = sample {
+                        try db.query("INSERT INTO health_samples(gateway_id,at,sample) VALUES(?,?,?)", [.text(id), .double(at), .text(json)])
+                    }
+                }
+                try db.query("DELETE FROM health_samples WHERE at < ?", [.double(pruneBefore)])
+            }
+        }
+    }
+
+    public func loadGateways() throws(KTError) -> [(record: JSONValue, lastSeen: Double?, samples: [(Double, JSONValue)])] {
+        try db.sync { db throws(KTError) in
+            var samples: [String: [(Double, JSONValue)]] = [:]
+            for r in try db.query("SELECT gateway_id, at, sample FROM health_samples ORDER BY at") {
+                if let j = try? JSONValue.parse(r[2].text ?? "") { samples[r[0].text!, default: []].append((r[1].double ?? 0, j)) }
+            }
+            return try db.query("SELECT id, record, last_seen FROM gateways ORDER BY id").compactMap { r in
+                guard let j = try? JSONValue.parse(r[1].text ?? "") else { return nil }
+                return (j, r[2].double, samples[r[0].text!] ?? [])
+            }
+        }
+    }
+
+    // MARK: Config versions
+
+    public struct ConfigVersion: Sendable {
+        public var source: String
+        public var number: Int
+        public var sha: String
+        public var content: String
+        public var createdAt: Double
+        public var name: String { "\(source)-v\(number)" }
+
+        public var summaryJSON: JSONValue {
+            .object([("version", .string(name)), ("source", .string(source)), ("number", .int(number)), ("sha", .string(sha)),
+                     ("created_at", .string(Timestamps.iso(createdAt)))])
+        }
+    }
+
+    /// The version holding `sha` in `source`, creating `<source>-v<N+1>` when the content is new.
+    public func internConfig(source: String, sha: String, content: String) async throws(KTError) -> (ConfigVersion, created: Bool) {
+        try await db.run { db throws(KTError) in
+            try db.transaction { () throws(KTError) in
+                if let r = try db.query("SELECT number, created_at, content FROM config_versions WHERE source=? AND sha=?", [.text(source), .text(sha)]).first {
+                    return (ConfigVersion(source: source, number: r[0].int!, sha: sha, content: r[2].text ?? "", createdAt: r[1].double ?? 0), false)
+                }
+                let next = (try db.query("SELECT MAX(number) FROM config_versions WHERE source=?", [.text(source)]).first?.first?.int ?? 0) + 1
+                let now = Date().timeIntervalSince1970
+                try db.query("INSERT INTO config_versions(source,number,sha,content,created_at) VALUES(?,?,?,?,?)",
+                             [.text(source), .int(Int64(next)), .text(sha), .text(content), .double(now)])
+                return (ConfigVersion(source: source, number: next, sha: sha, content: content, createdAt: now), true)
+            }
+        }
+    }
+
+    public func configVersions(source: String) async throws(KTError) -> [ConfigVersion] {
+        try await db.run { db throws(KTError) in
+            try db.query("SELECT number, sha, content, created_at FROM config_versions WHERE source=? ORDER BY number", [.text(source)]).map {
+                ConfigVersion(source: source, number: $0[0].int!, sha: $0[1].text!, content: $0[2].text ?? "", createdAt: $0[3].double ?? 0)
+            }
+        }
+    }
+
+    public func configSources() async throws(KTError) -> [String] {
+        try await db.run { db throws(KTError) in try db.query("SELECT DISTINCT source FROM config_versions ORDER BY source").compactMap { $0[0].text } }
+    }
+
+    public func config(sha: String) async throws(KTError) -> ConfigVersion? {
+        try await db.run { db throws(KTError) in
+            try db.query("SELECT source, number, sha, content, created_at FROM config_versions WHERE sha=? OR sha LIKE ? ORDER BY created_at DESC LIMIT 1",
+                         [.text(sha), .text(sha.count >= 12 ? sha + "%" : sha)]).first.map {
+                ConfigVersion(source: $0[0].text!, number: $0[1].int!, sha: $0[2].text!, content: $0[3].text ?? "", createdAt: $0[4].double ?? 0)
+            }
+        }
+    }
+
+    // MARK: Events
+
+    /// Stores a batch in one transaction; returns the sequence numbers given.
+    public func insertEvents(gateway: String, _ events: [(at: Double, verdict: String, body: String)]) async throws(KTError) -> [Int] {
+        try await db.run { db throws(KTError) in
+            try db.transaction { () throws(KTError) in
+                var seqs: [Int] = []
+                seqs.reserveCapacity(events.count)
+                for e in events {
+                    try db.query("INSERT INTO events(gateway_id,at,verdict,body) VALUES(?,?,?,?)", [.text(gateway), .double(e.at), .text(e.verdict), .text(e.body)])
+                    seqs.append(db.lastInsertRowID)
+                }
+                return seqs
+            }
+        }
+    }
+
+    public struct EventQuery: Sendable {
+        public var afterSeq: Int?
+        public var sinceTime: Double?
+        public var gateways: [String]?
+        public var verdict: String?
+        public var limit: Int
+        public init(afterSeq: Int? = nil, sinceTime: Double? = nil, gateways: [String]? = nil, verdict: String? = nil, limit: Int = 50) {
+            self.afterSeq = afterSeq
+            self.sinceTime = sinceTime
+            self.gateways = gateways
+            self.verdict = verdict
+            self.limit = limit
+        }
+    }
+
+    /// The newest `limit` matching events (after `afterSeq` when set: the oldest ones after it), oldest first.
+    public func events(_ q: EventQuery) async throws(KTError) -> [StoredEvent] {
+        try await db.run { db throws(KTError) in
+            var sql = "SELECT seq, gateway_id, at, verdict, body FROM events WHERE 1=1"
+            var params: [SQLValue] = []
+            if let a = q.afterSeq { sql += " AND seq > ?"; params.append(.int(Int64(a))) }
+            if let s = q.sinceTime { sql += " AND at >= ?"; params.append(.double(s)) }
+            if let v = q.verdict { sql += " AND verdict = ?"; params.append(.text(v)) }
+            if let g = q.gateways {
+                if g.isEmpty { return [] }
+                sql += " AND gateway_id IN (" + g.map { _ in "?" }.joined(separator: ",") + ")"
+                params += g.map { .text($0) }
+            }
+            sql += q.afterSeq != nil ? " ORDER BY seq ASC LIMIT ?" : " ORDER BY seq DESC LIMIT ?"
+            params.append(.int(Int64(q.limit)))
+            let rows = try db.query(sql, params).map {
+                StoredEvent(seq: $0[0].int!, gateway: $0[1].text!, at: $0[2].double ?? 0, verdict: $0[3].text ?? "", body: $0[4].text ?? "{}")
+            }
+            return q.afterSeq != nil ? rows : rows.reversed()
+        }
+    }
+
+    public func pruneEvents(keep: Int) async throws(KTError) {
+        try await db.run { db throws(KTError) in
+            try db.query("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", [.int(Int64(keep))])
+        }
+    }
+
+    // MARK: Rollouts and plans
+
+    public func saveRollout(id: String, status: String, record: JSONValue, createdAt: Double, log: [(at: Double, entry: JSONValue)], logStart: Int) async throws(KTError) {
+        let text = record.serialized()
+        let entries = log.map { ($0.at, $0.entry.serialized()) }
+        try await db.run { db throws(KTError) in
+            try db.transaction { () throws(KTError) in
+                try db.query("INSERT INTO rollouts(id,created_at,status,record,updated_at) VALUES(?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, record=excluded.record, updated_at=excluded.updated_at",
+                             [.text(id), .double(createdAt), .text(status), .text(text), .double(Date().timeIntervalSince1970)])
+                for (i, (at, entry)) in entries.enumerated() {
+                    try db.query("INSERT OR REPLACE INTO rollout_log(rollout_id,seq,at,entry) VALUES(?,?,?,?)", [.text(id), .int(Int64(logStart + i)), .double(at), .text(entry)])
+                }
+            }
+        }
+    }
+
+    public func loadRollouts() throws(KTError) -> [(record: JSONValue, log: [JSONValue])] {
+        try db.sync { db throws(KTError) in
+            var logs: [String: [JSONValue]] = [:]
+            for r in try db.query("SELECT rollout_id, entry FROM rollout_log ORDER BY rollout_id, seq") {
+                if let j = try? JSONValue.parse(r[1].text ?? "") { logs[r[0].text!, default: []].append(j) }
+            }
+            return try db.query("SELECT id, record FROM rollouts ORDER BY created_at").compactMap { r in
+                guard let j = try? JSONValue.parse(r[1].text ?? "") else { return nil }
+                return (j, logs[r[0].text!] ?? [])
+            }
+        }
+    }
+
+    public func savePlan(id: String, record: JSONValue) async throws(KTError) {
+        let text = record.serialized()
+        try await db.run { db throws(KTError) in
+            try db.query("INSERT OR REPLACE INTO plans(id,created_at,record) VALUES(?,?,?)", [.text(id), .double(Date().timeIntervalSince1970), .text(text)])
+        }
+    }
+
+    public func plan(id: String) async throws(KTError) -> JSONValue? {
+        try await db.run { db throws(KTError) in
+            try db.query("SELECT record FROM plans WHERE id=?", [.text(id)]).first.flatMap { try? JSONValue.parse($0[0].text ?? "") }
+        }
+    }
+}
+
+/// A decision event as the control plane stores it.
+public struct StoredEvent: Sendable {
+    public var seq: Int
+    public var gateway: String
+    public var at: Double
+    public var verdict: String
+    public var body: String
+
+    /// The gateway's event with the control plane's sequence number first.
+    public var json: JSONValue {
+        let parsed = (try? JSONValue.parse(body)) ?? .object([])
+        var pairs = parsed.objectValue ?? []
+        pairs.removeAll { $0.0 == "seq" }
+        pairs.insert(("seq", .int(seq)), at: 0)
+        if !pairs.contains(where: { $0.0 == "gateway" }) { pairs.append(("gateway", .string(gateway))) }
+        return .object(pairs)
+    }
+}
+
+public enum Timestamps {
+    public static func iso(_ t: Double) -> String {
+        Date(timeIntervalSince1970: t).formatted(.iso8601.year().month().day().timeSeparator(.colon).time(includingFractionalSeconds: false)) + "Z"
+    }
+
+    public static func parse(_ s: String) -> Double? {
+        let f = ISO8601DateFormatter()
+        if let d = f.date(from: s) { return d.timeIntervalSince1970 }
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: s)?.timeIntervalSince1970
+    }
+}

@@ -1,0 +1,443 @@
+import Foundation
+import KTModel
+
+/// A config version as a gateway runs it.
+public struct ConfigRef: Sendable, Equatable {
+    public var version: String
+    public var sha: String
+    public init(version: String, sha: String) {
+        self.version = version
+        self.sha = sha
+    }
+    public var json: JSONValue { .object([("version", .string(version)), ("sha", .string(sha))]) }
+    public init?(json: JSONValue?) {
+        guard let j = json, let v = j["version"]?.stringValue, let s = j["sha"]?.stringValue else { return nil }
+        self.init(version: v, sha: s)
+    }
+    /// Short shas (12) and full ones (64) name the same config.
+    public func sameSHA(_ other: String) -> Bool { ConfigRef.shaMatches(sha, other) }
+    public static func shaMatches(_ a: String, _ b: String) -> Bool {
+        guard !a.isEmpty, !b.isEmpty else { return false }
+        return a.count <= b.count ? b.hasPrefix(a) : a.hasPrefix(b)
+    }
+}
+
+/// A rejected config, as the gateway reported it.
+public struct ConfigNack: Sendable, Equatable {
+    public var version: String
+    public var sha: String
+    public var error: String
+    public var at: Double
+    public var json: JSONValue {
+        .object([("version", .string(version)), ("sha", .string(sha)), ("error", .string(error)), ("at", .string(Timestamps.iso(at)))])
+    }
+    public init(version: String, sha: String, error: String, at: Double) {
+        self.version = version
+        self.sha = sha
+        self.error = error
+        self.at = at
+    }
+    init?(json: JSONValue?) {
+        guard let j = json, let v = j["version"]?.stringValue, let s = j["sha"]?.stringValue else { return nil }
+        self.init(version: v, sha: s, error: j["error"]?.stringValue ?? "", at: j["at"]?.stringValue.flatMap(Timestamps.parse) ?? 0)
+    }
+}
+
+public enum GatewayStatus: String, Sendable {
+    case online, degraded, offline
+}
+
+/// What a config long-poll returns.
+public enum ConfigPollResult: Sendable {
+    case config(ConfigRef, source: String?)
+    case task(JSONValue)
+    case unchanged
+}
+
+/// The outcome a rollout waits for after setting a desired config.
+public enum AckOutcome: Sendable, Equatable {
+    case applied
+    case rejected(String)
+    case timedOut
+}
+
+/// One registered gateway (PRODUCT.md §5–6): its identity, the pending config long-poll, a ring
+/// of health samples and its config state (desired, applied, previous, last NACK). Status is
+/// derived from heartbeat freshness: offline after 3 missed intervals.
+public actor ManagedGateway {
+    public nonisolated let id: String
+    var name: String
+    var region: String
+    var labels: [(String, String)]
+    var ktVersion: String
+    var address: String?
+    var registeredAt: Double
+    var lastSeen: Double?
+    var intervalSeconds: Double
+    var reportedStatus: String?
+    var uptimeSeconds: Double?
+    var eventsDropped = 0
+    var eventsQueued = 0
+    var eventsReceived = 0
+    var heartbeats = 0
+
+    var source: String?
+    var desired: ConfigRef?
+    var applied: ConfigRef?
+    var previous: ConfigRef?
+    var lastNack: ConfigNack?
+
+    /// (receive time, sample), oldest first; bounded by `sampleRetention` seconds.
+    var samples: [(at: Double, sample: TrafficSample)] = []
+    let sampleRetention: Double = 3600
+
+    private var pollWaiters: [Int: CheckedContinuation<ConfigPollResult, Never>] = [:]
+    private var expiredPolls: Set<Int> = []
+    private var ackWaiters: [Int: (sha: String, c: CheckedContinuation<AckOutcome, Never>)] = [:]
+    private var expiredAcks: Set<Int> = []
+    private var nextWaiter = 0
+    private var pendingTasks: [JSONValue] = []
+    private var taskResults: [String: CheckedContinuation<JSONValue?, Never>] = [:]
+
+    let persistence: GatewayPersistence
+    let now: @Sendable () -> Double
+
+    init(id: String, registeredAt: Double, persistence: GatewayPersistence, now: @escaping @Sendable () -> Double) {
+        self.id = id
+        self.name = id
+        self.region = ""
+        self.labels = []
+        self.ktVersion = ""
+        self.registeredAt = registeredAt
+        self.intervalSeconds = 10
+        self.persistence = persistence
+        self.now = now
+    }
+
+    // MARK: Protocol
+
+    /// Registration (first time or again after a restart): identity and the config it runs.
+    func register(_ r: RegistrationRequest) async -> JSONValue {
+        name = r.name ?? name
+        region = r.region ?? region
+        labels = r.labels
+        ktVersion = r.version ?? ktVersion
+        address = r.address ?? address
+        intervalSeconds = r.heartbeatInterval ?? intervalSeconds
+        lastSeen = now()
+        if let running = r.running { noteApplied(running) }
+        if source == nil { source = r.source }
+        await persistence.save(self.id, record, lastSeen: lastSeen)
+        return .object([("id", .string(id)), ("registered_at", .string(Timestamps.iso(registeredAt))),
+                        ("heartbeat_interval_seconds", .double(intervalSeconds)), ("desired", desired?.json ?? .null)])
+    }
+
+    /// The gateway runs `running` (registration, heartbeat or ACK): applied moves, previous keeps the last different one.
+    private func noteApplied(_ running: ConfigRef) {
+        if let a = applied, a.sameSHA(running.sha) {
+            // Same config; a better version name may have arrived (a file config later pushed as a version).
+            if a.version != running.version, running.version.contains("-v") { applied = running }
+            return
+        }
+        if let a = applied { previous = a }
+        applied = running
+    }
+
+    func heartbeat(_ h: Heartbeat) {
+        let t = now()
+        lastSeen = t
+        heartbeats += 1
+        if let i = h.intervalSeconds { intervalSeconds = i }
+        reportedStatus = h.status
+        uptimeSeconds = h.uptimeSeconds
+        if let d = h.eventsDropped { eventsDropped = d }
+        if let q = h.eventsQueued { eventsQueued = q }
+        if let v = h.version { ktVersion = v }
+        if let running = h.running { noteApplied(running) }
+        samples.append((t, h.sample))
+        let cutoff = t - sampleRetention
+        if let first = samples.first, first.at < cutoff { samples.removeAll { $0.at < cutoff } }
+        persistence.heartbeat(self.id, record, lastSeen: t, sample: (t, h.sample.json))
+        resolveAcks()
+    }
+
+    /// Waits for a desired config other than `knownSHA` (or a task), at most `wait`.
+    func pollConfig(knownSHA: String?, wait: Duration) async -> ConfigPollResult {
+        lastSeen = now()
+        if let r = immediatePoll(knownSHA: knownSHA) { return r }
+        let waiter = nextWaiter
+        nextWaiter += 1
+        return await withTaskGroup(of: ConfigPollResult.self) { group in
+            group.addTask { await self.parkPoll(waiter) }
+            group.addTask {
+                try? await Task.sleep(for: wait)
+                await self.expirePoll(waiter)
+                return .unchanged
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            await self.expirePoll(waiter)
+            // A config that arrived while parked is re-checked against what the gateway knows.
+            if case .config = first, let r = await self.immediatePoll(knownSHA: knownSHA) { return r }
+            if case .task = first { return first }
+            return .unchanged
+        }
+    }
+
+    private func immediatePoll(knownSHA: String?) -> ConfigPollResult? {
+        if !pendingTasks.isEmpty { return .task(pendingTasks.removeFirst()) }
+        if let d = desired, !(knownSHA.map { d.sameSHA($0) } ?? false) { return .config(d, source: source) }
+        return nil
+    }
+
+    private func parkPoll(_ id: Int) async -> ConfigPollResult {
+        await withCheckedContinuation { c in
+            if expiredPolls.remove(id) != nil { c.resume(returning: .unchanged); return }
+            pollWaiters[id] = c
+        }
+    }
+
+    private func expirePoll(_ id: Int) {
+        if let c = pollWaiters.removeValue(forKey: id) { c.resume(returning: .unchanged) } else { expiredPolls.insert(id) }
+        if expiredPolls.count > 64 { expiredPolls.removeAll() }
+    }
+
+    private func wakePolls(_ result: ConfigPollResult) {
+        let waiters = pollWaiters
+        pollWaiters.removeAll()
+        for (_, c) in waiters { c.resume(returning: result) }
+    }
+
+    /// The gateway applied or rejected a config.
+    func acknowledge(version: String, sha: String, applied ok: Bool, error: String?) async {
+        lastSeen = now()
+        if ok {
+            noteApplied(ConfigRef(version: version, sha: sha))
+            if let n = lastNack, ConfigRef.shaMatches(n.sha, sha) { lastNack = nil }
+        } else {
+            lastNack = ConfigNack(version: version, sha: sha, error: error ?? "rejected", at: now())
+        }
+        await persistence.save(self.id, record, lastSeen: lastSeen)
+        resolveAcks()
+    }
+
+    // MARK: Control (rollouts, operators)
+
+    /// Sets the desired config and wakes the gateway's long-poll.
+    public func setDesired(_ ref: ConfigRef, source newSource: String?) async {
+        desired = ref
+        if let newSource { source = newSource }
+        if let n = lastNack, !ref.sameSHA(n.sha) { lastNack = nil }
+        await persistence.save(self.id, record, lastSeen: lastSeen)
+        wakePolls(.config(ref, source: source))
+    }
+
+    /// Waits until the gateway runs `sha` (applied), rejects it, or `timeout` passes.
+    public func awaitAck(sha: String, timeout: Duration) async -> AckOutcome {
+        if let r = ackState(sha) { return r }
+        let waiter = nextWaiter
+        nextWaiter += 1
+        return await withTaskGroup(of: AckOutcome.self) { group in
+            group.addTask { await self.parkAck(waiter, sha: sha) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                await self.expireAck(waiter)
+                return .timedOut
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            await self.expireAck(waiter)
+            return first
+        }
+    }
+
+    private func ackState(_ sha: String) -> AckOutcome? {
+        if let a = applied, a.sameSHA(sha) { return .applied }
+        if let n = lastNack, ConfigRef.shaMatches(n.sha, sha) { return .rejected(n.error) }
+        return nil
+    }
+
+    private func parkAck(_ id: Int, sha: String) async -> AckOutcome {
+        await withCheckedContinuation { c in
+            if expiredAcks.remove(id) != nil { c.resume(returning: .timedOut); return }
+            if let r = ackState(sha) { c.resume(returning: r); return }
+            ackWaiters[id] = (sha, c)
+        }
+    }
+
+    private func expireAck(_ id: Int) {
+        if let w = ackWaiters.removeValue(forKey: id) { w.c.resume(returning: .timedOut) } else { expiredAcks.insert(id) }
+        if expiredAcks.count > 64 { expiredAcks.removeAll() }
+    }
+
+    private func resolveAcks() {
+        for (id, w) in ackWaiters {
+            if let r = ackState(w.sha) {
+                ackWaiters.removeValue(forKey: id)
+                w.c.resume(returning: r)
+            }
+        }
+    }
+
+    /// Queues a task (doctor checks) for the gateway's next long-poll and waits for its answer.
+    public func runTask(_ task: JSONValue, id taskID: String, timeout: Duration) async -> JSONValue? {
+        pendingTasks.append(task)
+        wakePolls(.task(.null))
+        return await withTaskGroup(of: JSONValue?.self) { group in
+            group.addTask {
+                await withCheckedContinuation { c in Task { await self.parkTask(taskID, c) } }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                await self.finishTask(taskID, result: nil)
+                return nil
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            pendingTasks.removeAll { $0["id"]?.stringValue == taskID }
+            return first
+        }
+    }
+
+    private func parkTask(_ id: String, _ c: CheckedContinuation<JSONValue?, Never>) { taskResults[id] = c }
+
+    func finishTask(_ id: String, result: JSONValue?) {
+        taskResults.removeValue(forKey: id)?.resume(returning: result)
+    }
+
+    /// Events received (for `gateway show`).
+    func noteEvents(_ n: Int, dropped: Int?) {
+        eventsReceived += n
+        if let dropped { eventsDropped = max(eventsDropped, dropped) }
+        lastSeen = now()
+    }
+
+    // MARK: Reading
+
+    public func status(at t: Double) -> (GatewayStatus, reason: String?) {
+        guard let seen = lastSeen else { return (.offline, "never seen") }
+        let age = t - seen
+        if age > 3 * intervalSeconds { return (.offline, "no heartbeat for \(Self.ageText(age))") }
+        if let n = lastNack, let d = desired, d.sameSHA(n.sha) { return (.degraded, "rejected \(n.version)") }
+        if reportedStatus == "unhealthy" || reportedStatus == "degraded" { return (.degraded, "gateway reports \(reportedStatus!)") }
+        if age > 1.5 * intervalSeconds { return (.degraded, "heartbeat late (\(Self.ageText(age)))") }
+        let h = health(window: 300, at: t)
+        if let e = h.errorRate, h.requests >= 20, e >= 0.05 { return (.degraded, String(format: "error rate %.1f%%", e * 100)) }
+        return (.online, nil)
+    }
+
+    static func ageText(_ s: Double) -> String {
+        if s < 60 { return "\(Int(s))s" }
+        if s < 3600 { return "\(Int(s / 60))m" }
+        if s < 86400 { return "\(Int(s / 3600))h" }
+        return "\(Int(s / 86400))d"
+    }
+
+    /// Merged samples received in (t - window, t].
+    public func window(_ seconds: Double, at t: Double, since: Double? = nil) -> TrafficSample {
+        var merged = TrafficSample()
+        let from = max(t - seconds, since ?? -Double.infinity)
+        for s in samples.reversed() {
+            if s.at <= from { break }
+            if s.at <= t { merged.merge(s.sample) }
+        }
+        return merged
+    }
+
+    public func health(window seconds: Double, at t: Double, since: Double? = nil) -> HealthSummary {
+        // Requests per minute over the part of the window the gateway was known.
+        let known = max(min(seconds, t - registeredAt), min(intervalSeconds, seconds))
+        return HealthSummary(window: known, sample: window(seconds, at: t, since: since))
+    }
+
+    public var configState: (desired: ConfigRef?, applied: ConfigRef?, previous: ConfigRef?, nack: ConfigNack?, source: String?) {
+        (desired, applied, previous, lastNack, source)
+    }
+
+    public var isOnline: Bool { status(at: now()).0 != .offline }
+
+    /// The durable record (also the base of the API's gateway object).
+    var record: JSONValue {
+        .object([
+            ("id", .string(id)), ("name", .string(name)), ("region", .string(region)),
+            ("labels", .object(labels.map { ($0.0, .string($0.1)) })), ("version", .string(ktVersion)),
+            ("address", .optional(address)),
+            ("registered_at", .double(registeredAt)), ("heartbeat_interval_seconds", .double(intervalSeconds)),
+            ("reported_status", .optional(reportedStatus)), ("uptime_seconds", uptimeSeconds.map { .double($0) } ?? .null),
+            ("events_dropped", .int(eventsDropped)), ("events_queued", .int(eventsQueued)), ("events_received", .int(eventsReceived)),
+            ("config", .object([("source", .optional(source)), ("desired", desired?.json ?? .null), ("applied", applied?.json ?? .null),
+                                ("previous", previous?.json ?? .null), ("last_nack", lastNack?.json ?? .null)])),
+        ])
+    }
+
+    /// Restores a record saved by `record` (control-plane restart).
+    func restore(_ r: JSONValue, lastSeen: Double?, samples restored: [(Double, JSONValue)]) {
+        name = r["name"]?.stringValue ?? id
+        region = r["region"]?.stringValue ?? ""
+        labels = (r["labels"]?.objectValue ?? []).compactMap { k, v in v.stringValue.map { (k, $0) } }
+        ktVersion = r["version"]?.stringValue ?? ""
+        address = r["address"]?.stringValue
+        registeredAt = r["registered_at"]?.doubleValue ?? registeredAt
+        intervalSeconds = r["heartbeat_interval_seconds"]?.doubleValue ?? 10
+        reportedStatus = r["reported_status"]?.stringValue
+        uptimeSeconds = r["uptime_seconds"]?.doubleValue
+        eventsDropped = r["events_dropped"]?.intValue ?? 0
+        eventsQueued = r["events_queued"]?.intValue ?? 0
+        eventsReceived = r["events_received"]?.intValue ?? 0
+        let c = r["config"]
+        source = c?["source"]?.stringValue
+        desired = ConfigRef(json: c?["desired"])
+        applied = ConfigRef(json: c?["applied"])
+        previous = ConfigRef(json: c?["previous"])
+        lastNack = ConfigNack(json: c?["last_nack"])
+        self.lastSeen = lastSeen
+        samples = restored.compactMap { at, j in TrafficSample(json: j).map { (at, $0) } }
+    }
+
+    /// The API's view: the record with derived status and health.
+    public func summary(at t: Double, healthWindow: Double) -> JSONValue {
+        let (st, reason) = status(at: t)
+        let h = health(window: healthWindow, at: t)
+        let base = record.objectValue ?? []
+        var pairs = base.filter { !["registered_at", "config"].contains($0.0) }
+        pairs.insert(("status", .string(st.rawValue)), at: 3)
+        pairs.insert(("status_reason", .optional(reason)), at: 4)
+        pairs.append(("registered_at", .string(Timestamps.iso(registeredAt))))
+        pairs.append(("last_seen", lastSeen.map { .string(Timestamps.iso($0)) } ?? .null))
+        pairs.append(("last_seen_seconds_ago", lastSeen.map { .double(((t - $0) * 10).rounded() / 10) } ?? .null))
+        pairs.append(("config", .object([
+            ("source", .optional(source)),
+            ("desired_version", .optional(desired?.version)), ("desired_sha", .optional(desired?.sha)),
+            ("applied_version", .optional(applied?.version)), ("applied_sha", .optional(applied?.sha)),
+            ("previous_version", .optional(previous?.version)), ("previous_sha", .optional(previous?.sha)),
+            ("last_nack", lastNack?.json ?? .null),
+            ("drift", .bool(desired.map { d in !(applied.map { d.sameSHA($0.sha) } ?? false) } ?? false)),
+        ])))
+        pairs.append(("health", h.json))
+        return .object(pairs)
+    }
+}
+
+/// What a gateway sends when it registers.
+struct RegistrationRequest: Sendable {
+    var name: String?
+    var region: String?
+    var labels: [(String, String)]
+    var version: String?
+    var address: String?
+    var heartbeatInterval: Double?
+    var running: ConfigRef?
+    var source: String?
+}
+
+/// One heartbeat (PRODUCT.md §6 step 2).
+struct Heartbeat: Sendable {
+    var intervalSeconds: Double?
+    var status: String?
+    var uptimeSeconds: Double?
+    var eventsDropped: Int?
+    var eventsQueued: Int?
+    var version: String?
+    var running: ConfigRef?
+    var sample: TrafficSample
+}

@@ -1,0 +1,273 @@
+import Foundation
+import KTModel
+
+/// Managed mode (PRODUCT.md §6): registers the gateway with the control plane, heartbeats,
+/// long-polls for its desired config (validate → swap → persist → ACK, or NACK keeping the old
+/// one), and uploads decision events from a bounded queue. While the control plane is away
+/// every loop retries with exponential backoff and jitter; the data plane never waits on it.
+public final class ManagedAgent: Sendable {
+    public struct Identity: Sendable {
+        public var id: String
+        public var name: String
+        public var region: String
+        public var labels: [(String, String)]
+        public var address: String?
+        public init(id: String, name: String, region: String, labels: [(String, String)], address: String?) {
+            self.id = id
+            self.name = name
+            self.region = region
+            self.labels = labels
+            self.address = address
+        }
+    }
+
+    let gateway: Gateway
+    let client: ControlPlaneClient
+    let identity: Identity
+    let heartbeatInterval: Duration
+    let longPollWait: Duration
+    let maxBackoff: Duration
+    let startedAt = Date()
+    /// Doctor tasks the control plane sends down the config long-poll.
+    let taskRunner: (@Sendable (JSONValue) async -> JSONValue)?
+
+    public init(gateway: Gateway, client: ControlPlaneClient, identity: Identity, heartbeatInterval: Duration,
+                longPollWait: Duration = .seconds(30), maxBackoff: Duration? = nil,
+                taskRunner: (@Sendable (JSONValue) async -> JSONValue)? = nil) {
+        self.gateway = gateway
+        self.client = client
+        self.identity = identity
+        self.heartbeatInterval = heartbeatInterval
+        self.longPollWait = longPollWait
+        // Reconnect within a couple of heartbeats once the control plane is back (30 s at most).
+        self.maxBackoff = maxBackoff ?? min(.seconds(30), max(.seconds(1), heartbeatInterval * 2))
+        self.taskRunner = taskRunner
+    }
+
+    var logger: JSONLogger { gateway.core.logger }
+    var gatewayPath: String { "/v1/gateways/\(ControlPlaneClient.percentEncode(identity.id))" }
+
+    /// Runs until cancelled.
+    public func run() async {
+        gateway.core.telemetry.enable()
+        await registerUntilDone()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.heartbeatLoop() }
+            group.addTask { await self.configLoop() }
+            group.addTask { await self.eventLoop() }
+            await group.waitForAll()
+        }
+        // Best effort: deliver what is queued before exiting.
+        _ = try? await uploadEvents(max: 1000)
+    }
+
+    // MARK: Registration
+
+    func registerUntilDone() async {
+        var backoff = Backoff(cap: maxBackoff)
+        while !Task.isCancelled {
+            do {
+                try await register()
+                return
+            } catch {
+                logger.warn("cannot register with the control plane; serving with the local config and retrying",
+                            [("error", .string(error.message)), ("retry_in_ms", .int(backoff.peekMs))])
+                if case .http(let s) = error.kind, s == 401 || s == 403 {
+                    // A bad token will not fix itself quickly; keep retrying slowly.
+                    backoff.failures = max(backoff.failures, 10)
+                }
+                await backoff.sleep()
+            }
+        }
+    }
+
+    func register() async throws(ControlPlaneClient.Failure) {
+        let running = await gateway.runningConfig
+        let body: JSONValue = .object([
+            ("id", .string(identity.id)), ("name", .string(identity.name)), ("region", .string(identity.region)),
+            ("labels", .object(identity.labels.map { ($0.0, .string($0.1)) })), ("version", .string(KTVersion.current)),
+            ("address", .optional(identity.address)), ("heartbeat_interval_seconds", .double(heartbeatInterval.secondsValue)),
+            ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha)), ("source", .optional(running.source))])),
+        ])
+        _ = try await client.call("POST", "/v1/gateways/register", body: body)
+        logger.log(.info, "registered with the control plane", [("control_plane", .string(client.baseURL)), ("id", .string(identity.id))], always: true)
+    }
+
+    /// A 404 "not_registered" means the control plane lost us (fresh database): register again.
+    func reRegisterIfNeeded(_ error: ControlPlaneClient.Failure) async {
+        if error.code == "not_registered" { try? await register() }
+    }
+
+    // MARK: Heartbeats
+
+    func heartbeatLoop() async {
+        var backoff = Backoff(cap: maxBackoff)
+        var missed = 0
+        while !Task.isCancelled {
+            let delay: Duration = missed == 0 ? heartbeatInterval : backoff.next()
+            try? await Task.sleep(for: delay)
+            if Task.isCancelled { return }
+            let traffic = gateway.core.telemetry.takeTraffic()
+            do {
+                try await sendHeartbeat(traffic, missed: missed)
+                if missed > 0 {
+                    logger.info("control plane reachable again", [("missed_heartbeats", .int(missed))])
+                }
+                missed = 0
+                backoff.reset()
+            } catch {
+                gateway.core.telemetry.giveBack(traffic)
+                missed += 1
+                await reRegisterIfNeeded(error)
+                if missed == 1 || missed % 10 == 0 {
+                    logger.warn("heartbeat failed; the gateway keeps serving", [("error", .string(error.message)), ("missed", .int(missed))])
+                }
+            }
+        }
+    }
+
+    func sendHeartbeat(_ traffic: TrafficSample, missed: Int) async throws(ControlPlaneClient.Failure) {
+        let running = await gateway.runningConfig
+        let health = gateway.core.healthJSON()
+        let t = gateway.core.telemetry
+        let body: JSONValue = .object([
+            ("interval_seconds", .double(heartbeatInterval.secondsValue)),
+            ("status", health["status"] ?? .null),
+            ("uptime_seconds", .double(Date().timeIntervalSince(startedAt).rounded())),
+            ("version", .string(KTVersion.current)),
+            ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha)), ("source", .optional(running.source))])),
+            ("traffic", traffic.json),
+            ("events_queued", .int(t.queued)), ("events_dropped", .int(t.dropped)),
+            ("missed_heartbeats", .int(missed)),
+        ])
+        _ = try await client.call("POST", gatewayPath + "/heartbeat", body: body, timeout: max(5, heartbeatInterval.secondsValue))
+    }
+
+    // MARK: Config long-poll
+
+    func configLoop() async {
+        var backoff = Backoff(cap: maxBackoff)
+        var known = await gateway.runningConfig.sha
+        while !Task.isCancelled {
+            let answer: JSONValue?
+            do {
+                answer = try await client.call("GET", gatewayPath + "/config?known_sha=\(known)&wait=\(Int(longPollWait.secondsValue))s",
+                                               timeout: longPollWait.secondsValue + 15)
+                backoff.reset()
+            } catch {
+                if Task.isCancelled { return }
+                await reRegisterIfNeeded(error)
+                await backoff.sleep()
+                continue
+            }
+            guard let answer else { continue } // 304: unchanged
+            if let task = answer["task"], task.objectValue != nil {
+                await runTask(task)
+                continue
+            }
+            guard let c = answer["config"], let content = c["content"]?.stringValue, let sha = c["sha"]?.stringValue else { continue }
+            let version = c["version"]?.stringValue ?? "unknown"
+            let source = c["source"]?.stringValue
+            let ack: JSONValue
+            if ConfigRefText.matches(sha, await gateway.runningConfig.sha) {
+                await gateway.adoptManaged(version: version, source: source)
+                ack = .object([("version", .string(version)), ("sha", .string(sha)), ("status", "applied")])
+            } else {
+                switch await gateway.applyManaged(content: content, version: version, sha: sha, source: source) {
+                case .success(let applied):
+                    if !ConfigRefText.matches(applied, sha) {
+                        logger.warn("applied config sha differs from the control plane's", [("control_plane_sha", .string(sha)), ("sha", .string(applied))])
+                    }
+                    ack = .object([("version", .string(version)), ("sha", .string(sha)), ("status", "applied")])
+                case .failure(let error):
+                    ack = .object([("version", .string(version)), ("sha", .string(sha)), ("status", "rejected"), ("error", .string(error.message))])
+                }
+            }
+            known = sha
+            await deliver(ack: ack)
+        }
+    }
+
+    /// An ACK matters (rollouts wait on it): retried until delivered or cancelled.
+    func deliver(ack: JSONValue) async {
+        var backoff = Backoff(cap: maxBackoff)
+        while !Task.isCancelled {
+            do {
+                _ = try await client.call("POST", gatewayPath + "/config/ack", body: ack)
+                return
+            } catch {
+                await reRegisterIfNeeded(error)
+                await backoff.sleep()
+            }
+        }
+    }
+
+    func runTask(_ task: JSONValue) async {
+        guard let id = task["id"]?.stringValue else { return }
+        let result = await taskRunner?(task) ?? .object([("error", "this gateway cannot run tasks")])
+        _ = try? await client.call("POST", gatewayPath + "/tasks/\(ControlPlaneClient.percentEncode(id))", body: result)
+    }
+
+    // MARK: Events
+
+    func eventLoop() async {
+        var backoff = Backoff(cap: maxBackoff)
+        let flushEvery: Duration = min(.seconds(1), heartbeatInterval)
+        var failing = false
+        while !Task.isCancelled {
+            try? await Task.sleep(for: failing ? backoff.next() : flushEvery)
+            if Task.isCancelled { return }
+            do {
+                while try await uploadEvents(max: 500) == 500 {}
+                failing = false
+                backoff.reset()
+            } catch {
+                failing = true
+                await reRegisterIfNeeded(error)
+            }
+        }
+    }
+
+    /// Sends up to `max` queued events; returns how many were delivered.
+    func uploadEvents(max: Int) async throws(ControlPlaneClient.Failure) -> Int {
+        let t = gateway.core.telemetry
+        let batch = t.peekEvents(max: max)
+        guard !batch.isEmpty else { return 0 }
+        _ = try await client.call("POST", gatewayPath + "/events", body: .object([("events", .array(batch)), ("dropped", .int(t.dropped))]))
+        t.confirm(batch)
+        return batch.count
+    }
+}
+
+/// Exponential backoff with jitter: base 250 ms doubling to `cap`, each delay drawn from [d/2, d].
+struct Backoff {
+    var failures = 0
+    let cap: Duration
+
+    init(cap: Duration) { self.cap = cap }
+
+    var peekMs: Int { Int(min(0.25 * pow(2, Double(failures)), cap.secondsValue) * 1000) }
+
+    mutating func next() -> Duration {
+        let d = min(0.25 * pow(2, Double(failures)), cap.secondsValue)
+        failures = min(failures + 1, 30)
+        return .milliseconds(Int64(Double.random(in: (d / 2)...d) * 1000))
+    }
+
+    mutating func sleep() async { try? await Task.sleep(for: next()) }
+    mutating func reset() { failures = 0 }
+}
+
+enum ConfigRefText {
+    static func matches(_ a: String, _ b: String) -> Bool {
+        guard !a.isEmpty, !b.isEmpty else { return false }
+        return a.count <= b.count ? b.hasPrefix(a) : a.hasPrefix(b)
+    }
+}
+
+extension Duration {
+    var secondsValue: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}
