@@ -4,7 +4,7 @@ import KTHTTP
 
 extension ControlPlane {
     func routeRollouts(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ p: [String]) async throws -> (String, Int) {
-        _ = try authorize(request, .readFleet)
+        _ = try authorize(request, request.method == "GET" ? .readFleet : .pushConfig)
         throw APIError.notFound("rollouts are not built yet")
     }
 

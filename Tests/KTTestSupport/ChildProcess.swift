@@ -66,10 +66,13 @@ public final class ChildProcess: @unchecked Sendable {
     public struct Finished: Sendable { public var status: Int32; public var stdout: String; public var stderr: String }
 
     /// Runs `kt` to completion (reading both pipes before waiting, so a full pipe cannot deadlock it).
-    public static func runToEnd(_ args: [String]) throws -> Finished {
+    public static func runToEnd(_ args: [String], environment: [String: String] = [:]) throws -> Finished {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: ktBinary)
         p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -102,11 +105,28 @@ public final class ChildProcess: @unchecked Sendable {
               let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
               let port = Int(line[range].split(separator: ":")[1]) else {
             await p.stop()
-            throw POSIXError(.ETIMEDOUT)
+            throw StartError(description: "gateway did not start: \(p.output.joined(separator: "\n"))")
         }
         return (p, port)
     }
 }
+
+extension ChildProcess {
+    /// Starts `kt control-plane run` on a free port with `dataDir`; returns it, its port and the admin token.
+    public static func controlPlane(dataDir: String, port: Int = 0) async throws -> (ChildProcess, port: Int, adminToken: String) {
+        let p = try ChildProcess(["control-plane", "run", "--listen", "127.0.0.1:\(port)", "--data", dataDir])
+        guard let line = await p.waitForLine(containing: "control plane listening"),
+              let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+              let port = Int(line[range].split(separator: ":")[1]),
+              let token = try? String(contentsOfFile: dataDir + "/admin-token", encoding: .utf8) else {
+            await p.stop()
+            throw StartError(description: "control plane did not start: \(p.output.joined(separator: "\n"))")
+        }
+        return (p, port, token.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
+
+public struct StartError: Error, CustomStringConvertible { public var description: String }
 
 /// Complete lines so far, plus the fragment of the one still arriving.
 final class LineBuffer: Sendable {

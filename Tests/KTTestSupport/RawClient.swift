@@ -116,9 +116,17 @@ extension RawClient {
         return c.readResponse()
     }
 
-    public static func get(port: Int, path: String) -> Response? {
+    public static func get(port: Int, path: String, headers: [String: String] = [:]) -> Response? {
+        request(port: port, method: "GET", path: path, headers: headers)
+    }
+
+    /// Any method, optional body, on a fresh connection.
+    public static func request(port: Int, method: String, path: String, body: String? = nil, headers: [String: String] = [:]) -> Response? {
         guard let c = try? RawClient(port: port) else { return nil }
-        c.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        c.send(head + "\r\n" + (body ?? ""))
         return c.readResponse()
     }
 }
