@@ -128,9 +128,22 @@ public enum CommandCatalog {
                 OptionSpec("dir", value: "DIR", "where to write (default .)"), OptionSpec("force", "overwrite existing files"),
             ], run: { a, c in await InitCommand.run(a, c) }),
             .group("dev", "developer tools", [
-                .leaf("simulate-fleet", "simulated gateways speaking the real protocol", options: [
-                    OptionSpec("gateways", value: "N", "how many"),
-                ], plannedIn: "issue 5"),
+                .leaf("simulate-fleet", "simulated gateways speaking the real protocol (KEEPTRUSTS_API_URL, an admin token)", options: [
+                    OptionSpec("gateways", value: "N", "how many (default 10)"),
+                    OptionSpec("prefix", value: "TEXT", "gateway id prefix (default sim-)"),
+                    OptionSpec("region", value: "REGION", "region reported (default sim)"),
+                    OptionSpec("heartbeat-interval", value: "DURATION", "heartbeat period (default 5s)"),
+                    OptionSpec("rps", value: "N", "synthetic requests per second per gateway (default 2)"),
+                    OptionSpec("block-rate", value: "RATE", "share of requests blocked, e.g. 2% (default 2%)"),
+                    OptionSpec("error-rate", value: "RATE", "share of requests failing upstream (default 0.5%)"),
+                    OptionSpec("slow", value: "N", "this many answer slowly and ACK after 2s"),
+                    OptionSpec("failing", value: "N", "this many have a 30% error rate"),
+                    OptionSpec("offline", value: "N", "this many register and go silent"),
+                    OptionSpec("rejecting", value: "N", "this many NACK every config"),
+                    OptionSpec("events-per-heartbeat", value: "N", "decision events uploaded per heartbeat"),
+                    OptionSpec("duration", value: "DURATION", "stop after this long (default: until Ctrl-C)"),
+                    OptionSpec("warmup", value: "DURATION", "discard heartbeat latencies before this"), json,
+                ], run: SimulateFleetCommand.run),
                 .leaf("mock-upstream", "an OpenAI-compatible mock provider on a real socket (tests, benchmarks)", options: [
                     OptionSpec("listen", value: "HOST:PORT", "address (default 127.0.0.1:41099; port 0 picks one and prints it)"),
                     OptionSpec("latency-ms", value: "MS", "delay before answering"),

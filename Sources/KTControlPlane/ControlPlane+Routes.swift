@@ -44,10 +44,10 @@ extension ControlPlane {
         if routeName == "heartbeat" { metrics.heartbeat(ms: (ContinuousClock.now - started).secondsDouble * 1000) }
     }
 
-    func reply(_ writer: HTTPResponseWriter, _ status: Int, _ json: JSONValue) {
+    func reply(_ writer: HTTPResponseWriter, _ status: Int, _ json: JSONValue, pretty: Bool = false) {
         var h = HTTPHeaders()
         h.add("content-type", "application/json")
-        writer.respond(status: status, headers: h, body: Array((json.serialized() + "\n").utf8))
+        writer.respond(status: status, headers: h, body: Array((json.serialized(pretty: pretty) + "\n").utf8))
     }
 
     /// The principal of a request with `permission`; 401 without a valid token, 403 naming the missing permission.
@@ -121,7 +121,8 @@ extension ControlPlane {
         switch p.count {
         case 1 where p[0] == "gateways" && m == "GET":
             _ = try authorize(request, .readFleet)
-            reply(writer, 200, try await listGateways(request.query))
+            // Pretty: this is also what `kt gateway list --json` prints as is.
+            reply(writer, 200, try await listGateways(request.query), pretty: true)
             return ("gateways.list", 200)
         case 2 where p == ["gateways", "register"] && m == "POST":
             return ("register", try await register(request, writer))
@@ -366,7 +367,7 @@ extension ControlPlane {
         let t = now()
         var out: [JSONValue] = []
         for g in await registry.all() where ids.map({ $0.contains(g.id) }) ?? true {
-            let s = await g.summary(at: t, healthWindow: window)
+            let s = await g.summary(at: t, healthWindow: window, includeHealth: q["health"] == "1" || q["health"] == "true")
             if let f = statusFilter, s["status"]?.stringValue != f { continue }
             out.append(s)
         }

@@ -321,8 +321,16 @@ public actor ManagedGateway {
         if let n = lastNack, let d = desired, d.sameSHA(n.sha) { return (.degraded, "rejected \(n.version)") }
         if reportedStatus == "unhealthy" || reportedStatus == "degraded" { return (.degraded, "gateway reports \(reportedStatus!)") }
         if age > 1.5 * intervalSeconds { return (.degraded, "heartbeat late (\(Self.ageText(age)))") }
-        let h = health(window: 300, at: t)
-        if let e = h.errorRate, h.requests >= 20, e >= 0.05 { return (.degraded, String(format: "error rate %.1f%%", e * 100)) }
+        // Counters only (no histogram merges): this runs for every gateway on every list.
+        var requests = 0, errors = 0
+        for s in samples.reversed() {
+            if s.at <= t - 300 { break }
+            requests += s.sample.requests
+            errors += s.sample.serverErrors
+        }
+        if requests >= 20, Double(errors) / Double(requests) >= 0.05 {
+            return (.degraded, String(format: "error rate %.1f%%", Double(errors) * 100 / Double(requests)))
+        }
         return (.online, nil)
     }
 
@@ -395,9 +403,8 @@ public actor ManagedGateway {
     }
 
     /// The API's view: the record with derived status and health.
-    public func summary(at t: Double, healthWindow: Double) -> JSONValue {
+    public func summary(at t: Double, healthWindow: Double, includeHealth: Bool = true) -> JSONValue {
         let (st, reason) = status(at: t)
-        let h = health(window: healthWindow, at: t)
         let base = record.objectValue ?? []
         var pairs = base.filter { !["registered_at", "config"].contains($0.0) }
         pairs.insert(("status", .string(st.rawValue)), at: 3)
@@ -413,7 +420,7 @@ public actor ManagedGateway {
             ("last_nack", lastNack?.json ?? .null),
             ("drift", .bool(desired.map { d in !(applied.map { d.sameSHA($0.sha) } ?? false) } ?? false)),
         ])))
-        pairs.append(("health", h.json))
+        if includeHealth { pairs.append(("health", health(window: healthWindow, at: t).json)) }
         return .object(pairs)
     }
 }

@@ -41,6 +41,16 @@ public struct ControlPlaneClient: Sendable {
 
     /// One JSON call. 2xx → the parsed body (nil for an empty one, e.g. 304 maps to nil too).
     public func call(_ method: String, _ path: String, body: JSONValue? = nil, timeout: Double = 15) async throws(Failure) -> JSONValue? {
+        let bytes = try await callRaw(method, path, body: body, timeout: timeout)
+        guard let bytes, !bytes.isEmpty else { return nil }
+        guard let json = try? JSONValue.parse(bytes) else {
+            throw Failure(kind: .invalidResponse, code: "invalid_json", message: "control plane sent a body that is not JSON")
+        }
+        return json
+    }
+
+    /// One call returning the body bytes of a 2xx answer (nil for 304).
+    public func callRaw(_ method: String, _ path: String, body: JSONValue? = nil, timeout: Double = 15) async throws(Failure) -> [UInt8]? {
         var headers = [("authorization", "Bearer \(token)"), ("accept", "application/json")]
         if body != nil { headers.append(("content-type", "application/json")) }
         let request = UpstreamRequest(url: baseURL + path, method: method, headers: headers,
@@ -56,14 +66,13 @@ public struct ControlPlaneClient: Sendable {
             throw Failure(kind: .unreachable, code: "error", message: "cannot reach the control plane at \(baseURL): \(error)")
         }
         if response.status == 304 { return nil }
-        let json = bytes.isEmpty ? nil : try? JSONValue.parse(bytes)
         guard (200..<300).contains(response.status) else {
+            let json = bytes.isEmpty ? nil : try? JSONValue.parse(bytes)
             let code = json?["error"]?["code"]?.stringValue ?? "http_\(response.status)"
             let message = json?["error"]?["message"]?.stringValue ?? String(decoding: bytes.prefix(300), as: UTF8.self)
             throw Failure(kind: .http(response.status), code: code, message: "control plane answered \(response.status): \(message)")
         }
-        if !bytes.isEmpty, json == nil { throw Failure(kind: .invalidResponse, code: "invalid_json", message: "control plane sent a body that is not JSON") }
-        return json
+        return bytes
     }
 
     /// Server-sent events from `path`: each `data:` payload parsed as JSON, until the server ends the stream.

@@ -7,11 +7,11 @@ import KTTestSupport
 @Suite(.serialized) struct FleetEndToEndTests {
     @Test func listHealthEventsGroupsAndOffline() async throws {
         let h = try await FleetHarness.start()
-        defer { Task { await h.cp.stop() } }
+        defer { h.cp.signal(SIGKILL) }
         let (a, pa) = try await h.gateway("gw-a", region: "eu-west")
         let (b, pb) = try await h.gateway("gw-b", region: "us-east")
         let (c, _) = try await h.gateway("gw-c", region: "us-east")
-        defer { Task { await a.stop(); await b.stop(); await c.stop() } }
+        defer { for p in [a, b, c] { p.signal(SIGKILL) } }
 
         // All three registered and online, with version, config and region.
         let list = try await FleetHarness.eventually("three online gateways") { () throws -> JSONValue? in
@@ -32,7 +32,7 @@ import KTTestSupport
 
         // Live events: a follower sees a new decision quickly.
         let tail = try ChildProcess(["events", "tail", "--all-gateways", "--json"], environment: h.env)
-        defer { Task { await tail.stop() } }
+        defer { tail.signal(SIGKILL) }
         _ = await tail.waitForLine(containing: "following", timeout: .seconds(5))
         let sent = ContinuousClock.now
         #expect(FleetHarness.chat(port: pa, "hello there", requestID: "live-probe-1")?.status == 200)
@@ -90,7 +90,7 @@ import KTTestSupport
     @Test func controlPlaneKillRestartAndOutageLoseNothing() async throws {
         var h = try await FleetHarness.start()
         let (g, gp) = try await h.gateway("gw-d", heartbeat: "300ms", extraEnv: ["KEEPTRUSTS_EVENT_QUEUE_SIZE": "5"])
-        defer { Task { await g.stop() } }
+        defer { g.signal(SIGKILL) }
         for i in 0..<3 { #expect(FleetHarness.chat(port: gp, "before \(i)")?.status == 200) }
         _ = try await FleetHarness.eventually("3 events stored") { () throws -> Bool? in
             try h.kt(["events", "tail", "--gateway", "gw-d", "--no-follow", "--json"]).stdout.split(separator: "\n").count == 3 ? true : nil
@@ -107,7 +107,7 @@ import KTTestSupport
         // Restart on the same port: the registry and events are there, and the queued events arrive.
         let (cp2, _, _) = try await ChildProcess.controlPlane(dataDir: h.dir + "/cp", port: h.port)
         h.cp = cp2
-        defer { Task { await cp2.stop() } }
+        defer { cp2.signal(SIGKILL) }
         let shown = try await FleetHarness.eventually("queued events delivered") { () throws -> JSONValue? in
             let lines = try h.kt(["events", "tail", "--gateway", "gw-d", "--no-follow", "--json", "--limit", "100"]).stdout.split(separator: "\n")
             return lines.count == 3 + 5 ? try h.json(["gateway", "show", "gw-d"]) : .none

@@ -12,7 +12,7 @@ import KTTestSupport
 
     @Test func rolesAndTokenSecrecy() async throws {
         let h = try await FleetHarness.start()
-        defer { Task { await h.cp.stop() } }
+        defer { h.cp.signal(SIGKILL) }
         let viewer = try h.createToken(role: "viewer")
         let gwX = try h.createToken(role: "gateway", gatewayID: "gw-x")
         let op = try h.createToken(role: "operator")

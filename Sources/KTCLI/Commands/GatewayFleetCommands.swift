@@ -15,8 +15,18 @@ enum GatewayFleetCommands {
             let client = try FleetCLI.client(ctx)
             var query = [FleetCLI.idsQuery(ids)].filter { !$0.isEmpty }
             if let s = args.value("status") { query.append("status=\(s)") }
-            let r = try await FleetCLI.call(ctx, client, "GET", "/v1/gateways" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")))
-            if args.flag("json") { ctx.out(r.serialized(pretty: true)); return 0 }
+            let path = "/v1/gateways" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+            if args.flag("json") {
+                // The API's own (stable, documented) JSON, passed through unparsed: fast on large fleets.
+                do throws(ControlPlaneClient.Failure) {
+                    ctx.stdout.write(String(decoding: try await client.callRaw("GET", path, timeout: 30) ?? [], as: UTF8.self))
+                } catch {
+                    FleetCLI.report(ctx, error)
+                    return 1
+                }
+                return 0
+            }
+            let r = try await FleetCLI.call(ctx, client, "GET", path)
             let list = r["gateways"]?.arrayValue ?? []
             if list.isEmpty {
                 ctx.out(ids != nil || args.value("status") != nil ? "No gateways match." : "No gateways registered yet. Start one with KEEPTRUSTS_API_URL and a gateway token set: kt gateway run ...")
