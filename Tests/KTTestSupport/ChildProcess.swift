@@ -30,6 +30,19 @@ public final class ChildProcess: @unchecked Sendable {
             }
         }
         try process.run()
+        ChildProcess.track(process.processIdentifier)
+    }
+
+    /// Every child still alive when the test process exits is killed (no orphans across runs).
+    private static let live = Mutex<Set<Int32>>([])
+    private static let atExitInstalled = Mutex(false)
+    static func track(_ pid: Int32) {
+        live.withLock { _ = $0.insert(pid) }
+        atExitInstalled.withLock { installed in
+            guard !installed else { return }
+            installed = true
+            atexit { ChildProcess.live.withLock { for p in $0 { kill(p, SIGKILL) } } }
+        }
     }
 
     public var pid: Int32 { process.processIdentifier }
