@@ -32,6 +32,10 @@ extension ControlPlane {
         } catch let e as APIError {
             status = e.status
             if !writer.hasStarted { reply(writer, e.status, e.json) }
+        } catch let e as APIErrorWithDetails {
+            status = e.base.status
+            let body = JSONValue.object([("error", .object([("code", .string(e.base.code)), ("message", .string(e.base.message)), ("details", .array(e.details))]))])
+            if !writer.hasStarted { reply(writer, e.base.status, body) }
         } catch let e as KTError {
             status = 500
             logger.error("request failed", [("path", .string(path)), ("error", .string(e.description))])
@@ -258,6 +262,12 @@ extension ControlPlane {
             interval = d
         }
         let running = ConfigRef(json: b["config"])
+        // A config from local files is kept (source "local") so previews can diff against it and
+        // rollbacks can return to it; it is only stored when its content really has that sha.
+        if let r = running, let content = b["config"]?["content"]?.stringValue, content.utf8.count <= 1 << 20,
+           try await store.config(sha: r.sha) == nil, let l = try? ConfigLoader().load(text: content, name: "local"), l.fullSHA == r.sha {
+            _ = try await store.internConfig(source: "local", sha: r.sha, content: content)
+        }
         let r = RegistrationRequest(name: b["name"]?.stringValue, region: b["region"]?.stringValue, labels: labels,
                                     version: b["version"]?.stringValue, address: b["address"]?.stringValue,
                                     heartbeatInterval: interval, running: try await named(running), source: b["config"]?["source"]?.stringValue)
@@ -271,7 +281,7 @@ extension ControlPlane {
     /// A running config named by its version when the control plane knows its sha.
     func named(_ ref: ConfigRef?) async throws -> ConfigRef? {
         guard var ref else { return nil }
-        if !ref.version.contains("-v"), let v = try await store.config(sha: ref.sha) { ref.version = v.name }
+        if !ref.version.contains("-v"), let v = try await store.config(sha: ref.sha), v.source != "local" { ref.version = v.name }
         return ref
     }
 

@@ -1,21 +1,352 @@
 import Foundation
 import KTModel
 
-/// Drives rollouts (issue 6). Placeholder until the state machine lands.
+/// Drives rollouts inside the control plane (they survive the CLI exiting and the control plane
+/// restarting). Each rollout runs as a child task of `runResumed()`; the machine's transitions
+/// are persisted before their actions are performed; gateways of a batch are pushed (and rolled
+/// back) concurrently in a task group. At most one active rollout per gateway.
 public actor RolloutCoordinator {
     let store: ControlPlaneStore
     let registry: FleetRegistry
     let logger: JSONLogger
     let now: @Sendable () -> Double
+    /// How often health is re-checked while watching, pausing or waiting for traffic.
+    let checkInterval: Duration = .milliseconds(250)
+
+    private var rollouts: [String: Rollout] = [:]
+    /// The action a driver must perform next, with a generation bumped by operator events.
+    private var pending: [String: (action: RolloutMachine.Action, generation: Int)] = [:]
+    private var subscribers: [String: [Int: AsyncStream<JSONValue>.Continuation]] = [:]
+    private var nextSubscriber = 0
+    private let starts: AsyncStream<String>
+    private let startContinuation: AsyncStream<String>.Continuation
 
     init(store: ControlPlaneStore, registry: FleetRegistry, logger: JSONLogger, now: @escaping @Sendable () -> Double) {
         self.store = store
         self.registry = registry
         self.logger = logger
         self.now = now
+        (starts, startContinuation) = AsyncStream<String>.makeStream()
     }
 
-    func restore() throws {}
-    func runResumed() async {}
-    func stop() async {}
+    // MARK: Lifecycle
+
+    /// Loads every rollout; unfinished ones continue from their persisted state.
+    func restore() throws {
+        for (record, log) in try store.loadRollouts() {
+            guard var r = Rollout(json: record, log: log) else { continue }
+            let action = r.machine.resumeAfterRestart(now: now())
+            rollouts[r.id] = r
+            if !r.machine.status.isTerminal {
+                pending[r.id] = (action, 0)
+                startContinuation.yield(r.id)
+                logger.info("resuming rollout after restart", [("id", .string(r.id)), ("status", .string(r.machine.status.rawValue))])
+            }
+        }
+    }
+
+    /// Runs every rollout's driver until cancelled.
+    func runResumed() async {
+        await withTaskGroup(of: Void.self) { group in
+            for await id in starts {
+                group.addTask { await self.drive(id) }
+            }
+            group.cancelAll()
+        }
+    }
+
+    func stop() { startContinuation.finish() }
+
+    // MARK: Queries
+
+    public func get(_ id: String) -> Rollout? { rollouts[id] }
+    public func list() -> [Rollout] { rollouts.values.sorted { $0.createdAt > $1.createdAt } }
+
+    /// The active rollout holding `gateway`, if any.
+    public func activeRollout(for gateway: String) -> String? {
+        rollouts.values.first { !$0.machine.status.isTerminal && $0.machine.batches.joined().contains(gateway) }?.id
+    }
+
+    // MARK: Create and operate
+
+    public func create(_ r: Rollout) async throws(APIError) {
+        for g in r.machine.batches.joined() {
+            if let other = activeRollout(for: g) {
+                throw APIError.conflict("gateway \(g) is in rollout \(other), which is still \(rollouts[other]!.machine.status.rawValue); wait for it, or 'kt rollout abort \(other)'")
+            }
+        }
+        var r = r
+        let action = r.machine.handle(.start(now: now()))
+        rollouts[r.id] = r
+        append(r.id, "start", "\(r.strategy) rollout of \(r.target.version) (\(r.target.sha.prefix(12))) to \(r.machine.batches.joined().count) gateway(s) in \(r.machine.batches.count) batch(es)")
+        try? await persist(r.id)
+        pending[r.id] = (action, 0)
+        startContinuation.yield(r.id)
+    }
+
+    /// resume / abort / rollback from an operator.
+    public func operate(_ id: String, _ verb: String) async throws(APIError) -> Rollout {
+        guard var r = rollouts[id] else { throw APIError.notFound("no rollout '\(id)'") }
+        let t = now()
+        let event: RolloutMachine.Event
+        switch verb {
+        case "resume": event = .resume(now: t)
+        case "abort": event = .abort(now: t)
+        case "rollback": event = .rollback(now: t)
+        default: throw APIError.notFound("unknown rollout action '\(verb)'")
+        }
+        let wasTerminal = r.machine.status.isTerminal
+        let action = r.machine.handle(event)
+        if case .rejected(let why) = action { throw APIError.conflict(why) }
+        rollouts[id] = r
+        append(id, "operator", "operator: \(verb) → \(r.machine.status.rawValue)")
+        try? await persist(id)
+        let generation = (pending[id]?.generation ?? 0) + 1
+        pending[id] = (action, generation)
+        if wasTerminal { startContinuation.yield(id) }   // a finished rollout rolled back needs a driver again
+        return rollouts[id]!
+    }
+
+    // MARK: Progress stream
+
+    public func subscribe(_ id: String) -> (backlog: [JSONValue], stream: AsyncStream<JSONValue>, done: Bool)? {
+        guard let r = rollouts[id] else { return nil }
+        let (stream, c) = AsyncStream<JSONValue>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        if r.machine.status.isTerminal && pending[id] == nil {
+            c.finish()
+            return (r.log, stream, true)
+        }
+        nextSubscriber += 1
+        subscribers[id, default: [:]][nextSubscriber] = c
+        return (r.log, stream, false)
+    }
+
+    private func finishStreams(_ id: String) {
+        for (_, c) in subscribers.removeValue(forKey: id) ?? [:] { c.finish() }
+    }
+
+    private func append(_ id: String, _ kind: String, _ text: String, _ extra: [(String, JSONValue)] = []) {
+        guard var r = rollouts[id] else { return }
+        let entry: JSONValue = .object([("seq", .int(r.log.count + 1)), ("at", .string(Timestamps.iso(now()))), ("kind", .string(kind)),
+                                        ("text", .string(text)), ("status", .string(r.machine.status.rawValue))] + extra)
+        r.log.append(entry)
+        rollouts[id] = r
+        for (_, c) in subscribers[id] ?? [:] { c.yield(entry) }
+    }
+
+    private var persistedLog: [String: Int] = [:]
+
+    private func persist(_ id: String) async throws {
+        guard let r = rollouts[id] else { return }
+        let start = persistedLog[id] ?? 0
+        let newLog = Array(r.log[min(start, r.log.count)...]).map { (at: now(), entry: $0) }
+        try await store.saveRollout(id: id, status: r.machine.status.rawValue, record: r.json, createdAt: r.createdAt, log: newLog, logStart: start)
+        persistedLog[id] = r.log.count
+    }
+
+    // MARK: Driving
+
+    /// Applies `event` unless an operator changed the rollout meanwhile (generation moved on).
+    private func transition(_ id: String, _ event: RolloutMachine.Event, generation: Int) async -> (RolloutMachine.Action, Int) {
+        if let p = pending[id], p.generation != generation { return p }
+        guard var r = rollouts[id] else { return (.finished, generation) }
+        let action = r.machine.handle(event)
+        rollouts[id] = r
+        try? await persist(id)
+        // Re-check after the await: an operator may have acted while we persisted.
+        if let p = pending[id], p.generation != generation { return p }
+        pending[id] = (action, generation)
+        return (action, generation)
+    }
+
+    private func drive(_ id: String) async {
+        guard var (action, generation) = pending[id] else { return }
+        while !Task.isCancelled {
+            guard let r = rollouts[id] else { return }
+            switch action {
+            case .push(let batch, let gateways):
+                append(id, "batch", "batch \(batch + 1)/\(r.machine.batches.count): \(gateways.joined(separator: ", "))",
+                       [("batch", .int(batch + 1)), ("batches", .int(r.machine.batches.count))])
+                let (ok, failed) = await push(id, gateways)
+                (action, generation) = await transition(id, .batchPushed(applied: ok, failed: failed, now: now()), generation: generation)
+            case .watch(let batch, let until):
+                (action, generation) = await watch(id, batch: batch, until: until, generation: generation)
+            case .pause(let until):
+                append(id, "pausing", "pausing \(Int((until - now()).rounded()))s before the next batch (still watching health)",
+                       [("until", .string(Timestamps.iso(until)))])
+                (action, generation) = await pause(id, until: until, generation: generation)
+            case .awaitTraffic:
+                append(id, "inconclusive", "paused: \(rollouts[id]?.machine.reason ?? "inconclusive"); waiting for traffic, or 'kt rollout resume|abort \(id)'")
+                (action, generation) = await awaitTraffic(id, generation: generation)
+            case .rollback(let gateways):
+                append(id, "rollback", "rolling back \(gateways.joined(separator: ", ")): \(rollouts[id]?.machine.reason ?? "requested")")
+                let (restored, failed) = await rollBack(id, gateways)
+                (action, generation) = await transition(id, .rollbackFinished(restored: restored, failed: failed, now: now()), generation: generation)
+            case .wait:
+                append(id, "failed", "stopped: \(rollouts[id]?.machine.reason ?? "failed"); 'kt rollout resume|rollback|abort \(id)'")
+                (action, generation) = await waitForOperator(id, generation: generation)
+            case .finished, .rejected:
+                let m = rollouts[id]!.machine
+                append(id, "done", "rollout \(m.status.rawValue)" + (m.reason.map { ": \($0)" } ?? ""))
+                try? await persist(id)
+                if pending[id]?.generation == generation { pending[id] = nil }
+                if rollouts[id]!.machine.status.isTerminal, pending[id] == nil { finishStreams(id) }
+                guard let next = pending[id], next.generation != generation else { return }
+                (action, generation) = next
+            }
+        }
+    }
+
+    /// Sleeps until `until` or an operator event, whichever first.
+    private func sleep(_ id: String, until: Double, generation: Int) async -> Bool {
+        while now() < until {
+            if pending[id]?.generation != generation { return false }
+            try? await Task.sleep(for: min(checkInterval, .milliseconds(Int64(max(1, (until - now()) * 1000)))))
+        }
+        return pending[id]?.generation == generation
+    }
+
+    private func push(_ id: String, _ gateways: [String]) async -> ([String], [String: String]) {
+        guard let r = rollouts[id] else { return ([], [:]) }
+        let t = now()
+        var actors: [(String, ManagedGateway?)] = []
+        for g in gateways { actors.append((g, await registry.find(g))) }
+        for g in gateways where rollouts[id]?.pushedAt[g] == nil { rollouts[id]?.pushedAt[g] = t }
+        try? await persist(id)
+        let timeout = Duration.milliseconds(Int64(r.ackTimeout * 1000))
+        let target = r.target, source = r.source
+        var ok: [String] = [], failed: [String: String] = [:]
+        await withTaskGroup(of: (String, AckOutcome?).self) { group in
+            for (g, actor) in actors {
+                group.addTask {
+                    guard let actor else { return (g, nil) }
+                    guard await actor.isOnline else { return (g, .rejected("offline")) }
+                    await actor.setDesired(target, source: source)
+                    return (g, await actor.awaitAck(sha: target.sha, timeout: timeout))
+                }
+            }
+            for await (g, outcome) in group {
+                switch outcome {
+                case nil: failed[g] = "not registered"
+                case .applied?: ok.append(g)
+                case .rejected(let e)?: failed[g] = e == "offline" ? "offline" : "rejected (NACK): \(e)"
+                case .timedOut?: failed[g] = "no ACK within \(Int(r.ackTimeout))s"
+                }
+            }
+        }
+        for g in gateways {
+            if ok.contains(g) {
+                let from = r.previous[g]?.version ?? "unknown"
+                append(id, "pushed", "\(g): pushed \(from) → \(target.version)", [("gateway", .string(g))])
+            } else if let e = failed[g] {
+                append(id, "push_failed", "\(g): \(e)", [("gateway", .string(g))])
+            }
+        }
+        return (ok.sorted(), failed)
+    }
+
+    /// The batch's health since the window started, judged per gateway; the worst verdict wins.
+    private func judge(_ id: String, batch: Int, final: Bool) async -> (RolloutMachine.Judgement, [String]) {
+        guard let r = rollouts[id] else { return (.inconclusive("rollout gone"), []) }
+        let t = now()
+        let start = r.machine.windowStart ?? t
+        var lines: [String] = [], fail: String?, inconclusive: String?
+        for g in r.machine.batches[batch] {
+            guard let actor = await registry.find(g) else { continue }
+            if await !actor.isOnline { fail = fail ?? "\(g) went offline"; continue }
+            let h = await actor.health(window: max(0.001, t - start), at: t, since: start)
+            let pushedAt = r.pushedAt[g] ?? start
+            let baseline = await actor.health(window: max(r.machine.healthWindow, 300), at: pushedAt)
+            switch r.gate.judge(h, baseline: baseline, minRequests: r.minRequests) {
+            case .pass(let s): lines.append("\(g): \(s)")
+            case .fail(let s): fail = fail ?? "\(g): \(s)"
+            case .inconclusive(let s): inconclusive = inconclusive ?? "\(g): \(s)"
+            }
+        }
+        if let fail { return (.fail(fail), lines) }
+        if let inconclusive { return (final ? .inconclusive(inconclusive) : .inconclusive(inconclusive), lines) }
+        return (.pass(lines.joined(separator: "; ")), lines)
+    }
+
+    private func watch(_ id: String, batch: Int, until: Double, generation: Int) async -> (RolloutMachine.Action, Int) {
+        while now() < until {
+            guard await sleep(id, until: min(until, now() + checkInterval.secondsDouble), generation: generation) else { return pending[id]! }
+            // Early failure (canary thresholds are checked continuously); passes wait for the window's end.
+            if case .fail = await judge(id, batch: batch, final: false).0 { break }
+        }
+        let (j, lines) = await judge(id, batch: batch, final: true)
+        switch j {
+        case .pass: for l in lines { append(id, "health", "health ok — \(l)") }
+        case .fail(let why): append(id, "health_failed", "health check failed — \(why)")
+        case .inconclusive: break
+        }
+        return await transition(id, .judged(j, now: now()), generation: generation)
+    }
+
+    private func pause(_ id: String, until: Double, generation: Int) async -> (RolloutMachine.Action, Int) {
+        guard let batch = rollouts[id]?.machine.batch else { return (.finished, generation) }
+        while now() < until {
+            guard await sleep(id, until: min(until, now() + checkInterval.secondsDouble), generation: generation) else { return pending[id]! }
+            if case .fail(let why) = await judge(id, batch: batch, final: false).0 {
+                append(id, "health_failed", "health check failed during the pause — \(why)")
+                return await transition(id, .checked(.fail(why), now: now()), generation: generation)
+            }
+        }
+        return await transition(id, .pauseElapsed(now: now()), generation: generation)
+    }
+
+    private func awaitTraffic(_ id: String, generation: Int) async -> (RolloutMachine.Action, Int) {
+        guard let batch = rollouts[id]?.machine.batch else { return (.finished, generation) }
+        while true {
+            guard await sleep(id, until: now() + checkInterval.secondsDouble * 4, generation: generation) else { return pending[id]! }
+            let (j, lines) = await judge(id, batch: batch, final: true)
+            if case .inconclusive = j { continue }
+            if case .pass = j { for l in lines { append(id, "health", "health ok — \(l)") } }
+            return await transition(id, .checked(j, now: now()), generation: generation)
+        }
+    }
+
+    private func waitForOperator(_ id: String, generation: Int) async -> (RolloutMachine.Action, Int) {
+        while pending[id]?.generation == generation {
+            try? await Task.sleep(for: checkInterval)
+            if Task.isCancelled { return (.finished, generation) }
+        }
+        return pending[id]!
+    }
+
+    /// Every gateway goes back to its previous config at once, each verified by its ACK.
+    private func rollBack(_ id: String, _ gateways: [String]) async -> ([String], [String: String]) {
+        guard let r = rollouts[id] else { return ([], [:]) }
+        var restored: [String] = [], failed: [String: String] = [:]
+        let timeout = Duration.milliseconds(Int64(r.ackTimeout * 1000))
+        var work: [(String, ManagedGateway, ConfigRef, String?)] = []
+        for g in gateways {
+            guard let prev = r.previous[g] else { failed[g] = "no previous config known"; continue }
+            guard let actor = await registry.find(g) else { failed[g] = "not registered"; continue }
+            let source = await actor.configState.source
+            work.append((g, actor, prev, source))
+        }
+        await withTaskGroup(of: (String, ConfigRef, AckOutcome).self) { group in
+            for (g, actor, prev, source) in work {
+                group.addTask {
+                    await actor.setDesired(prev, source: source)
+                    return (g, prev, await actor.awaitAck(sha: prev.sha, timeout: timeout))
+                }
+            }
+            for await (g, prev, outcome) in group {
+                switch outcome {
+                case .applied:
+                    restored.append(g)
+                    append(id, "restored", "\(g): restored to \(prev.version) (\(prev.sha.prefix(12)))", [("gateway", .string(g))])
+                case .rejected(let e):
+                    failed[g] = "rejected its previous config: \(e)"
+                    append(id, "restore_failed", "\(g): rejected its previous config: \(e)", [("gateway", .string(g))])
+                case .timedOut:
+                    failed[g] = "no ACK within \(Int(r.ackTimeout))s (the gateway gets its previous config when it reconnects)"
+                    append(id, "restore_failed", "\(g): no ACK within \(Int(r.ackTimeout))s", [("gateway", .string(g))])
+                }
+            }
+        }
+        return (restored.sorted(), failed)
+    }
 }

@@ -87,7 +87,9 @@ public final class ManagedAgent: Sendable {
             ("id", .string(identity.id)), ("name", .string(identity.name)), ("region", .string(identity.region)),
             ("labels", .object(identity.labels.map { ($0.0, .string($0.1)) })), ("version", .string(KTVersion.current)),
             ("address", .optional(identity.address)), ("heartbeat_interval_seconds", .double(heartbeatInterval.secondsValue)),
-            ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha)), ("source", .optional(running.source))])),
+            // The content too, so the control plane can diff against it and roll back to it.
+            ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha)), ("source", .optional(running.source)),
+                                ("content", .string(gateway.core.currentSnapshot.loaded.canonicalJSON))])),
         ])
         _ = try await client.call("POST", "/v1/gateways/register", body: body)
         logger.log(.info, "registered with the control plane", [("control_plane", .string(client.baseURL)), ("id", .string(identity.id))], always: true)

@@ -1,0 +1,182 @@
+import Foundation
+import KTModel
+import KTConfig
+import KTGateway
+
+/// `kt config push`: preview a config change per gateway (the default, and `--dry-run`), or
+/// execute it as a rollout inside the control plane and stream its progress (`--confirm`).
+enum ConfigPushCommand {
+    static let run: Command.Run = { args, ctx in
+        await FleetCLI.run { () throws(FleetCLI.Exit) -> Int32 in
+            func usage(_ m: String) -> Int32 { ctx.err("error: \(m)\nRun 'kt config push --help' for usage."); return 2 }
+            guard let file = args.value("file") else { return usage("--file is required (the config to push)") }
+            let hasGateway = !args.all("gateway").isEmpty
+            guard hasGateway != (args.value("group") != nil) else { return usage("choose the targets: --gateway ID|GLOB (repeatable) or --group G") }
+            if args.flag("dry-run") && args.flag("confirm") { return usage("--dry-run and --confirm exclude each other") }
+            let output = args.value("output") ?? (args.flag("json") ? "json" : "text")
+            guard ["text", "json", "markdown"].contains(output) else { return usage("--output must be text, json or markdown") }
+            if args.value("plan") != nil && !args.flag("confirm") { return usage("--plan goes with --confirm") }
+            let path = PolicyLintCommand.resolve(file, in: ctx)
+            guard let data = FileManager.default.contents(atPath: path), let content = String(data: data, encoding: .utf8) else {
+                ctx.err("error: cannot read \(file)")
+                return 2
+            }
+            // Validate locally first: the error names file, line and column.
+            do { _ = try ConfigLoader().load(paths: [path]) } catch let e as ConfigError {
+                let report = LintReport(file: file, loaded: nil, errors: e.errors, warnings: [])
+                ctx.err("error: \(file) is invalid; nothing was pushed")
+                ctx.stderr.write(report.human(style: TerminalStyle(color: false)))
+                return 2
+            } catch {
+                ctx.err("error: \((error as? KTError)?.message ?? "\(error)")")
+                return 2
+            }
+            var patterns = args.all("gateway")
+            var source = args.value("source")
+            if args.value("group") != nil {
+                patterns = try FleetCLI.groupIDs(args, ctx) ?? []
+                if source == nil, let g = try? GatewayGroupsLoader.load(path: args.value("groups-file").map { PolicyLintCommand.resolve($0, in: ctx) },
+                                                                        environment: ctx.environment).group(named: args.value("group")!),
+                   let cs = g.configSource {
+                    source = sourceName(cs)
+                }
+            }
+            let sourceName = source ?? sourceName(file)
+            var body: [(String, JSONValue)] = [("source", .string(sourceName)), ("content", .string(content)),
+                                               ("gateways", .array(patterns.map { .string($0) })), ("adopt", .bool(args.flag("adopt")))]
+            let client = try FleetCLI.client(ctx)
+            guard args.flag("confirm") else {
+                let plan = try await FleetCLI.call(ctx, client, "POST", "/v1/plans", body: .object(body))
+                switch output {
+                case "json": ctx.out(plan.setting("dry_run", true).serialized(pretty: true))
+                case "markdown": ctx.stdout.write(markdown(plan, file: file))
+                default: ctx.stdout.write(text(plan, file: file, dryRun: args.flag("dry-run"), args: args))
+                }
+                return 0
+            }
+            // Execute.
+            do throws(UsageError) {
+                if let s = args.value("strategy") {
+                    guard ["all-at-once", "rolling", "canary"].contains(s) else { throw UsageError("--strategy must be all-at-once, rolling or canary", command: "") }
+                    body.append(("strategy", .string(s)))
+                }
+                if let n = args.value("batch-size") {
+                    guard let v = Int(n), v > 0 else { throw UsageError("--batch-size must be a positive integer", command: "") }
+                    body.append(("batch_size", .int(v)))
+                }
+                if let n = args.value("min-requests") {
+                    guard let v = Int(n), v >= 0 else { throw UsageError("--min-requests must be a non-negative integer", command: "") }
+                    body.append(("min_requests", .int(v)))
+                }
+                for (flag, key) in [("pause-between", "pause_between_seconds"), ("health-window", "health_window_seconds"),
+                                    ("canary-duration", "canary_duration_seconds"), ("ack-timeout", "ack_timeout_seconds")] {
+                    if let v = args.value(flag) { body.append((key, .double(try DurationText.parse(v, flag: "--\(flag)").secondsDouble))) }
+                }
+                if let t = args.value("success-threshold") {
+                    do throws(HealthGateSyntax.Problem) { try HealthGateSyntax.check(t) } catch { throw UsageError("--success-threshold: \(error.message)", command: "") }
+                    body.append(("success_threshold", .string(t)))
+                }
+            } catch {
+                return usage(error.message)
+            }
+            if args.flag("rollback-on-error") { body.append(("rollback_on_error", true)) }
+            if let plan = args.value("plan") { body.append(("plan_id", .string(plan))) }
+            let r = try await FleetCLI.call(ctx, client, "POST", "/v1/rollouts", body: .object(body))
+            let id = r["id"]?.stringValue ?? "?"
+            if args.flag("json") && args.flag("detach") { ctx.out(r.serialized(pretty: true)); return 0 }
+            if args.flag("detach") {
+                ctx.out("Rollout \(id) started (\(r["strategy"]?.stringValue ?? "") of \(r["version"]?.stringValue ?? "")). Follow it: kt rollout status \(id) --follow")
+                return 0
+            }
+            ctx.out(header(r))
+            return await RolloutCommands.follow(id, client: client, ctx: ctx, json: args.flag("json"))
+        }
+    }
+
+    /// `policies/production.yaml` → `production`.
+    static func sourceName(_ path: String) -> String {
+        let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let cleaned = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "-" })
+        return cleaned.isEmpty ? "default" : cleaned
+    }
+
+    static func header(_ r: JSONValue) -> String {
+        let strategy = r["strategy"]?.stringValue ?? "rolling"
+        let title = strategy == "canary" ? "Canary Config Update" : (strategy == "all-at-once" ? "Config Update (all at once)" : "Rolling Config Update")
+        let batches = r["batches"]?.arrayValue ?? []
+        let count = batches.reduce(0) { $0 + ($1.arrayValue?.count ?? 0) }
+        return "\(title) — \(r["version"]?.stringValue ?? "") (\(FleetCLI.shortSHA(r["sha"]?.stringValue))) to \(count) gateway(s) in \(batches.count) batch(es)\nRollout \(r["id"]?.stringValue ?? "")"
+    }
+
+    static func text(_ plan: JSONValue, file: String, dryRun: Bool, args: ParsedArguments) -> String {
+        var out = "Config Push Preview\(dryRun ? " (dry-run)" : "")\n"
+        out += "  Config:  \(plan["version"]?.stringValue ?? "") (\(FleetCLI.shortSHA(plan["sha"]?.stringValue))) from \(file)\(plan["new_version"]?.boolValue == true ? "  [new version]" : "")\n"
+        out += "  Source:  \(plan["source"]?.stringValue ?? "")\n"
+        out += "  Plan:    \(plan["plan_id"]?.stringValue ?? "")\n"
+        let targets = plan["targets"]?.arrayValue ?? []
+        out += "\nTargets (\(targets.count)):\n"
+        if targets.isEmpty { out += "  none\n" }
+        let w = max(10, targets.compactMap { $0["gateway"]?.stringValue?.count }.max() ?? 0)
+        for t in targets {
+            let cur = t["current_version"]?.stringValue.map { "\($0) (\(FleetCLI.shortSHA(t["current_sha"]?.stringValue)))" } ?? "unknown"
+            let gw = t["gateway"]?.stringValue ?? ""
+            out += "  \(gw.padding(toLength: w, withPad: " ", startingAt: 0))  \(cur) → \(t["new_version"]?.stringValue ?? "") (\(FleetCLI.shortSHA(t["new_sha"]?.stringValue)))\n"
+            let lines = (t["change_lines"]?.arrayValue ?? []).compactMap(\.stringValue)
+            for l in lines { out += "      \(l)\n" }
+            if lines.isEmpty { out += "      (no semantic change)\n" }
+        }
+        let skipped = plan["skipped"]?.arrayValue ?? []
+        if !skipped.isEmpty {
+            out += "\nSkipped (\(skipped.count)):\n"
+            for s in skipped { out += "  \((s["gateway"]?.stringValue ?? "").padding(toLength: w, withPad: " ", startingAt: 0))  \(s["reason"]?.stringValue ?? "")\n" }
+        }
+        let unmatched = (plan["unmatched"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if !unmatched.isEmpty { out += "\nNo registered gateway matches: \(unmatched.joined(separator: ", "))\n" }
+        let targetArgs = args.value("group").map { "--group \($0)" } ?? args.all("gateway").map { "--gateway '\($0)'" }.joined(separator: " ")
+        out += "\nNothing was pushed. To roll this out: kt config push --file \(file) \(targetArgs) --confirm --plan \(plan["plan_id"]?.stringValue ?? "")\n"
+        return out
+    }
+
+    static func markdown(_ plan: JSONValue, file: String) -> String {
+        var out = "### Config push preview: `\(plan["version"]?.stringValue ?? "")` (`\(FleetCLI.shortSHA(plan["sha"]?.stringValue))`)\n\n"
+        out += "Source `\(plan["source"]?.stringValue ?? "")` from `\(file)` · plan `\(plan["plan_id"]?.stringValue ?? "")`\n\n"
+        out += "| Gateway | Current | New | Changes |\n|---|---|---|---|\n"
+        for t in plan["targets"]?.arrayValue ?? [] {
+            let lines = (t["change_lines"]?.arrayValue ?? []).compactMap(\.stringValue).map { "`\($0.replacingOccurrences(of: "|", with: "\\|"))`" }
+            out += "| \(t["gateway"]?.stringValue ?? "") | \(t["current_version"]?.stringValue ?? "unknown") (`\(FleetCLI.shortSHA(t["current_sha"]?.stringValue))`) | \(t["new_version"]?.stringValue ?? "") (`\(FleetCLI.shortSHA(t["new_sha"]?.stringValue))`) | \(lines.isEmpty ? "no semantic change" : lines.joined(separator: "<br>")) |\n"
+        }
+        let skipped = plan["skipped"]?.arrayValue ?? []
+        if !skipped.isEmpty {
+            out += "\n**Skipped**\n\n"
+            for s in skipped { out += "- `\(s["gateway"]?.stringValue ?? "")`: \(s["reason"]?.stringValue ?? "")\n" }
+        }
+        return out
+    }
+}
+
+/// Local check of `--success-threshold` (same grammar as the control plane's).
+enum HealthGateSyntax {
+    struct Problem: Error { var message: String }
+    static func check(_ text: String) throws(Problem) {
+        let metrics = ["block_rate", "error_rate", "p50", "p95", "p99", "overhead_p99"]
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let r = part.range(of: "[<>]=?", options: .regularExpression) else {
+                throw Problem(message: "'\(part)' has no comparison; write METRIC<VALUE, e.g. block_rate<5%")
+            }
+            let name = String(part[..<r.lowerBound])
+            guard metrics.contains(name) else { throw Problem(message: "unknown metric '\(name)'; use \(metrics.joined(separator: ", "))") }
+            let value = String(part[r.upperBound...])
+            guard value.range(of: #"^[0-9.]+(%|ms|s)?$"#, options: .regularExpression) != nil else {
+                throw Problem(message: "'\(part)': '\(value)' is not a value like 5%, 500ms or 1s")
+            }
+        }
+        if text.trimmingCharacters(in: .whitespaces).isEmpty { throw Problem(message: "empty expression") }
+    }
+}
+
+extension Duration {
+    var secondsDouble: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}

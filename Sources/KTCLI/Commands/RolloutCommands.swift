@@ -1,0 +1,128 @@
+import Foundation
+import KTModel
+import KTConfig
+import KTGateway
+
+/// `kt rollout list|status|abort|resume|rollback` and the progress printer shared with `config push`.
+enum RolloutCommands {
+    static let list: Command.Run = { args, ctx in
+        await FleetCLI.run { () throws(FleetCLI.Exit) -> Int32 in
+            let client = try FleetCLI.client(ctx)
+            let r = try await FleetCLI.call(ctx, client, "GET", "/v1/rollouts")
+            if args.flag("json") { ctx.out(r.serialized(pretty: true)); return 0 }
+            let list = r["rollouts"]?.arrayValue ?? []
+            if list.isEmpty { ctx.out("No rollouts yet. Start one with kt config push --confirm."); return 0 }
+            var table = TextTable(["ID", "Status", "Version", "Strategy", "Gateways", "Batch", "Created"])
+            for x in list {
+                let batches = x["batches"]?.arrayValue ?? []
+                table.add([x["id"]?.stringValue ?? "", x["status"]?.stringValue ?? "", x["version"]?.stringValue ?? "", x["strategy"]?.stringValue ?? "",
+                           "\(batches.reduce(0) { $0 + ($1.arrayValue?.count ?? 0) })", "\(x["current_batch"]?.intValue ?? 0)/\(batches.count)",
+                           x["created_at"]?.stringValue ?? ""])
+            }
+            ctx.stdout.write(table.render())
+            return 0
+        }
+    }
+
+    static let status: Command.Run = { args, ctx in
+        await FleetCLI.run { () throws(FleetCLI.Exit) -> Int32 in
+            let client = try FleetCLI.client(ctx)
+            let id = args.positionals[0]
+            let r = try await FleetCLI.call(ctx, client, "GET", "/v1/rollouts/\(ControlPlaneClient.percentEncode(id))")
+            if args.flag("follow") {
+                ctx.out(ConfigPushCommand.header(r))
+                return await follow(id, client: client, ctx: ctx, json: args.flag("json"))
+            }
+            if args.flag("json") { ctx.out(r.serialized(pretty: true)); return 0 }
+            var out = ConfigPushCommand.header(r) + "\n"
+            out += "Status: \(r["status"]?.stringValue ?? "")\(r["reason"]?.stringValue.map { " — \($0)" } ?? "")\n"
+            out += "Batch \(r["current_batch"]?.intValue ?? 0)/\(r["batches"]?.arrayValue?.count ?? 0); updated: \((r["applied"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", "))\n\n"
+            var printer = ProgressPrinter(style: ctx.style, tty: ctx.stdoutIsTTY)
+            for e in r["log"]?.arrayValue ?? [] { if let l = printer.line(e) { out += l + "\n" } }
+            ctx.stdout.write(out)
+            return 0
+        }
+    }
+
+    static func operate(_ verb: String) -> Command.Run {
+        { args, ctx in
+            await FleetCLI.run { () throws(FleetCLI.Exit) -> Int32 in
+                let client = try FleetCLI.client(ctx)
+                let id = args.positionals[0]
+                let r = try await FleetCLI.call(ctx, client, "POST", "/v1/rollouts/\(ControlPlaneClient.percentEncode(id))/\(verb)")
+                if args.flag("json") { ctx.out(r.serialized(pretty: true)); return 0 }
+                ctx.out("Rollout \(id): \(verb) accepted; now \(r["status"]?.stringValue ?? "?").")
+                if verb == "abort" || args.flag("detach") { return 0 }
+                return await follow(id, client: client, ctx: ctx, json: false, skipBacklog: true)
+            }
+        }
+    }
+
+    /// Streams a rollout's progress until it ends (exit 0 only when it succeeded), stops at a
+    /// failure that waits for an operator (exit 1), or detaches on Ctrl-C.
+    static func follow(_ id: String, client: ControlPlaneClient, ctx: CLIContext, json: Bool, skipBacklog: Bool = false) async -> Int32 {
+        let stream: AsyncThrowingStream<(id: String?, event: String?, data: JSONValue), any Error>
+        do throws(ControlPlaneClient.Failure) {
+            stream = try await client.events("/v1/rollouts/\(ControlPlaneClient.percentEncode(id))/stream")
+        } catch {
+            FleetCLI.report(ctx, error)
+            return 1
+        }
+        return await withTaskGroup(of: Int32.self) { group in
+            group.addTask {
+                var printer = ProgressPrinter(style: ctx.style, tty: ctx.stdoutIsTTY)
+                var seen = 0
+                do {
+                    for try await e in stream {
+                        if e.event == "end" {
+                            let status = e.data["status"]?.stringValue ?? "?"
+                            if json { ctx.out(e.data.serialized(pretty: true)) }
+                            return status == "succeeded" ? 0 : 1
+                        }
+                        seen += 1
+                        if json { ctx.out(e.data.serialized()) } else if let l = printer.line(e.data) { ctx.out(l) }
+                        if e.data["kind"]?.stringValue == "failed" {
+                            ctx.out("The rollout is waiting: kt rollout resume \(id) (retry the batch) | kt rollout rollback \(id) | kt rollout abort \(id)")
+                            return 1
+                        }
+                    }
+                } catch {
+                    ctx.err("error: the progress stream broke: \(error); the rollout continues in the control plane. Follow again: kt rollout status \(id) --follow")
+                    return 1
+                }
+                ctx.err("error: the progress stream ended early; follow again: kt rollout status \(id) --follow")
+                return 1
+            }
+            group.addTask {
+                await SignalWaiter.wait(onReload: {})
+                ctx.err("\nDetached. The rollout continues in the control plane. Follow it again: kt rollout status \(id) --follow")
+                return 1
+            }
+            let code = await group.next()!
+            group.cancelAll()
+            return code
+        }
+    }
+}
+
+/// Turns progress entries into the lines of "Rolling Config Update".
+struct ProgressPrinter {
+    var style: TerminalStyle
+    var tty: Bool
+
+    mutating func line(_ e: JSONValue) -> String? {
+        let text = e["text"]?.stringValue ?? ""
+        let ok = tty ? style.check : "ok", bad = tty ? style.cross : "FAIL", back = tty ? "↩" : "<-", wait = tty ? "⏳" : "..."
+        switch e["kind"]?.stringValue ?? "" {
+        case "start": return nil
+        case "batch": return "\n" + (tty ? style.bold("Batch " + text.dropFirst(6)) : "Batch " + text.dropFirst(6))
+        case "pushed", "health": return "  \(ok) \(text)"
+        case "push_failed", "health_failed", "restore_failed", "failed": return "  \(bad) \(text)"
+        case "pausing", "inconclusive": return "  \(wait) \(text)"
+        case "rollback", "restored": return "  \(back) \(text)"
+        case "operator": return "  • \(text)"
+        case "done": return "\n" + (text.contains("succeeded") ? "\(ok) " : "\(bad) ") + text.prefix(1).uppercased() + text.dropFirst()
+        default: return "  \(text)"
+        }
+    }
+}
