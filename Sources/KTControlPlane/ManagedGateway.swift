@@ -227,7 +227,6 @@ public actor ManagedGateway {
     public func setDesired(_ ref: ConfigRef, source newSource: String?) async {
         desired = ref
         if let newSource { source = newSource }
-        if let n = lastNack, !ref.sameSHA(n.sha) { lastNack = nil }
         await persistence.save(self.id, record, lastSeen: lastSeen)
         wakePolls(.config(ref, source: source))
     }

@@ -10,7 +10,9 @@ public final class HTTPResponseWriter: Sendable {
         var phase = Phase.initial
         var clientGone = false
         var task: Task<Void, Never>?
-        var goneWaiters: [CheckedContinuation<Void, Never>] = []
+        var goneWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
+        var cancelledWaiters: Set<Int> = []
         /// Decided when the head is written: a response that starts during shutdown closes.
         var keepAlive = true
     }
@@ -50,15 +52,26 @@ public final class HTTPResponseWriter: Sendable {
     public var isClientGone: Bool { state.withLock { $0.clientGone } }
     public var hasStarted: Bool { state.withLock { $0.phase != .initial } }
 
-    /// Suspends until the client disconnects (returns at once if it already has).
+    /// Suspends until the client disconnects (returns at once if it already has, or when the
+    /// waiting task is cancelled).
     public func waitForClientGone() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let gone = state.withLock { s -> Bool in
-                if s.clientGone { return true }
-                s.goneWaiters.append(c)
-                return false
+        let id = state.withLock { s -> Int in s.nextWaiter += 1; return s.nextWaiter }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.clientGone || s.cancelledWaiters.remove(id) != nil { return true }
+                    s.goneWaiters[id] = c
+                    return false
+                }
+                if resumeNow { c.resume() }
             }
-            if gone { c.resume() }
+        } onCancel: {
+            let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                if let c = s.goneWaiters.removeValue(forKey: id) { return c }
+                s.cancelledWaiters.insert(id)
+                return nil
+            }
+            c?.resume()
         }
     }
 
@@ -144,7 +157,7 @@ public final class HTTPResponseWriter: Sendable {
         let (task, waiters) = state.withLock { s -> (Task<Void, Never>?, [CheckedContinuation<Void, Never>]) in
             s.clientGone = true
             if s.phase != .ended { s.phase = .ended }
-            let w = s.goneWaiters
+            let w = Array(s.goneWaiters.values)
             s.goneWaiters.removeAll()
             return (s.task, w)
         }

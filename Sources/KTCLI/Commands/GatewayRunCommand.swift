@@ -180,6 +180,19 @@ struct ManagedSetup {
 
 /// Waits for SIGTERM or SIGINT; calls `onReload` on SIGHUP.
 enum SignalWaiter {
+    /// Runs `handler` (on a signal queue) on SIGINT or SIGTERM instead of dying.
+    static func onInterrupt(_ handler: @escaping @Sendable () -> Void) {
+        var sources: [DispatchSourceSignal] = []
+        for s in [SIGINT, SIGTERM] {
+            signal(s, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: s, queue: DispatchQueue(label: "kt-interrupt"))
+            source.setEventHandler(handler: handler)
+            source.resume()
+            sources.append(source)
+        }
+        SignalSources.keep(sources)
+    }
+
     static func wait(onReload: @escaping @Sendable () -> Void) async {
         for s in [SIGTERM, SIGINT, SIGHUP] { signal(s, SIG_IGN) }
         let queue = DispatchQueue(label: "kt-signals")

@@ -68,40 +68,31 @@ enum RolloutCommands {
             FleetCLI.report(ctx, error)
             return 1
         }
-        return await withTaskGroup(of: Int32.self) { group in
-            group.addTask {
-                var printer = ProgressPrinter(style: ctx.style, tty: ctx.stdoutIsTTY)
-                var seen = 0
-                do {
-                    for try await e in stream {
-                        if e.event == "end" {
-                            let status = e.data["status"]?.stringValue ?? "?"
-                            if json { ctx.out(e.data.serialized(pretty: true)) }
-                            return status == "succeeded" ? 0 : 1
-                        }
-                        seen += 1
-                        if json { ctx.out(e.data.serialized()) } else if let l = printer.line(e.data) { ctx.out(l) }
-                        if e.data["kind"]?.stringValue == "failed" {
-                            ctx.out("The rollout is waiting: kt rollout resume \(id) (retry the batch) | kt rollout rollback \(id) | kt rollout abort \(id)")
-                            return 1
-                        }
-                    }
-                } catch {
-                    ctx.err("error: the progress stream broke: \(error); the rollout continues in the control plane. Follow again: kt rollout status \(id) --follow")
+        // Ctrl-C detaches: the rollout lives in the control plane, so say how to follow again and exit.
+        SignalWaiter.onInterrupt {
+            ctx.err("\nDetached. The rollout continues in the control plane. Follow it again: kt rollout status \(id) --follow")
+            exit(1)
+        }
+        var printer = ProgressPrinter(style: ctx.style, tty: ctx.stdoutIsTTY)
+        do {
+            for try await e in stream {
+                if e.event == "end" {
+                    let status = e.data["status"]?.stringValue ?? "?"
+                    if json { ctx.out(e.data.serialized(pretty: true)) }
+                    return status == "succeeded" ? 0 : 1
+                }
+                if json { ctx.out(e.data.serialized()) } else if let l = printer.line(e.data) { ctx.out(l) }
+                if e.data["kind"]?.stringValue == "failed" {
+                    ctx.out("The rollout is waiting: kt rollout resume \(id) (retry the batch) | kt rollout rollback \(id) | kt rollout abort \(id)")
                     return 1
                 }
-                ctx.err("error: the progress stream ended early; follow again: kt rollout status \(id) --follow")
-                return 1
             }
-            group.addTask {
-                await SignalWaiter.wait(onReload: {})
-                ctx.err("\nDetached. The rollout continues in the control plane. Follow it again: kt rollout status \(id) --follow")
-                return 1
-            }
-            let code = await group.next()!
-            group.cancelAll()
-            return code
+        } catch {
+            ctx.err("error: the progress stream broke: \(error); the rollout continues in the control plane. Follow again: kt rollout status \(id) --follow")
+            return 1
         }
+        ctx.err("error: the progress stream ended early; follow again: kt rollout status \(id) --follow")
+        return 1
     }
 }
 
