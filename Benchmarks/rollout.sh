@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Rollout benchmark (issue 6) with the fleet simulator:
+#   1. 20 all-at-once pushes to 100 gateways: time until every gateway ACKed (p50/p99);
+#   2. a rolling rollout over 1,000 gateways, batches of 100, no pause, zero health windows.
+# Times are wall clock of `kt config push --confirm` (CLI start to the rollout's end event).
+#   Benchmarks/rollout.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+swift build -c release --product kt >&2
+KT="$PWD/.build/release/kt"
+WORK="$(mktemp -d /tmp/kt-bench-rollout.XXXXXX)"
+ulimit -n "$(ulimit -Hn)"
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
+PORT=29932
+"$KT" control-plane run --listen 127.0.0.1:$PORT --data "$WORK/cp" --log-level warn >/dev/null 2>"$WORK/cp.err" & pids+=($!)
+for _ in $(seq 100); do [ -s "$WORK/cp/admin-token" ] && curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+export KEEPTRUSTS_API_URL="http://127.0.0.1:$PORT" KEEPTRUSTS_API_TOKEN="$(cat "$WORK/cp/admin-token")"
+"$KT" dev simulate-fleet --gateways 100 --prefix b- --heartbeat-interval 5s >/dev/null 2>&1 & pids+=($!)
+"$KT" dev simulate-fleet --gateways 1000 --prefix r- --heartbeat-interval 5s >/dev/null 2>&1 & pids+=($!)
+for _ in $(seq 300); do
+    n=$("$KT" gateway list --json | grep -c '"id"' || true)
+    [ "$n" -ge 1100 ] && break
+    sleep 0.2
+done
+echo "registered: $n gateways"
+config() { # version
+    cat <<YAML
+pack: { name: bench, version: "$1" }
+providers: { targets: [ { id: mock, provider: mock, model: gpt-5.4-mini } ] }
+policies: { chain: [prompt-injection] }
+policy: { prompt-injection: { threshold: 0.8 } }
+YAML
+}
+echo "## 20 all-at-once pushes to 100 gateways (seconds until all ACKed)"
+: >"$WORK/times"
+for i in $(seq 1 20); do
+    config "2.0.$i" >"$WORK/c.yaml"
+    s=$(date +%s.%N)
+    "$KT" config push --file "$WORK/c.yaml" --gateway 'b-*' --source batch --confirm --strategy all-at-once \
+        --health-window 0s --ack-timeout 10s >/dev/null
+    e=$(date +%s.%N)
+    awk "BEGIN{print $e - $s}" >>"$WORK/times"
+done
+sort -n "$WORK/times" | awk '{a[NR]=$1} END {printf "p50 %.3f s, p99 (max of 20) %.3f s, min %.3f s\n", a[int(NR/2)+1], a[NR], a[1]}'
+echo "## rolling rollout over 1,000 gateways, batch 100, no pause, zero windows"
+config "3.0.0" >"$WORK/c.yaml"
+s=$(date +%s.%N)
+"$KT" config push --file "$WORK/c.yaml" --gateway 'r-*' --source rolling --confirm --strategy rolling --batch-size 100 \
+    --pause-between 0s --health-window 0s --ack-timeout 10s | tail -2
+e=$(date +%s.%N)
+awk "BEGIN{printf \"end to end: %.2f s\\n\", $e - $s}"
