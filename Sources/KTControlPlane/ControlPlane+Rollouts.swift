@@ -152,7 +152,7 @@ extension ControlPlane {
             return x
         }
         let batchSize = max(1, Int(try num("batch_size", strategy == "canary" ? 1 : 1)))
-        let pause = try num("pause_between_seconds", strategy == "all-at-once" ? 0 : 60)
+        let pause = try num("pause_between_seconds", strategy == "rolling" ? 60 : 0)
         let window = try num("health_window_seconds", 30)
         let minRequests = Int(try num("min_requests", 20))
         let canary = strategy == "canary" ? try num("canary_duration_seconds", 600) : nil

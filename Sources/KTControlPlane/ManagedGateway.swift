@@ -362,6 +362,7 @@ public actor ManagedGateway {
     }
 
     public var isOnline: Bool { status(at: now()).0 != .offline }
+    public var heartbeatInterval: Double { intervalSeconds }
 
     /// The durable record (also the base of the API's gateway object).
     var record: JSONValue {

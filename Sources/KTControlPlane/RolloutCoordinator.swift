@@ -246,7 +246,7 @@ public actor RolloutCoordinator {
     }
 
     /// The batch's health since the window started, judged per gateway; the worst verdict wins.
-    private func judge(_ id: String, batch: Int, final: Bool) async -> (RolloutMachine.Judgement, [String]) {
+    private func judge(_ id: String, batch: Int, final: Bool, evidence: Int = 1) async -> (RolloutMachine.Judgement, [String]) {
         guard let r = rollouts[id] else { return (.inconclusive("rollout gone"), []) }
         let t = now()
         let start = r.machine.windowStart ?? t
@@ -254,10 +254,12 @@ public actor RolloutCoordinator {
         for g in r.machine.batches[batch] {
             guard let actor = await registry.find(g) else { continue }
             if await !actor.isOnline { fail = fail ?? "\(g) went offline"; continue }
-            let h = await actor.health(window: max(0.001, t - start), at: t, since: start)
+            // The first heartbeat after the apply also carries traffic from before it: skip it.
+            let from = start + min(await actor.heartbeatInterval, max(0, t - start) / 2)
+            let h = await actor.health(window: max(0.001, t - from), at: t, since: from)
             let pushedAt = r.pushedAt[g] ?? start
             let baseline = await actor.health(window: max(r.machine.healthWindow, 300), at: pushedAt)
-            switch r.gate.judge(h, baseline: baseline, minRequests: r.minRequests) {
+            switch r.gate.judge(h, baseline: baseline, minRequests: r.minRequests * evidence) {
             case .pass(let s): lines.append("\(g): \(s)")
             case .fail(let s): fail = fail ?? "\(g): \(s)"
             case .inconclusive(let s): inconclusive = inconclusive ?? "\(g): \(s)"
@@ -271,8 +273,9 @@ public actor RolloutCoordinator {
     private func watch(_ id: String, batch: Int, until: Double, generation: Int) async -> (RolloutMachine.Action, Int) {
         while now() < until {
             guard await sleep(id, until: min(until, now() + checkInterval.secondsDouble), generation: generation) else { return pending[id]! }
-            // Early failure (canary thresholds are checked continuously); passes wait for the window's end.
-            if case .fail = await judge(id, batch: batch, final: false).0 { break }
+            // Early failure (canary thresholds are checked continuously) once there is twice the
+            // evidence the final judgement needs; passes wait for the window's end.
+            if case .fail = await judge(id, batch: batch, final: false, evidence: 2).0 { break }
         }
         let (j, lines) = await judge(id, batch: batch, final: true)
         switch j {
@@ -287,7 +290,7 @@ public actor RolloutCoordinator {
         guard let batch = rollouts[id]?.machine.batch else { return (.finished, generation) }
         while now() < until {
             guard await sleep(id, until: min(until, now() + checkInterval.secondsDouble), generation: generation) else { return pending[id]! }
-            if case .fail(let why) = await judge(id, batch: batch, final: false).0 {
+            if case .fail(let why) = await judge(id, batch: batch, final: false, evidence: 2).0 {
                 append(id, "health_failed", "health check failed during the pause — \(why)")
                 return await transition(id, .checked(.fail(why), now: now()), generation: generation)
             }

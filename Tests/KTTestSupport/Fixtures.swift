@@ -11,6 +11,9 @@ public enum Fixtures {
         return url.appendingPathComponent("fixtures").path
     }()
 
+    /// The repository checkout (the folder holding Package.swift).
+    public static var repositoryRoot: String { (root as NSString).deletingLastPathComponent }
+
     public static func path(_ relative: String) -> String { (root as NSString).appendingPathComponent(relative) }
 
     public static func text(_ relative: String) throws -> String { try String(contentsOfFile: path(relative), encoding: .utf8) }
