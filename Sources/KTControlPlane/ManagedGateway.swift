@@ -176,9 +176,9 @@ public actor ManagedGateway {
             }
             let first = await group.next()!
             group.cancelAll()
-            await self.expirePoll(waiter)
+            self.expirePoll(waiter)
             // A config that arrived while parked is re-checked against what the gateway knows.
-            if case .config = first, let r = await self.immediatePoll(knownSHA: knownSHA) { return r }
+            if case .config = first, let r = self.immediatePoll(knownSHA: knownSHA) { return r }
             if case .task = first { return first }
             return .unchanged
         }
@@ -245,7 +245,7 @@ public actor ManagedGateway {
             }
             let first = await group.next()!
             group.cancelAll()
-            await self.expireAck(waiter)
+            self.expireAck(waiter)
             return first
         }
     }

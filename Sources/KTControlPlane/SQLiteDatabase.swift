@@ -64,6 +64,7 @@ public final class SQLiteDatabase: @unchecked Sendable {
     }
 
     /// Runs `body` on the database queue.
+    @discardableResult
     public func run<T: Sendable>(_ body: @escaping @Sendable (SQLiteDatabase) throws(KTError) -> T) async throws(KTError) -> T {
         let result: Result<T, KTError> = await withCheckedContinuation { c in
             queue.async {
@@ -74,6 +75,7 @@ public final class SQLiteDatabase: @unchecked Sendable {
     }
 
     /// Synchronous use at start-up (migrations, loading), before anything else runs.
+    @discardableResult
     public func sync<T>(_ body: (SQLiteDatabase) throws(KTError) -> T) throws(KTError) -> T {
         let result: Result<T, KTError> = queue.sync {
             do throws(KTError) { return .success(try body(self)) } catch { return .failure(error) }

@@ -174,7 +174,7 @@ struct ManagedSetup {
         let j: JSONValue = .object([("id", .string(i.id)), ("name", .string(i.name)), ("region", .string(i.region)),
                                     ("labels", .object(i.labels.map { ($0.0, .string($0.1)) })), ("control_plane", .string(controlPlane))])
         try? FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: identityPath(stateDir), contents: Data(j.serialized(pretty: true).utf8))
+        _ = FileManager.default.createFile(atPath: identityPath(stateDir), contents: Data(j.serialized(pretty: true).utf8))
     }
 }
 
