@@ -204,26 +204,11 @@ extension ControlPlane {
 
     func streamRollout(_ id: String, _ writer: HTTPResponseWriter) async throws {
         guard let sub = await rollouts.subscribe(id) else { throw APIError.notFound("no rollout '\(id)'") }
-        var h = HTTPHeaders()
-        h.add("content-type", "text/event-stream")
-        h.add("cache-control", "no-cache")
-        h.add("x-accel-buffering", "no")
-        writer.startStream(status: 200, headers: h)
+        writer.startStream(status: 200, headers: Self.sseHeaders)
         for e in sub.backlog { writer.writeChunk(Array("event: progress\ndata: \(e.serialized())\n\n".utf8)) }
         let stream = sub.stream
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await e in stream { writer.writeChunk(Array("event: progress\ndata: \(e.serialized())\n\n".utf8)) }
-            }
-            group.addTask { await writer.waitForClientGone() }
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(15))
-                    writer.writeChunk(Array(": keep-alive\n\n".utf8))
-                }
-            }
-            await group.next()
-            group.cancelAll()
+        await Self.pumpSSE(writer) {
+            for await e in stream { writer.writeChunk(Array("event: progress\ndata: \(e.serialized())\n\n".utf8)) }
         }
         if let r = await rollouts.get(id) {
             writer.writeChunk(Array("event: end\ndata: \(r.json.serialized())\n\n".utf8))

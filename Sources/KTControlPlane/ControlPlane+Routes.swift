@@ -440,16 +440,12 @@ extension ControlPlane {
         var q = try eventQuery(request.query, defaultLimit: 1000)
         let sub = hub.subscribe(EventHub.Filter(gateways: q.gateways.map(Set.init), verdict: q.verdict))
         defer { hub.unsubscribe(sub.id) }
-        var h = HTTPHeaders()
-        h.add("content-type", "text/event-stream")
-        h.add("cache-control", "no-cache")
-        h.add("x-accel-buffering", "no")
         var last = q.afterSeq ?? 0
         if q.afterSeq == nil { q.afterSeq = (try await store.events(.init(limit: 1)).last?.seq) ?? 0; last = q.afterSeq! }
         q.sinceTime = nil
         q.limit = 10_000
         let backlog = try await store.events(q)
-        writer.startStream(status: 200, headers: h)
+        writer.startStream(status: 200, headers: Self.sseHeaders)
         writer.writeChunk(Array(": kt events stream\n\n".utf8))
         for e in backlog where e.seq > last {
             writer.writeChunk(Array("id: \(e.seq)\nevent: decision\ndata: \(e.json.serialized())\n\n".utf8))
@@ -457,15 +453,30 @@ extension ControlPlane {
         }
         let stream = sub.stream
         let resumeAfter = last
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                var lastSent = resumeAfter
-                for await e in stream where e.seq > lastSent {
-                    writer.writeChunk(Array("id: \(e.seq)\nevent: decision\ndata: \(e.json.serialized())\n\n".utf8))
-                    lastSent = e.seq
-                    if await writer.bufferedBytes() > 16 << 20 { return }
-                }
+        await Self.pumpSSE(writer) {
+            var lastSent = resumeAfter
+            for await e in stream where e.seq > lastSent {
+                writer.writeChunk(Array("id: \(e.seq)\nevent: decision\ndata: \(e.json.serialized())\n\n".utf8))
+                lastSent = e.seq
+                if await writer.bufferedBytes() > 16 << 20 { return }
             }
+        }
+        writer.endStream()
+    }
+
+    static let sseHeaders: HTTPHeaders = {
+        var h = HTTPHeaders()
+        h.add("content-type", "text/event-stream")
+        h.add("cache-control", "no-cache")
+        h.add("x-accel-buffering", "no")
+        return h
+    }()
+
+    /// Runs `produce` (writing events) until it ends or the client goes, with keep-alive comments
+    /// every 15 s; all three are children of one task group.
+    static func pumpSSE(_ writer: HTTPResponseWriter, _ produce: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await produce() }
             group.addTask { await writer.waitForClientGone() }
             group.addTask {
                 while !Task.isCancelled {
@@ -476,7 +487,6 @@ extension ControlPlane {
             await group.next()
             group.cancelAll()
         }
-        writer.endStream()
     }
 
     // MARK: Metrics
