@@ -513,9 +513,3 @@ extension ControlPlane {
     }
 }
 
-extension Duration {
-    var secondsDouble: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) / 1e18
-    }
-}

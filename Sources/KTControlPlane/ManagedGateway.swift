@@ -16,10 +16,7 @@ public struct ConfigRef: Sendable, Equatable {
     }
     /// Short shas (12) and full ones (64) name the same config.
     public func sameSHA(_ other: String) -> Bool { ConfigRef.shaMatches(sha, other) }
-    public static func shaMatches(_ a: String, _ b: String) -> Bool {
-        guard !a.isEmpty, !b.isEmpty else { return false }
-        return a.count <= b.count ? b.hasPrefix(a) : a.hasPrefix(b)
-    }
+    public static func shaMatches(_ a: String, _ b: String) -> Bool { ConfigSHA.matches(a, b) }
 }
 
 /// A rejected config, as the gateway reported it.

@@ -92,7 +92,7 @@ public final class FleetSimulator: Sendable {
             let body: JSONValue = .object([
                 ("id", .string(id)), ("name", .string(id)), ("region", .string(options.region)),
                 ("labels", .object([("simulated", "true"), ("kind", .string(kind.rawValue))])), ("version", .string(KTVersion.current)),
-                ("heartbeat_interval_seconds", .double(options.heartbeatInterval.secondsValue)),
+                ("heartbeat_interval_seconds", .double(options.heartbeatInterval.secondsDouble)),
                 ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha))])),
             ])
             if (try? await client.call("POST", "/v1/gateways/register", body: body)) != nil { break }
@@ -119,20 +119,20 @@ public final class FleetSimulator: Sendable {
     func heartbeats(_ client: ControlPlaneClient, id: String, path: String, kind: Kind, state: SimState) async {
         let interval = options.heartbeatInterval
         // Spread the fleet's heartbeats over the interval.
-        try? await Task.sleep(for: .milliseconds(Int64.random(in: 0...max(1, Int64(interval.secondsValue * 1000)))))
+        try? await Task.sleep(for: .milliseconds(Int64.random(in: 0...max(1, Int64(interval.secondsDouble * 1000)))))
         var next = ContinuousClock.now
         while !Task.isCancelled {
             next += interval
             let sample = synthesize(kind: kind)
             let running = state.withLock { $0 }
             let body: JSONValue = .object([
-                ("interval_seconds", .double(interval.secondsValue)), ("status", "healthy"), ("version", .string(KTVersion.current)),
+                ("interval_seconds", .double(interval.secondsDouble)), ("status", "healthy"), ("version", .string(KTVersion.current)),
                 ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha))])),
                 ("traffic", sample.json), ("events_queued", 0), ("events_dropped", 0),
             ])
             let started = ContinuousClock.now
             let ok = (try? await client.call("POST", path + "/heartbeat", body: body, timeout: 10)) != nil
-            let ms = (ContinuousClock.now - started).secondsValue * 1000
+            let ms = (ContinuousClock.now - started).secondsDouble * 1000
             stats.withLock { s in
                 if ok { s.heartbeats += 1; s.heartbeatLatency.record(ms: ms) } else { s.heartbeatFailures += 1 }
             }
@@ -153,7 +153,7 @@ public final class FleetSimulator: Sendable {
 
     func synthesize(kind: Kind) -> TrafficSample {
         var s = TrafficSample()
-        let expected = options.requestsPerSecond * options.heartbeatInterval.secondsValue
+        let expected = options.requestsPerSecond * options.heartbeatInterval.secondsDouble
         let n = max(0, Int((expected + Double.random(in: -0.5...0.5) * expected.squareRoot()).rounded()))
         let errorRate = kind == .failing ? 0.3 : options.errorRate
         let latency = kind == .slow ? options.latencyMs * 5 : options.latencyMs
@@ -214,7 +214,7 @@ public final class FleetSimulator: Sendable {
             do { answer = try await client.call("GET", path + "/config?known_sha=\(rejected)&wait=30s", timeout: 45) } catch { return }
             if let c = answer?["config"], let sha = c["sha"]?.stringValue {
                 let running = state.withLock { $0 }
-                if ConfigRefText.matches(sha, running.sha) {
+                if ConfigSHA.matches(sha, running.sha) {
                     // Desired went back to what it runs (a rollback): acknowledge.
                     _ = try? await client.call("POST", path + "/config/ack", body: .object([("version", .string(c["version"]?.stringValue ?? running.version)),
                                                                                             ("sha", .string(sha)), ("status", "applied")]))

@@ -100,7 +100,7 @@ extension GatewayCore {
             do throws(UpstreamError) {
                 response = try await target.transport.send(upstreamRequest)
             } catch {
-                ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).seconds
+                ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).secondsDouble
                 if error.kind == .cancelled || Task.isCancelled || writer.isClientGone {
                     recordOutcome(target.target, success: nil)
                     await clientGone(&ctx)
@@ -116,7 +116,7 @@ extension GatewayCore {
             // An error status: fall back if it is a configured trigger, otherwise pass it through.
             if response.status == 429 || response.status >= 500 {
                 let body = (try? await response.collect(limit: 64 * 1024)) ?? []
-                ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).seconds
+                ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).secondsDouble
                 let trigger: Fallback.Trigger = response.status == 429 ? .rateLimit : .serverError
                 // 429 says the target is busy, not broken: it does not count against the breaker.
                 recordOutcome(target.target, success: response.status == 429 ? true : false)
@@ -146,7 +146,7 @@ extension GatewayCore {
         let contentType = response.header("content-type") ?? "application/json"
         let isSSE = contentType.lowercased().hasPrefix("text/event-stream")
         if parsed.stream && isSSE && response.status == 200 {
-            ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).seconds
+            ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).secondsDouble
             ctx.status = 200
             var h = baseHeaders(ctx, contentType: "text/event-stream")
             h.add("cache-control", "no-cache")
@@ -182,7 +182,7 @@ extension GatewayCore {
                         writer.writeChunk(chunk)
                     }
                 }
-                ctx.upstreamSeconds += (ContinuousClock.now - streamStart).seconds
+                ctx.upstreamSeconds += (ContinuousClock.now - streamStart).secondsDouble
                 if Task.isCancelled || writer.isClientGone { await clientGone(&ctx); return }
                 if blocked == nil, guardian != nil { blocked = release(guardian!.finish()) }
                 if let g = guardian {
@@ -200,7 +200,7 @@ extension GatewayCore {
                 }
                 writer.endStream()
             } catch {
-                ctx.upstreamSeconds += (ContinuousClock.now - streamStart).seconds
+                ctx.upstreamSeconds += (ContinuousClock.now - streamStart).secondsDouble
                 if Task.isCancelled || writer.isClientGone { await clientGone(&ctx); return }
                 let message = (error as? UpstreamError)?.message ?? "\(error)"
                 metrics.recordUpstreamError(target: target.target.id, kind: "stream_interrupted")
@@ -212,7 +212,7 @@ extension GatewayCore {
                 writer.endStream()
             }
             metrics.recordUpstream(target: target.target.id, seconds: ctx.upstreamSeconds)
-            recordLatency(target.target.id, seconds: (streamStart - attemptStart).seconds)
+            recordLatency(target.target.id, seconds: (streamStart - attemptStart).secondsDouble)
             finish(&ctx)
             return
         }
@@ -220,13 +220,13 @@ extension GatewayCore {
         do {
             body = try await response.collect(limit: snap.config.sizeLimits.maxResponseBytes)
         } catch {
-            ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).seconds
+            ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).secondsDouble
             if Task.isCancelled || writer.isClientGone { await clientGone(&ctx); return }
             let message = (error as? UpstreamError)?.message ?? "\(error)"
             await respondError(writer, &ctx, .upstream("upstream '\(target.target.id)' failed while sending its answer: \(message)"))
             return
         }
-        let upstreamTime = (ContinuousClock.now - attemptStart).seconds
+        let upstreamTime = (ContinuousClock.now - attemptStart).secondsDouble
         ctx.upstreamSeconds += upstreamTime
         metrics.recordUpstream(target: target.target.id, seconds: upstreamTime)
         recordLatency(target.target.id, seconds: upstreamTime)
@@ -292,7 +292,7 @@ extension GatewayCore {
         guard !ctx.recorded else { return }
         ctx.recorded = true
         let snap = currentSnapshot
-        let total = (ContinuousClock.now - ctx.started).seconds
+        let total = (ContinuousClock.now - ctx.started).secondsDouble
         var fields: [(String, JSONValue)] = [
             ("id", .string(ctx.requestID)),
             ("time", .string(Date().formatted(.iso8601.year().month().day().timeSeparator(.colon).time(includingFractionalSeconds: true)) + "Z")),

@@ -281,7 +281,7 @@ public final class GatewayCore: Sendable {
 
     /// Metrics and the one log line per request.
     func finish(_ ctx: inout RequestContext, log: Bool = true) {
-        let total = (ContinuousClock.now - ctx.started).seconds
+        let total = (ContinuousClock.now - ctx.started).secondsDouble
         let isProxy = ctx.isProxy
         metrics.recordRequest(route: ctx.route, status: ctx.status, target: ctx.target, seconds: total,
                               overheadSeconds: isProxy ? max(0, total - ctx.upstreamSeconds) : nil)
@@ -330,17 +330,11 @@ struct RequestContext {
     var isProxy: Bool { route.hasPrefix("/v1/") && route != "/v1/models" && !route.hasPrefix("/v1/models/") }
 
     func overheadMsText() -> String {
-        let ms = max(0, (ContinuousClock.now - started).seconds - upstreamSeconds) * 1000
+        let ms = max(0, (ContinuousClock.now - started).secondsDouble - upstreamSeconds) * 1000
         return String(format: "%.3f", ms)
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) / 1e18
-    }
-}
 
 /// Comparison that takes the same time whatever the inputs share.
 enum ConstantTime {

@@ -86,7 +86,7 @@ public final class ManagedAgent: Sendable {
         let body: JSONValue = .object([
             ("id", .string(identity.id)), ("name", .string(identity.name)), ("region", .string(identity.region)),
             ("labels", .object(identity.labels.map { ($0.0, .string($0.1)) })), ("version", .string(KTVersion.current)),
-            ("address", .optional(identity.address)), ("heartbeat_interval_seconds", .double(heartbeatInterval.secondsValue)),
+            ("address", .optional(identity.address)), ("heartbeat_interval_seconds", .double(heartbeatInterval.secondsDouble)),
             // The content too, so the control plane can diff against it and roll back to it.
             ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha)), ("source", .optional(running.source)),
                                 ("content", .string(gateway.core.currentSnapshot.loaded.canonicalJSON))])),
@@ -133,7 +133,7 @@ public final class ManagedAgent: Sendable {
         let health = gateway.core.healthJSON()
         let t = gateway.core.telemetry
         let body: JSONValue = .object([
-            ("interval_seconds", .double(heartbeatInterval.secondsValue)),
+            ("interval_seconds", .double(heartbeatInterval.secondsDouble)),
             ("status", health["status"] ?? .null),
             ("uptime_seconds", .double(Date().timeIntervalSince(startedAt).rounded())),
             ("version", .string(KTVersion.current)),
@@ -142,7 +142,7 @@ public final class ManagedAgent: Sendable {
             ("events_queued", .int(t.queued)), ("events_dropped", .int(t.dropped)),
             ("missed_heartbeats", .int(missed)),
         ])
-        _ = try await client.call("POST", gatewayPath + "/heartbeat", body: body, timeout: max(5, heartbeatInterval.secondsValue))
+        _ = try await client.call("POST", gatewayPath + "/heartbeat", body: body, timeout: max(5, heartbeatInterval.secondsDouble))
     }
 
     // MARK: Config long-poll
@@ -153,8 +153,8 @@ public final class ManagedAgent: Sendable {
         while !Task.isCancelled {
             let answer: JSONValue?
             do {
-                answer = try await client.call("GET", gatewayPath + "/config?known_sha=\(known)&wait=\(Int(longPollWait.secondsValue))s",
-                                               timeout: longPollWait.secondsValue + 15)
+                answer = try await client.call("GET", gatewayPath + "/config?known_sha=\(known)&wait=\(Int(longPollWait.secondsDouble))s",
+                                               timeout: longPollWait.secondsDouble + 15)
                 backoff.reset()
             } catch {
                 if Task.isCancelled { return }
@@ -171,13 +171,13 @@ public final class ManagedAgent: Sendable {
             let version = c["version"]?.stringValue ?? "unknown"
             let source = c["source"]?.stringValue
             let ack: JSONValue
-            if ConfigRefText.matches(sha, await gateway.runningConfig.sha) {
+            if ConfigSHA.matches(sha, await gateway.runningConfig.sha) {
                 await gateway.adoptManaged(version: version, source: source)
                 ack = .object([("version", .string(version)), ("sha", .string(sha)), ("status", "applied")])
             } else {
                 switch await gateway.applyManaged(content: content, version: version, sha: sha, source: source) {
                 case .success(let applied):
-                    if !ConfigRefText.matches(applied, sha) {
+                    if !ConfigSHA.matches(applied, sha) {
                         logger.warn("applied config sha differs from the control plane's", [("control_plane_sha", .string(sha)), ("sha", .string(applied))])
                     }
                     ack = .object([("version", .string(version)), ("sha", .string(sha)), ("status", "applied")])
@@ -248,10 +248,10 @@ struct Backoff {
 
     init(cap: Duration) { self.cap = cap }
 
-    var peekMs: Int { Int(min(0.25 * pow(2, Double(failures)), cap.secondsValue) * 1000) }
+    var peekMs: Int { Int(min(0.25 * pow(2, Double(failures)), cap.secondsDouble) * 1000) }
 
     mutating func next() -> Duration {
-        let d = min(0.25 * pow(2, Double(failures)), cap.secondsValue)
+        let d = min(0.25 * pow(2, Double(failures)), cap.secondsDouble)
         failures = min(failures + 1, 30)
         return .milliseconds(Int64(Double.random(in: (d / 2)...d) * 1000))
     }
@@ -260,16 +260,4 @@ struct Backoff {
     mutating func reset() { failures = 0 }
 }
 
-enum ConfigRefText {
-    static func matches(_ a: String, _ b: String) -> Bool {
-        guard !a.isEmpty, !b.isEmpty else { return false }
-        return a.count <= b.count ? b.hasPrefix(a) : a.hasPrefix(b)
-    }
-}
 
-extension Duration {
-    var secondsValue: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) / 1e18
-    }
-}

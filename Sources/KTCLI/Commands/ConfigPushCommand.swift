@@ -2,6 +2,7 @@ import Foundation
 import KTModel
 import KTConfig
 import KTGateway
+import KTControlPlane
 
 /// `kt config push`: preview a config change per gateway (the default, and `--dry-run`), or
 /// execute it as a rollout inside the control plane and stream its progress (`--confirm`).
@@ -73,7 +74,7 @@ enum ConfigPushCommand {
                     if let v = args.value(flag) { body.append((key, .double(try DurationText.parse(v, flag: "--\(flag)").secondsDouble))) }
                 }
                 if let t = args.value("success-threshold") {
-                    do throws(HealthGateSyntax.Problem) { try HealthGateSyntax.check(t) } catch { throw UsageError("--success-threshold: \(error.message)", command: "") }
+                    do throws(HealthGate.ParseError) { _ = try HealthGate.parse(t) } catch { throw UsageError("--success-threshold: \(error.message)", command: "") }
                     body.append(("success_threshold", .string(t)))
                 }
             } catch {
@@ -154,29 +155,4 @@ enum ConfigPushCommand {
     }
 }
 
-/// Local check of `--success-threshold` (same grammar as the control plane's).
-enum HealthGateSyntax {
-    struct Problem: Error { var message: String }
-    static func check(_ text: String) throws(Problem) {
-        let metrics = ["block_rate", "error_rate", "p50", "p95", "p99", "overhead_p99"]
-        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            guard let r = part.range(of: "[<>]=?", options: .regularExpression) else {
-                throw Problem(message: "'\(part)' has no comparison; write METRIC<VALUE, e.g. block_rate<5%")
-            }
-            let name = String(part[..<r.lowerBound])
-            guard metrics.contains(name) else { throw Problem(message: "unknown metric '\(name)'; use \(metrics.joined(separator: ", "))") }
-            let value = String(part[r.upperBound...])
-            guard value.range(of: #"^[0-9.]+(%|ms|s)?$"#, options: .regularExpression) != nil else {
-                throw Problem(message: "'\(part)': '\(value)' is not a value like 5%, 500ms or 1s")
-            }
-        }
-        if text.trimmingCharacters(in: .whitespaces).isEmpty { throw Problem(message: "empty expression") }
-    }
-}
 
-extension Duration {
-    var secondsDouble: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) / 1e18
-    }
-}
