@@ -111,11 +111,17 @@ public enum CommandCatalog {
                     OptionSpec("no-follow", "print the backlog and exit"),
                 ], run: EventsTailCommand.run),
             ]),
-            .leaf("doctor", "check a local gateway or the fleet; write a support bundle", options: [
+            .leaf("doctor", "check the fleet (with KEEPTRUSTS_API_URL) or this machine; write a support bundle", options: [
                 OptionSpec("group", value: "G", "a group"), OptionSpec("gateway", value: "ID", "one gateway"), groupsFile,
-                OptionSpec("checks", value: "LIST", "heartbeat,config,upstream,version,clock"), json,
-                OptionSpec("bundle", "write a support bundle"), OptionSpec("output", value: "FILE", "bundle path"),
-            ], plannedIn: "issue 7"),
+                OptionSpec("checks", value: "LIST", "fleet: heartbeat,config,version,clock,audit,upstream; local: config,state,gateway,upstream"),
+                OptionSpec("timeout", value: "DURATION", "how long gateways have to answer (default 10s)"), json,
+                OptionSpec("bundle", "write a support bundle (tar.gz; secrets removed)"),
+                OptionSpec("output", value: "FILE", "bundle path (default fleet-diagnostics.tar.gz)"),
+                OptionSpec("local", "check this machine even when KEEPTRUSTS_API_URL is set"),
+                OptionSpec("policy-config", value: "FILE", repeatable: true, "local: the gateway's config (default policy-config.yaml)"),
+                OptionSpec("state-dir", value: "DIR", "local: the gateway's state dir"),
+                OptionSpec("url", value: "URL", "local: the gateway's address (default http://127.0.0.1:41002)"),
+            ], run: DoctorCommand.run),
             .leaf("bench", "load-test an OpenAI-compatible endpoint", options: [
                 OptionSpec("target", value: "URL", "base URL"), OptionSpec("requests", value: "N", "number of requests"),
                 OptionSpec("duration", value: "DURATION", "run for this long"), OptionSpec("concurrency", value: "C", "parallel requests"),

@@ -48,11 +48,6 @@ extension ControlPlane {
         }
     }
 
-    func routeDoctor(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ p: [String]) async throws -> (String, Int) {
-        _ = try authorize(request, .readFleet)
-        throw APIError.notFound("doctor is not built yet")
-    }
-
     // MARK: Plans
 
     static func glob(_ pattern: String, _ name: String) -> Bool { fnmatch(pattern, name, 0) == 0 }

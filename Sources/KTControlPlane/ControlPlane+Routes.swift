@@ -152,9 +152,12 @@ extension ControlPlane {
             return ("events.ingest", try await ingest(request, writer, id: p[1]))
         case 4 where p[0] == "gateways" && p[2] == "tasks" && m == "POST":
             _ = try authorizeGateway(request, p[1])
+            let receivedAt = now()
             let result = try body(request)
             guard let g = await registry.find(p[1]) else { throw APIError.notFound("no gateway '\(p[1])' is registered") }
-            await g.finishTask(p[3], result: result)
+            guard await g.expectsTask(p[3]) else { throw APIError.notFound("no task '\(p[3])' is waiting for gateway '\(p[1])' (it may have timed out)") }
+            // Our clock when the answer arrived: the doctor's clock check compares it with the gateway's unix_ms.
+            await g.finishTask(p[3], result: result.setting("received_unix_ms", .int(Int((receivedAt * 1000).rounded()))))
             reply(writer, 200, .object([("ok", true)]))
             return ("tasks.result", 200)
         case 1 where p[0] == "health" && m == "GET":
@@ -300,7 +303,8 @@ extension ControlPlane {
         if let r = running, let known = await g.configState.applied, known.sameSHA(r.sha) { running = known } else { running = try await named(running) }
         let h = Heartbeat(intervalSeconds: b["interval_seconds"]?.doubleValue.flatMap { $0 > 0 ? $0 : nil }, status: b["status"]?.stringValue,
                           uptimeSeconds: b["uptime_seconds"]?.doubleValue, eventsDropped: b["events_dropped"]?.intValue,
-                          eventsQueued: b["events_queued"]?.intValue, version: b["version"]?.stringValue, running: running, sample: sample)
+                          eventsQueued: b["events_queued"]?.intValue, version: b["version"]?.stringValue, running: running,
+                          gatewayUnixMs: b["unix_ms"]?.intValue, sample: sample)
         await g.heartbeat(h)
         let desired = await g.configState.desired
         reply(writer, 200, .object([("ok", true), ("desired", desired?.json ?? .null)]))

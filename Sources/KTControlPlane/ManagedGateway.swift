@@ -94,7 +94,10 @@ public actor ManagedGateway {
     private var expiredAcks: Set<Int> = []
     private var nextWaiter = 0
     private var pendingTasks: [JSONValue] = []
-    private var taskResults: [String: CheckedContinuation<JSONValue?, Never>] = [:]
+    private enum TaskResult { case waiting(CheckedContinuation<JSONValue?, Never>?), done(JSONValue?) }
+    private var taskResults: [String: TaskResult] = [:]
+    /// Gateway clock minus ours at the last heartbeat that reported it (one-way latency included).
+    var clockSkewSeconds: Double?
 
     let persistence: GatewayPersistence
     let now: @Sendable () -> Double
@@ -151,6 +154,7 @@ public actor ManagedGateway {
         if let q = h.eventsQueued { eventsQueued = q }
         if let v = h.version { ktVersion = v }
         if let running = h.running { noteApplied(running) }
+        if let ms = h.gatewayUnixMs { clockSkewSeconds = Double(ms) / 1000 - t }
         samples.append((t, h.sample))
         let cutoff = t - sampleRetention
         if let first = samples.first, first.at < cutoff { samples.removeAll { $0.at < cutoff } }
@@ -174,10 +178,10 @@ public actor ManagedGateway {
             let first = await group.next()!
             group.cancelAll()
             self.expirePoll(waiter)
-            // A config that arrived while parked is re-checked against what the gateway knows.
-            if case .config = first, let r = self.immediatePoll(knownSHA: knownSHA) { return r }
-            if case .task = first { return first }
-            return .unchanged
+            // A wake-up only says something arrived: the config is re-checked against what the
+            // gateway knows, and a task is taken from the queue (another poll may have taken it).
+            if case .unchanged = first { return .unchanged }
+            return self.immediatePoll(knownSHA: knownSHA) ?? .unchanged
         }
     }
 
@@ -275,14 +279,15 @@ public actor ManagedGateway {
         }
     }
 
-    /// Queues a task (doctor checks) for the gateway's next long-poll and waits for its answer.
+    /// Queues a task (doctor checks) for the gateway's next long-poll and waits for its answer
+    /// (nil when none came within `timeout`).
     public func runTask(_ task: JSONValue, id taskID: String, timeout: Duration) async -> JSONValue? {
+        precondition(taskResults[taskID] == nil, "task id \(taskID) is already in use")
+        taskResults[taskID] = .waiting(nil)
         pendingTasks.append(task)
         wakePolls(.task(.null))
-        return await withTaskGroup(of: JSONValue?.self) { group in
-            group.addTask {
-                await withCheckedContinuation { c in Task { await self.parkTask(taskID, c) } }
-            }
+        let result = await withTaskGroup(of: JSONValue?.self) { group in
+            group.addTask { await self.parkTask(taskID) }
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 await self.finishTask(taskID, result: nil)
@@ -290,15 +295,35 @@ public actor ManagedGateway {
             }
             let first = await group.next()!
             group.cancelAll()
-            pendingTasks.removeAll { $0["id"]?.stringValue == taskID }
             return first
+        }
+        // Re-checked after the await: the task may still be queued if the gateway never polled.
+        pendingTasks.removeAll { $0["id"]?.stringValue == taskID }
+        taskResults.removeValue(forKey: taskID)
+        return result
+    }
+
+    private func parkTask(_ id: String) async -> JSONValue? {
+        await withCheckedContinuation { c in
+            switch taskResults[id] {
+            case .done(let r)?: c.resume(returning: r)
+            case .waiting?: taskResults[id] = .waiting(c)
+            case nil: c.resume(returning: nil)
+            }
         }
     }
 
-    private func parkTask(_ id: String, _ c: CheckedContinuation<JSONValue?, Never>) { taskResults[id] = c }
-
+    /// An answer (or the deadline: nil) for a task; the first one wins, later ones are ignored.
     func finishTask(_ id: String, result: JSONValue?) {
-        taskResults.removeValue(forKey: id)?.resume(returning: result)
+        guard case .waiting(let c)? = taskResults[id] else { return }
+        taskResults[id] = .done(result)
+        c?.resume(returning: result)
+    }
+
+    /// Whether a task with this id is waiting for its answer (the result route checks it).
+    func expectsTask(_ id: String) -> Bool {
+        if case .waiting? = taskResults[id] { return true }
+        return false
     }
 
     /// Events received (for `gateway show`).
@@ -356,6 +381,18 @@ public actor ManagedGateway {
 
     public var configState: (desired: ConfigRef?, applied: ConfigRef?, previous: ConfigRef?, nack: ConfigNack?, source: String?) {
         (desired, applied, previous, lastNack, source)
+    }
+
+    /// What the doctor judges from the control plane's side (no round trip to the gateway).
+    public func doctorState(at t: Double) -> FleetDoctor.GatewayState {
+        FleetDoctor.GatewayState(id: id, name: name, region: region, version: ktVersion, lastSeenAgo: lastSeen.map { t - $0 },
+                                 intervalSeconds: intervalSeconds, desired: desired, applied: applied, nack: lastNack,
+                                 reportedStatus: reportedStatus, clockSkewSeconds: clockSkewSeconds, eventsDropped: eventsDropped)
+    }
+
+    /// Health samples of the last `seconds` (support bundle).
+    public func sampleHistory(_ seconds: Double, at t: Double) -> JSONValue {
+        .array(samples.filter { $0.at > t - seconds }.map { .object([("at", .string(Timestamps.iso($0.at))), ("sample", $0.sample.json)]) })
     }
 
     public var isOnline: Bool { status(at: now()).0 != .offline }
@@ -443,5 +480,6 @@ struct Heartbeat: Sendable {
     var eventsQueued: Int?
     var version: String?
     var running: ConfigRef?
+    var gatewayUnixMs: Int?
     var sample: TrafficSample
 }

@@ -24,6 +24,12 @@ public struct CompiledTarget: Sendable {
     public var apiKey: String?
     public var transport: any UpstreamTransport
 
+    public init(target: ProviderTarget, apiKey: String?, transport: any UpstreamTransport) {
+        self.target = target
+        self.apiKey = apiKey
+        self.transport = transport
+    }
+
     /// The upstream URL for an OpenAI path such as `/chat/completions`.
     public func url(for path: String) -> String {
         switch target.provider {

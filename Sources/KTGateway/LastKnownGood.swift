@@ -44,8 +44,10 @@ public struct LastKnownGood: Sendable, Equatable {
     }
 }
 
-enum AtomicFile {
-    static func write(_ bytes: [UInt8], to path: String) throws(KTError) {
+/// Write-to-temp, fsync, rename, fsync the directory: readers see the old file or the new one,
+/// never a torn one. Files are created 0600 (configs and bundles are sensitive).
+public enum AtomicFile {
+    public static func write(_ bytes: [UInt8], to path: String) throws(KTError) {
         let dir = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let tmp = path + ".tmp.\(getpid())"

@@ -28,7 +28,7 @@ public final class ManagedAgent: Sendable {
     let longPollWait: Duration
     let maxBackoff: Duration
     let startedAt = Date()
-    /// Doctor tasks the control plane sends down the config long-poll.
+    /// Tasks the control plane sends down the config long-poll; nil: the built-in `GatewayDoctor`.
     let taskRunner: (@Sendable (JSONValue) async -> JSONValue)?
 
     public init(gateway: Gateway, client: ControlPlaneClient, identity: Identity, heartbeatInterval: Duration,
@@ -141,6 +141,8 @@ public final class ManagedAgent: Sendable {
             ("traffic", traffic.json),
             ("events_queued", .int(t.queued)), ("events_dropped", .int(t.dropped)),
             ("missed_heartbeats", .int(missed)),
+            // The control plane compares it with its own clock (doctor's clock check).
+            ("unix_ms", .int(Int((Date().timeIntervalSince1970 * 1000).rounded()))),
         ])
         _ = try await client.call("POST", gatewayPath + "/heartbeat", body: body, timeout: max(5, heartbeatInterval.secondsDouble))
     }
@@ -206,7 +208,8 @@ public final class ManagedAgent: Sendable {
 
     func runTask(_ task: JSONValue) async {
         guard let id = task["id"]?.stringValue else { return }
-        let result = await taskRunner?(task) ?? .object([("error", "this gateway cannot run tasks")])
+        let result: JSONValue
+        if let taskRunner { result = await taskRunner(task) } else { result = await GatewayDoctor.answer(task, gateway: gateway) }
         _ = try? await client.call("POST", gatewayPath + "/tasks/\(ControlPlaneClient.percentEncode(id))", body: result)
     }
 

@@ -192,7 +192,8 @@ public final class AuditLog: @unchecked Sendable {
 
     /// Checks every line's hash and its link to the previous one, across segments. Retention may
     /// have removed the oldest segments, so the first remaining line may link to any hash.
-    public static func verify(directory dir: String) -> Verification {
+    /// `live`: the log is being written, so an unterminated last line is a write in progress.
+    public static func verify(directory dir: String, live: Bool = false) -> Verification {
         var v = Verification()
         let auditDir = FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("audit"))
             ? (dir as NSString).appendingPathComponent("audit") : dir
@@ -202,7 +203,9 @@ public final class AuditLog: @unchecked Sendable {
         for file in files {
             v.segments += 1
             guard let data = FileManager.default.contents(atPath: file) else { v.problem = "cannot read \(file)"; return v }
-            for (i, line) in [UInt8](data).split(separator: 10).enumerated() {
+            var lines = [UInt8](data).split(separator: 10)
+            if live, file == files.last, data.last != 10, !lines.isEmpty { lines.removeLast() }
+            for (i, line) in lines.enumerated() {
                 let bytes = Array(line)
                 guard let hash = hash(ofLine: bytes), bytes.count > 148,
                       bytes[73..<83].elementsEqual(Array(#"","prev":""#.utf8)),

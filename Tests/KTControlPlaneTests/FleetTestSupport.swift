@@ -36,13 +36,14 @@ struct FleetHarness {
         return t
     }
 
-    /// A managed gateway on the in-process mock provider.
-    func gateway(_ id: String, region: String = "eu-west", heartbeat: String = "500ms", extraEnv: [String: String] = [:]) async throws -> (ChildProcess, Int) {
+    /// A managed gateway, on the in-process mock provider unless `config` names another file.
+    func gateway(_ id: String, region: String = "eu-west", heartbeat: String = "500ms", extraEnv: [String: String] = [:],
+                 config: String = Fixtures.path("valid/mock-quick-launch.yaml")) async throws -> (ChildProcess, Int) {
         let token = try createToken(role: "gateway", gatewayID: id)
         var e = env
         e["KEEPTRUSTS_API_TOKEN"] = token
         for (k, v) in extraEnv { e[k] = v }
-        return try await ChildProcess.gateway(["--policy-config", Fixtures.path("valid/mock-quick-launch.yaml"), "--gateway-id", id,
+        return try await ChildProcess.gateway(["--policy-config", config, "--gateway-id", id,
                                                "--region", region, "--heartbeat-interval", heartbeat, "--state-dir", dir + "/gw-" + id,
                                                "--log-level", "warn"], environment: e)
     }

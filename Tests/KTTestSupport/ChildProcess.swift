@@ -80,8 +80,17 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Runs `kt` to completion (reading both pipes before waiting, so a full pipe cannot deadlock it).
     public static func runToEnd(_ args: [String], environment: [String: String] = [:]) throws -> Finished {
+        try runToEnd(executable: ktBinary, args, environment: environment)
+    }
+
+    /// Runs a system tool (`tar`, `gzip`, `sha256sum`, …) found on PATH to completion.
+    public static func system(_ argv: [String]) throws -> Finished {
+        try runToEnd(executable: "/usr/bin/env", argv)
+    }
+
+    static func runToEnd(executable: String, _ args: [String], environment: [String: String] = [:]) throws -> Finished {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: ktBinary)
+        p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }

@@ -96,8 +96,7 @@ enum GatewayRunCommand {
             let identity = ManagedAgent.Identity(id: options.gatewayID, name: args.value("name") ?? options.gatewayID,
                                                  region: args.value("region") ?? env["KEEPTRUSTS_REGION"] ?? "", labels: setup.labels, address: address)
             ManagedSetup.saveIdentity(identity, stateDir: options.resolvedStateDir, controlPlane: setup.client.baseURL)
-            let agent = ManagedAgent(gateway: gateway, client: setup.client, identity: identity, heartbeatInterval: setup.heartbeat,
-                                     taskRunner: GatewayTasks.runner(gateway))
+            let agent = ManagedAgent(gateway: gateway, client: setup.client, identity: identity, heartbeatInterval: setup.heartbeat)
             agentTask = Task { await agent.run() }
         }
         await SignalWaiter.wait(onReload: { Task { _ = await gateway.reload() } })

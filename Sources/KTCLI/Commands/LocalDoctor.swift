@@ -1,0 +1,203 @@
+import Foundation
+import KTModel
+import KTConfig
+import KTGateway
+import KTPolicy
+import KTControlPlane
+
+/// `kt doctor` without a control plane: is this machine ready to run (or running) a gateway?
+/// The config (valid, secrets resolvable), the state dir (writable, audit chain intact), the
+/// local gateway (alive, running this config) and each provider target (reachable, with latency).
+enum LocalDoctor {
+    static func run(_ args: ParsedArguments, _ ctx: CLIContext, checks: [String], timeout: Double) async -> JSONValue {
+        let env = ctx.environment
+        var paths = args.all("policy-config").map { PolicyLintCommand.resolve($0, in: ctx) }
+        if paths.isEmpty, let fromEnv = env["KEEPTRUSTS_POLICY_CONFIG"], !fromEnv.isEmpty {
+            paths = fromEnv.split(separator: ",").map { PolicyLintCommand.resolve(String($0), in: ctx) }
+        }
+        if paths.isEmpty {
+            let fallback = PolicyLintCommand.resolve("policy-config.yaml", in: ctx)
+            if FileManager.default.fileExists(atPath: fallback) { paths = [fallback] }
+        }
+        var options = Gateway.Options()
+        options.environment = env
+        options.gatewayID = env["KEEPTRUSTS_GATEWAY_ID"] ?? "local"
+        options.stateDir = args.value("state-dir").map { PolicyLintCommand.resolve($0, in: ctx) }
+        let stateDir = options.resolvedStateDir
+        let url = args.value("url") ?? defaultURL(env)
+        let started = Date().timeIntervalSince1970
+
+        // The config and, from it, the compiled targets the upstream check probes.
+        var results: [DoctorCheck] = []
+        var loaded: LoadedConfig?
+        var configCheck: DoctorCheck
+        var targets: [(ProviderTarget, Result<CompiledTarget, KTError>)] = []
+        let names = paths.map { ($0 as NSString).lastPathComponent }.joined(separator: " + ")
+        if paths.isEmpty {
+            configCheck = DoctorCheck("config", .fail, "no config given and no policy-config.yaml here",
+                                      hint: "pass --policy-config FILE (the file 'kt gateway run' uses), or start one with 'kt init'")
+        } else {
+            do {
+                let l = try ConfigLoader().load(paths: paths)
+                loaded = l
+                let c = l.config
+                func plural(_ n: Int, _ w: String) -> String { "\(n) \(w)\(n == 1 ? "" : "s")" }
+                configCheck = DoctorCheck("config", .ok, "\(names) valid: pack \(c.pack.name) \(c.pack.version), \(plural(c.chain.count, "policy").replacingOccurrences(of: "policys", with: "policies")), \(plural(c.providers.targets.count, "target")) (sha \(l.sha))")
+                if let w = l.warnings.first {
+                    configCheck = DoctorCheck("config", .warn, "\(names) valid with \(plural(l.warnings.count, "warning")): \(w.description)",
+                                              hint: "run 'kt policy lint --file \(paths[0])' to see them all")
+                }
+                targets = compile(c.providers.targets, environment: env)
+                let problems = targets.compactMap { t -> String? in if case .failure(let e) = t.1 { return e.message }; return nil }
+                if let first = problems.first {
+                    configCheck = DoctorCheck("config", .fail, "\(names) is valid but the gateway would not start: \(first)\(problems.count > 1 ? " (and \(problems.count - 1) more)" : "")",
+                                              hint: "export the variable or fix the file each secret_key_ref names; the upstream checks list every target")
+                }
+            } catch let e as ConfigError {
+                let first = e.errors.first.map(\.description) ?? "invalid"
+                configCheck = DoctorCheck("config", .fail, "\(names) is invalid: \(first)\(e.errors.count > 1 ? " (and \(e.errors.count - 1) more)" : "")",
+                                          hint: "run 'kt policy lint --file \(paths[0])' for every problem with its line and a suggestion")
+            } catch {
+                configCheck = DoctorCheck("config", .fail, "cannot read \(names): \((error as? KTError)?.message ?? "\(error)")",
+                                          hint: "check the path and its permissions")
+            }
+        }
+        if checks.contains("config") { results.append(configCheck) }
+        if checks.contains("state") { results.append(await stateCheck(stateDir)) }
+        if checks.contains("gateway") { results.append(await gatewayCheck(url, fileSHA: loaded?.sha, timeout: timeout)) }
+        if checks.contains("upstream") {
+            if loaded == nil {
+                results.append(DoctorCheck("upstream", .skip, "not run: the config did not load"))
+            } else if targets.isEmpty {
+                results.append(DoctorCheck("upstream", .warn, "the config has no provider targets", hint: "add providers.targets"))
+            } else {
+                let ready = targets.compactMap { t -> CompiledTarget? in if case .success(let c) = t.1 { return c }; return nil }
+                var probed = await UpstreamProbe.checkAll(ready, timeoutMs: Int(timeout * 1000)).makeIterator()
+                for (target, compiled) in targets {
+                    switch compiled {
+                    case .success: results.append(probed.next()!)
+                    case .failure(let e):
+                        results.append(DoctorCheck("upstream", .fail, "not probed: \(e.message)",
+                                                   hint: "fix the secret_key_ref or the provider of this target", target: target.id))
+                    }
+                }
+            }
+        }
+        let worst = results.map(\.status).filter { $0 != .skip }.max() ?? .ok
+        func count(_ s: DoctorCheck.Status) -> JSONValue { .int(results.filter { $0.status == s }.count) }
+        return .object([
+            ("mode", "local"),
+            ("generated_at", .string(Timestamps.iso(started))),
+            ("checks", .array(checks.map { .string($0) })),
+            ("config_files", .array(paths.map { .string($0) })), ("state_dir", .string(stateDir)), ("gateway_url", .string(url)),
+            ("gateways", .array([.object([("id", "local"), ("name", "local"), ("region", ""), ("registered", false),
+                                          ("status", .string(worst.rawValue)), ("checks", .array(results.map(\.json)))])])),
+            ("summary", .object([("checks_ok", count(.ok)), ("checks_warn", count(.warn)), ("checks_fail", count(.fail)), ("checks_skip", count(.skip))])),
+            ("ok", .bool(worst != .fail)),
+        ])
+    }
+
+    /// Each target with its secret resolved and transport chosen, or why it cannot be.
+    static func compile(_ targets: [ProviderTarget], environment: [String: String]) -> [(ProviderTarget, Result<CompiledTarget, KTError>)] {
+        let secrets = SecretResolver(environment: environment)
+        return targets.map { t in
+            if t.provider == .anthropic {
+                return (t, .failure(KTError(.invalidConfig, "provider target '\(t.id)': provider anthropic is not supported by this gateway yet")))
+            }
+            var key: String?
+            if let ref = t.secretKeyRef {
+                do throws(KTError) { key = try secrets.resolve(ref, for: t.id) } catch { return (t, .failure(error)) }
+            }
+            let transport: any UpstreamTransport = t.provider == .mock ? MockTransport(settings: t.mock ?? MockSettings()) : CurlTransport.shared
+            return (t, .success(CompiledTarget(target: t, apiKey: key, transport: transport)))
+        }
+    }
+
+    static func defaultURL(_ env: [String: String]) -> String {
+        guard let listen = env["KEEPTRUSTS_LISTEN"], let colon = listen.lastIndex(of: ":") else { return "http://127.0.0.1:41002" }
+        var host = String(listen[..<colon])
+        if host.isEmpty || host == "0.0.0.0" || host == "::" || host == "[::]" { host = "127.0.0.1" }
+        return "http://\(host):\(listen[listen.index(after: colon)...])"
+    }
+
+    /// The state dir can hold identity, last-known-good and the audit log; an existing audit chain verifies.
+    static func stateCheck(_ dir: String) async -> DoctorCheck {
+        await withCheckedContinuation { c in
+            DispatchQueue.global().async { c.resume(returning: stateCheckBlocking(dir)) }
+        }
+    }
+
+    static func stateCheckBlocking(_ dir: String) -> DoctorCheck {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if !fm.fileExists(atPath: dir, isDirectory: &isDir) {
+            // It is created on first start: the nearest existing parent must be writable.
+            var parent = (dir as NSString).deletingLastPathComponent
+            while !parent.isEmpty && parent != "/" && !fm.fileExists(atPath: parent) { parent = (parent as NSString).deletingLastPathComponent }
+            if access(parent.isEmpty ? "/" : parent, W_OK) == 0 { return DoctorCheck("state", .ok, "\(dir) does not exist yet; it will be created (\(parent) is writable)") }
+            return DoctorCheck("state", .fail, "\(dir) does not exist and \(parent) is not writable",
+                               hint: "create it for the gateway's user, or pass --state-dir to 'kt gateway run' and here")
+        }
+        guard isDir.boolValue else {
+            return DoctorCheck("state", .fail, "\(dir) is a file, not a directory", hint: "move it away or choose another --state-dir")
+        }
+        let probe = (dir as NSString).appendingPathComponent(".kt-doctor-\(getpid())")
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            return DoctorCheck("state", .fail, "\(dir) is not writable: \(String(cString: strerror(errno)))",
+                               hint: "fix its owner and permissions; the gateway keeps its identity, last-known-good config and audit log there")
+        }
+        let wrote = write(fd, "ok", 2) == 2 && fsync(fd) == 0
+        close(fd)
+        unlink(probe)
+        guard wrote else { return DoctorCheck("state", .fail, "\(dir): cannot write and sync a file (disk full?)", hint: "free disk space") }
+        var fs = statvfs()
+        let free = statvfs(dir, &fs) == 0 ? Double(fs.f_bavail) * Double(fs.f_frsize) : .infinity
+        var text = "\(dir) writable"
+        if free.isFinite { text += String(format: " (%.1f GB free)", free / 1e9) }
+        let auditDir = (dir as NSString).appendingPathComponent("audit")
+        if fm.fileExists(atPath: auditDir) {
+            let v = AuditLog.verify(directory: dir, live: true)
+            if let p = v.problem, !(v.records == 0 && p.hasPrefix("no audit segments")) {
+                return DoctorCheck("state", .fail, "\(dir) writable, but the audit chain does not verify: \(p)",
+                                   hint: "keep a copy for investigation; 'kt audit verify \(dir)' shows the details")
+            }
+            text += "; audit log: \(v.records) records verified"
+        }
+        if free < 64 * 1024 * 1024 {
+            return DoctorCheck("state", .warn, text + ", but little disk space is left", hint: "free disk space before the audit log fills it")
+        }
+        return DoctorCheck("state", .ok, text)
+    }
+
+    /// The local gateway answers `/health`, and runs the config the file holds.
+    static func gatewayCheck(_ base: String, fileSHA: String?, timeout: Double) async -> DoctorCheck {
+        var b = base
+        while b.hasSuffix("/") { b.removeLast() }
+        let request = UpstreamRequest(url: b + "/health", method: "GET", headers: [("accept", "application/json")], body: [],
+                                      timeoutMs: Int(min(timeout, 5) * 1000), stream: false)
+        let started = ContinuousClock.now
+        do {
+            let response = try await CurlTransport.shared.send(request)
+            let body = (try? await response.collect(limit: 1 << 20)) ?? []
+            let ms = (ContinuousClock.now - started).secondsDouble * 1000
+            guard response.status == 200, let h = try? JSONValue.parse(body), let status = h["status"]?.stringValue else {
+                return DoctorCheck("gateway", .fail, "\(b) answered HTTP \(response.status), not a kt gateway's /health",
+                                   hint: "point --url at the gateway's listen address", latencyMs: ms)
+            }
+            let sha = h["config"]?["sha"]?.stringValue ?? "?"
+            let text = "alive at \(b): \(status), kt \(h["version"]?.stringValue ?? "?"), config \(h["config"]?["version"]?.stringValue ?? "?") (sha \(sha)), up \(h["uptime_seconds"]?.intValue ?? 0)s"
+            if let fileSHA, !ConfigSHA.matches(fileSHA, sha) {
+                return DoctorCheck("gateway", .warn, text + "; the config file is now sha \(fileSHA)",
+                                   hint: "reload it: kill -HUP the gateway, or POST /keeptrusts/config/reload from this host", latencyMs: ms)
+            }
+            if status != "healthy" {
+                return DoctorCheck("gateway", .warn, text, hint: "some provider targets' circuits are open; see the upstream checks and GET \(b)/health", latencyMs: ms)
+            }
+            return DoctorCheck("gateway", .ok, text, latencyMs: ms)
+        } catch {
+            return DoctorCheck("gateway", .fail, "no gateway answering at \(b): \(error.message)",
+                               hint: "start it with 'kt gateway run --policy-config FILE', or pass --url with its address")
+        }
+    }
+}
