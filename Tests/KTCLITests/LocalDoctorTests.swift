@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+import KTModel
+import KTTestSupport
+
+/// `kt doctor` without a control plane, against a real gateway child process.
+@Suite struct LocalDoctorTests {
+    static func run(_ args: [String], home: String) throws -> (Int32, JSONValue, String) {
+        let r = try ChildProcess.runToEnd(["doctor", "--json"] + args, environment: ["KEEPTRUSTS_HOME": home, "KEEPTRUSTS_API_URL": ""])
+        let json = (try? JSONValue.parse(r.stdout)) ?? .null
+        return (r.status, json, r.stdout + r.stderr)
+    }
+
+    static func check(_ report: JSONValue, _ name: String) -> JSONValue? {
+        report["gateways"]?.arrayValue?.first?["checks"]?.arrayValue?.first { $0["check"]?.stringValue == name }
+    }
+
+    @Test func runningGatewayWithItsConfigIsAllOk() async throws {
+        let dir = try Fixtures.tempDir()
+        let config = Fixtures.path("valid/mock-quick-launch.yaml")
+        let (gw, port) = try await ChildProcess.gateway(["--policy-config", config, "--state-dir", dir + "/state", "--log-level", "warn"])
+        defer { gw.signal(SIGKILL) }
+        #expect(RawClient.post(port: port, path: "/v1/chat/completions",
+                               json: #"{"model":"gpt-5.4-mini","messages":[{"role":"user","content":"hi"}]}"#)?.status == 200)
+        let (status, report, out) = try Self.run(["--policy-config", config, "--state-dir", dir + "/state", "--url", "http://127.0.0.1:\(port)"], home: dir)
+        #expect(status == 0, "\(out)")
+        #expect(report["mode"] == "local")
+        for name in ["config", "state", "gateway", "upstream"] {
+            #expect(Self.check(report, name)?["status"] == "ok", "\(name): \(out)")
+        }
+        #expect(Self.check(report, "state")?["message"]?.stringValue?.contains("audit log:") == true)
+        #expect(Self.check(report, "gateway")?["message"]?.stringValue?.contains("alive at") == true)
+
+        // The file changed since the gateway loaded it: a warning that says to reload.
+        let edited = dir + "/edited.yaml"
+        try (try Fixtures.text("valid/mock-quick-launch.yaml")).replacingOccurrences(of: "threshold: 0.8", with: "threshold: 0.75")
+            .write(toFile: edited, atomically: true, encoding: .utf8)
+        let (s2, r2, _) = try Self.run(["--policy-config", edited, "--state-dir", dir + "/state", "--url", "http://127.0.0.1:\(port)"], home: dir)
+        #expect(s2 == 0, "warnings alone do not fail")
+        #expect(Self.check(r2, "gateway")?["status"] == "warn")
+        #expect(Self.check(r2, "gateway")?["hint"]?.stringValue?.contains("reload") == true)
+    }
+
+    @Test func problemsAreFailuresWithWhereAndFix() throws {
+        let dir = try Fixtures.tempDir()
+        let notADir = dir + "/state-file"
+        _ = FileManager.default.createFile(atPath: notADir, contents: Data("x".utf8))
+        let (status, report, out) = try Self.run(["--policy-config", Fixtures.path("invalid/E002-unknown-key.yaml"), "--state-dir", notADir,
+                                                  "--url", "http://127.0.0.1:1"], home: dir)
+        #expect(status == 1, "\(out)")
+        let config = try #require(Self.check(report, "config"))
+        #expect(config["status"] == "fail")
+        #expect(config["message"]?.stringValue?.contains("E002-unknown-key.yaml is invalid") == true, "\(config.serialized())")
+        #expect(config["hint"]?.stringValue?.contains("kt policy lint") == true)
+        #expect(Self.check(report, "state")?["status"] == "fail")
+        #expect(Self.check(report, "gateway")?["status"] == "fail")
+        #expect(Self.check(report, "upstream")?["status"] == "skip")
+
+        // A missing secret names the variable on its target's line.
+        let (s2, r2, _) = try Self.run(["--policy-config", Fixtures.path("valid/full.yaml"), "--checks", "config,upstream", "--timeout", "2s"], home: dir)
+        #expect(s2 == 1)
+        #expect(Self.check(r2, "config")?["message"]?.stringValue?.contains("OPENAI_API_KEY") == true)
+        let upstream = r2["gateways"]?.arrayValue?.first?["checks"]?.arrayValue?.filter { $0["check"] == "upstream" } ?? []
+        #expect(upstream.first { $0["target"] == "openai-primary" }?["message"]?.stringValue?.contains("OPENAI_API_KEY") == true)
+        #expect(upstream.first { $0["target"] == "mock-backup" }?["status"] == "ok")
+
+        // Fleet-only flags without a control plane: usage error, exit 2.
+        let r = try ChildProcess.runToEnd(["doctor", "--local", "--bundle"], environment: ["KEEPTRUSTS_HOME": dir])
+        #expect(r.status == 2)
+        let r3 = try ChildProcess.runToEnd(["doctor", "--local", "--checks", "heartbeat"], environment: ["KEEPTRUSTS_HOME": dir])
+        #expect(r3.status == 2)
+        #expect(r3.stderr.contains("unknown check 'heartbeat' for local mode"))
+    }
+}
