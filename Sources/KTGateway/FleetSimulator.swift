@@ -128,7 +128,7 @@ public final class FleetSimulator: Sendable {
             let body: JSONValue = .object([
                 ("interval_seconds", .double(interval.secondsDouble)), ("status", "healthy"), ("version", .string(KTVersion.current)),
                 ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha))])),
-                ("traffic", sample.json), ("events_queued", 0), ("events_dropped", 0),
+                ("traffic", sample.json), ("events_queued", 0), ("events_dropped", 0), ("unix_ms", .int(Int(Date().timeIntervalSince1970 * 1000))),
             ])
             let started = ContinuousClock.now
             let ok = (try? await client.call("POST", path + "/heartbeat", body: body, timeout: 10)) != nil
@@ -166,6 +166,21 @@ public final class FleetSimulator: Sendable {
         return s
     }
 
+    /// A doctor answer shaped like a real gateway's: its simulated target fails on `failing` gateways.
+    static func doctorAnswer(_ task: JSONValue, kind: Kind) -> JSONValue {
+        let wanted = Set((task["checks"]?.arrayValue ?? []).compactMap(\.stringValue))
+        var checks: [DoctorCheck] = []
+        if wanted.contains("audit") { checks.append(DoctorCheck("audit", .ok, "simulated gateway: no audit log")) }
+        if wanted.contains("upstream") {
+            checks.append(kind == .failing
+                ? DoctorCheck("upstream", .fail, "simulated target unreachable: connect_error", hint: "simulated: nothing to fix", target: "sim-target")
+                : DoctorCheck("upstream", .ok, "simulated target reachable (HTTP 200)", target: "sim-target", latencyMs: Double.random(in: 5...40)))
+        }
+        return .object([("id", task["id"] ?? .null), ("kind", "doctor"), ("version", .string(KTVersion.current)),
+                        ("checks", .array(checks.map(\.json))), ("effective_config", .null),
+                        ("unix_ms", .int(Int((Date().timeIntervalSince1970 * 1000).rounded())))])
+    }
+
     func configPolls(_ client: ControlPlaneClient, path: String, kind: Kind, state: SimState) async {
         while !Task.isCancelled {
             let known = state.withLock { $0.sha }
@@ -178,7 +193,7 @@ public final class FleetSimulator: Sendable {
             }
             guard let c = answer?["config"], let sha = c["sha"]?.stringValue else {
                 if let task = answer?["task"], let tid = task["id"]?.stringValue {
-                    _ = try? await client.call("POST", path + "/tasks/\(tid)", body: .object([("id", .string(tid)), ("checks", .array([]))]))
+                    _ = try? await client.call("POST", path + "/tasks/\(ControlPlaneClient.percentEncode(tid))", body: Self.doctorAnswer(task, kind: kind))
                 }
                 continue
             }

@@ -26,6 +26,8 @@ import KTTestSupport
         #expect(text.contains("restored to"))
         #expect(text.contains("Rollout rolled_back"))
         #expect(text.contains("Rollout succeeded"))
+        #expect(text.contains("Fleet doctor — 3 gateways"))
+        #expect(text.contains("/manifest.json"))
         // Everything was stopped: no kt process still uses the demo's state directory.
         let ps = Process()
         ps.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")

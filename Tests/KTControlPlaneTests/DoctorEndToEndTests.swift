@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import KTModel
 import KTTestSupport
@@ -156,20 +157,23 @@ import KTTestSupport
         let shown = try h.json(["gateway", "show", "gw-skew"])
         let desired = try #require(shown["config"]?["desired_sha"]?.stringValue)
 
-        // Answer doctor tasks the way a gateway does, two minutes ahead.
+        // Answer doctor tasks the way a gateway does, two minutes ahead. Blocking socket calls:
+        // on a thread of its own, never on the cooperative pool other tests need.
         let port = h.port
-        let answering = Task.detached {
-            while !Task.isCancelled {
-                let poll = RawClient.request(port: port, method: "GET", path: "/v1/gateways/gw-skew/config?known_sha=\(desired)&wait=2s", headers: auth)
+        let stop = Atomic<Bool>(false)
+        let answering = Thread {
+            while !stop.load(ordering: .relaxed) {
+                let poll = RawClient.request(port: port, method: "GET", path: "/v1/gateways/gw-skew/config?known_sha=\(desired)&wait=1s", headers: auth)
                 guard let body = poll?.body, poll?.status == 200, let task = try? JSONValue.parse(body)["task"], let id = task["id"]?.stringValue else { continue }
                 let answer: JSONValue = .object([("id", .string(id)), ("kind", "doctor"), ("checks", .array([])),
                                                  ("unix_ms", .int(Int(Date().timeIntervalSince1970 * 1000) + ahead))])
                 _ = RawClient.request(port: port, method: "POST", path: "/v1/gateways/gw-skew/tasks/\(id)", body: answer.serialized(), headers: auth)
             }
         }
-        defer { answering.cancel() }
+        answering.start()
+        defer { stop.store(true, ordering: .relaxed) }
 
-        let r = try h.kt(["doctor", "--gateway", "gw-skew", "--json", "--timeout", "5s"])
+        let r = try h.kt(["doctor", "--gateway", "gw-skew", "--json", "--timeout", "15s"])
         #expect(r.status == 1)
         let report = try JSONValue.parse(r.stdout)
         func check(_ name: String) -> JSONValue? { Self.checks(report, "gw-skew").first { $0["check"]?.stringValue == name } }
