@@ -48,7 +48,9 @@ extension ControlPlane {
             add("\(dir)/record.json", await g.summary(at: t, healthWindow: options.healthWindowSeconds))
             add("\(dir)/health-samples.json", .object([("window_seconds", 3600), ("samples", await g.sampleHistory(3600, at: t))]))
             let events = try await store.events(.init(gateways: [g.id], limit: Self.bundleEventsPerGateway))
-            add("\(dir)/events.json", .object([("limit", .int(Self.bundleEventsPerGateway)), ("events", .array(events.map(\.json)))]))
+            // Prompt and response text (audit-logger include_content) is user data, not diagnostics.
+            let decisions = events.map { e in e.json["content"] == nil ? e.json : e.json.setting("content", "[omitted from the bundle]") }
+            add("\(dir)/events.json", .object([("limit", .int(Self.bundleEventsPerGateway)), ("events", .array(decisions))]))
             if let c = effectiveConfigs[g.id] { add("\(dir)/effective-config.json", c) }
             let state = await g.configState
             for ref in [state.desired, state.applied, state.previous].compactMap({ $0 }) where shas[ref.sha] == nil { shas[ref.sha] = ref.version }

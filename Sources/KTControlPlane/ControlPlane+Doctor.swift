@@ -35,11 +35,13 @@ extension ControlPlane {
             return ("doctor", 200)
         case ["doctor", "bundle"]:
             r.includeConfig = true
-            let run = await runDoctor(r)
-            // A report the CLI already has (it printed it) is bundled as is rather than run twice.
-            var report = run.report
-            if let given = b["doctor"], given.objectValue != nil, given["gateways"]?.arrayValue != nil { report = given }
-            let bundle = try await supportBundle(r, report: report, effectiveConfigs: run.effectiveConfigs)
+            // A report the CLI already has (it printed it) is bundled as is: the gateways are then
+            // only asked for their effective configs, not to run their checks again.
+            let given = b["doctor"].flatMap { $0.objectValue != nil && $0["gateways"]?.arrayValue != nil ? $0 : nil }
+            var configOnly = r
+            if given != nil { configOnly.checks = [] }
+            let run = await runDoctor(configOnly)
+            let bundle = try await supportBundle(r, report: given ?? run.report, effectiveConfigs: run.effectiveConfigs)
             var h = HTTPHeaders()
             h.add("content-type", "application/gzip")
             h.add("content-disposition", "attachment; filename=\"\(bundle.name).tar.gz\"")

@@ -11,7 +11,7 @@ import KTTestSupport
     static let plantedFileKey = "planted-file-secret-7d41c2b9e05f"
 
     /// A config whose targets point at `ports` (each an openai-compatible target with a key).
-    static func config(dir: String, name: String, ports: [Int]) throws -> String {
+    static func config(dir: String, name: String, ports: [Int], includeContent: Bool = false) throws -> String {
         try (plantedFileKey + "\n").write(toFile: dir + "/provider-key.txt", atomically: true, encoding: .utf8)
         var targets = ""
         for (i, port) in ports.enumerated() {
@@ -34,7 +34,7 @@ import KTTestSupport
               chain: [prompt-injection, audit-logger]
             policy:
               prompt-injection: { threshold: 0.8, action: block }
-              audit-logger: { retention_days: 30 }
+              audit-logger: { retention_days: 30, include_content: \(includeContent) }
 
             """
         let path = dir + "/\(name).yaml"
@@ -193,16 +193,19 @@ import KTTestSupport
         defer { h.cp.signal(SIGKILL) }
         let (upstream, upstreamPort) = try await ChildProcess.mockUpstream()
         defer { upstream.signal(SIGKILL) }
-        let config = try Self.config(dir: h.dir, name: "bundle-targets", ports: [upstreamPort, upstreamPort])
+        let config = try Self.config(dir: h.dir, name: "bundle-targets", ports: [upstreamPort, upstreamPort], includeContent: true)
         let gatewayToken = try h.createToken(role: "gateway", gatewayID: "gw-bundle")
         let (gw, gwPort) = try await h.gateway("gw-bundle", heartbeat: "1s", extraEnv: ["DOCTOR_PLANTED_KEY": Self.plantedEnvKey], config: config)
         defer { gw.signal(SIGKILL) }
         try await Self.waitOnline(h, ["gw-bundle"])
         #expect(FleetHarness.chat(port: gwPort, FleetHarness.injection)?.status == 409)
-        #expect(FleetHarness.chat(port: gwPort, "a normal question")?.status == 200)
-        _ = try await FleetHarness.eventually("events stored") { () -> Bool? in
-            try h.kt(["events", "tail", "--gateway", "gw-bundle", "--no-follow", "--json"]).stdout.split(separator: "\n").count >= 2 ? true : nil
+        let prompt = "a normal question about planted-prompt-text-42"
+        #expect(FleetHarness.chat(port: gwPort, prompt)?.status == 200)
+        let stored = try await FleetHarness.eventually("events stored") { () -> String? in
+            let out = try h.kt(["events", "tail", "--gateway", "gw-bundle", "--no-follow", "--json"]).stdout
+            return out.split(separator: "\n").count >= 2 ? out : nil
         }
+        #expect(stored.contains("planted-prompt-text-42"), "the control plane holds the prompt text the bundle must leave out")
         // A rollout for the history, and a pushed config for configs/.
         let next = try Self.config(dir: h.dir, name: "bundle-targets-next", ports: [upstreamPort, upstreamPort])
         let push = try h.kt(["config", "push", "--file", next, "--gateway", "gw-bundle", "--source", "bundle", "--confirm",
@@ -247,6 +250,8 @@ import KTTestSupport
         // No planted secret anywhere: not in the compressed bytes, not in the archive they expand to.
         let compressed = Array(try Data(contentsOf: URL(fileURLWithPath: output)))
         let tarBytes = try ChildProcess.system(["gzip", "-dc", output]).stdout
+        // Prompt text (include_content) is user data: left out too.
+        #expect(!tarBytes.contains("planted-prompt-text-42"))
         for secret in [Self.plantedEnvKey, Self.plantedFileKey, h.admin, gatewayToken] {
             #expect(!tarBytes.contains(secret), "a secret leaked into the bundle")
             #expect(!compressed.contains(Array(secret.utf8)), "a secret leaked into the bundle")
