@@ -98,6 +98,6 @@ public enum FleetDoctor {
         if abs(skew) >= clockWarnSeconds {
             return DoctorCheck("clock", .warn, "clock skew: " + text, hint: "enable time sync (NTP/chrony) on the gateway's host")
         }
-        return DoctorCheck("clock", .ok, String(format: "in sync (%+.2fs)", skew))
+        return DoctorCheck("clock", .ok, abs(skew) < 0.005 ? "in sync (±0.00s)" : String(format: "in sync (%+.2fs)", skew))
     }
 }

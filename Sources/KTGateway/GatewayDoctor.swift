@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KTModel
 import KTPolicy
 
@@ -20,10 +21,14 @@ public enum GatewayDoctor {
         let wants = { (name: String) in requested.isEmpty || requested.contains(name) }
         let timeoutMs = max(100, min(task["timeout_ms"]?.intValue ?? 5000, 60_000))
         let snapshot = core.currentSnapshot
+        // Both at once, each within the deadline, so a slow one cannot starve the other.
+        let wantsAudit = wants("audit"), wantsUpstream = wants("upstream")
+        async let audit: DoctorCheck? = wantsAudit ? auditCheck(core, timeoutMs: timeoutMs) : nil
+        async let upstream: [DoctorCheck] = wantsUpstream ? UpstreamProbe.checkAll(snapshot.targets, timeoutMs: timeoutMs) : []
         var checks: [DoctorCheck] = []
-        if wants("audit") { checks.append(await auditCheck(core)) }
-        if wants("upstream") {
-            let probed = await UpstreamProbe.checkAll(snapshot.targets, timeoutMs: timeoutMs)
+        if let a = await audit { checks.append(a) }
+        let probed = await upstream
+        if wantsUpstream {
             checks += probed.isEmpty ? [DoctorCheck("upstream", .warn, "the config has no provider targets",
                                                     hint: "add providers.targets to the config; every request fails without one")] : probed
         }
@@ -47,8 +52,8 @@ public enum GatewayDoctor {
         return out
     }
 
-    /// The audit log can be appended to and its hash chain verifies.
-    static func auditCheck(_ core: GatewayCore) async -> DoctorCheck {
+    /// The audit log can be appended to and its hash chain verifies (within the deadline).
+    static func auditCheck(_ core: GatewayCore, timeoutMs: Int) async -> DoctorCheck {
         guard let log = core.audit else { return DoctorCheck("audit", .ok, "no audit-logger in the policy chain; nothing to check") }
         let dir = log.directory
         guard access(dir, W_OK) == 0 else {
@@ -57,9 +62,17 @@ public enum GatewayDoctor {
         }
         var fs = statvfs()
         let freeBytes = statvfs(dir, &fs) == 0 ? Double(fs.f_bavail) * Double(fs.f_frsize) : .infinity
-        // Verification reads every segment: off the cooperative pool.
-        let v = await withCheckedContinuation { (c: CheckedContinuation<AuditLog.Verification, Never>) in
-            DispatchQueue.global().async { c.resume(returning: AuditLog.verify(directory: dir, live: true)) }
+        // Verification reads every segment: on a thread of its own, raced against the deadline.
+        // A large log keeps being verified on that thread; the answer does not wait for it.
+        let verified: AuditLog.Verification? = await withCheckedContinuation { c in
+            let pending = Mutex<CheckedContinuation<AuditLog.Verification?, Never>?>(c)
+            let finish = { @Sendable (v: AuditLog.Verification?) in pending.withLock { $0.take() }?.resume(returning: v) }
+            Thread { finish(AuditLog.verify(directory: dir, live: true)) }.start()
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(timeoutMs)) { finish(nil) }
+        }
+        guard let v = verified else {
+            return DoctorCheck("audit", .warn, "directory writable; verifying the hash chain took longer than \(timeoutMs / 1000)s",
+                               hint: "run 'kt audit verify' on the state dir to verify the whole log")
         }
         if let problem = v.problem {
             if v.records == 0, problem.hasPrefix("no audit segments") {
