@@ -185,7 +185,7 @@ extension ControlPlane {
     }
 
     static func gatewayReport(id: String, name: String, region: String, registered: Bool, _ checks: [DoctorCheck]) -> JSONValue {
-        let worst = checks.map(\.status).filter { $0 != .skip }.max() ?? .ok
+        let worst = DoctorCheck.worst(checks)
         return .object([
             ("id", .string(id)), ("name", .string(name)), ("region", .string(region)), ("registered", .bool(registered)),
             ("status", .string(worst.rawValue)), ("checks", .array(checks.map(\.json))),

@@ -128,7 +128,7 @@ public final class FleetSimulator: Sendable {
             let body: JSONValue = .object([
                 ("interval_seconds", .double(interval.secondsDouble)), ("status", "healthy"), ("version", .string(KTVersion.current)),
                 ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha))])),
-                ("traffic", sample.json), ("events_queued", 0), ("events_dropped", 0), ("unix_ms", .int(Int(Date().timeIntervalSince1970 * 1000))),
+                ("traffic", sample.json), ("events_queued", 0), ("events_dropped", 0), ("unix_ms", .int(UnixTime.milliseconds())),
             ])
             let started = ContinuousClock.now
             let ok = (try? await client.call("POST", path + "/heartbeat", body: body, timeout: 10)) != nil
@@ -178,7 +178,7 @@ public final class FleetSimulator: Sendable {
         }
         return .object([("id", task["id"] ?? .null), ("kind", "doctor"), ("version", .string(KTVersion.current)),
                         ("checks", .array(checks.map(\.json))), ("effective_config", .null),
-                        ("unix_ms", .int(Int((Date().timeIntervalSince1970 * 1000).rounded())))])
+                        ("unix_ms", .int(UnixTime.milliseconds()))])
     }
 
     func configPolls(_ client: ControlPlaneClient, path: String, kind: Kind, state: SimState) async {

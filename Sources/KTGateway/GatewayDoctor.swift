@@ -40,7 +40,7 @@ public enum GatewayDoctor {
             ("checks", .array(checks.map(\.json))),
             ("effective_config", task["include_config"]?.boolValue == true ? core.configJSON() : .null),
         ])
-        return scrubber.scrub(answer).setting("unix_ms", .int(Int((Date().timeIntervalSince1970 * 1000).rounded())))
+        return scrubber.scrub(answer).setting("unix_ms", .int(UnixTime.milliseconds()))
     }
 
     /// Every secret value this gateway resolved: provider keys, the debug override key, its admin token.
@@ -52,10 +52,13 @@ public enum GatewayDoctor {
         return out
     }
 
-    /// The audit log can be appended to and its hash chain verifies (within the deadline).
     static func auditCheck(_ core: GatewayCore, timeoutMs: Int) async -> DoctorCheck {
         guard let log = core.audit else { return DoctorCheck("audit", .ok, "no audit-logger in the policy chain; nothing to check") }
-        let dir = log.directory
+        return await auditCheck(directory: log.directory, timeoutMs: timeoutMs)
+    }
+
+    /// An audit directory can be appended to and its hash chain verifies (within the deadline).
+    public static func auditCheck(directory dir: String, timeoutMs: Int) async -> DoctorCheck {
         guard access(dir, W_OK) == 0 else {
             return DoctorCheck("audit", .fail, "audit directory \(dir) is not writable: \(String(cString: strerror(errno)))",
                                hint: "fix the directory's owner and permissions; without it audit records cannot be written")

@@ -98,11 +98,7 @@ public final class GatewaySnapshot: Sendable {
         var compiled: [CompiledTarget] = []
         var problems: [String] = []
         for var target in loaded.config.providers.targets {
-            if target.provider == .anthropic {
-                problems.append("provider target '\(target.id)': provider anthropic is not supported by this gateway yet; use openai-compatible through an adapter")
-                continue
-            }
-            if let o = override, target.provider != .mock {
+            if let o = override, target.provider != .mock, target.provider != .anthropic {
                 target.baseURL = o.baseURL
                 target.provider = .openaiCompatible
                 if let h = o.apiKeyHeader { target.apiKeyHeader = h }
@@ -110,14 +106,26 @@ public final class GatewaySnapshot: Sendable {
                 compiled.append(CompiledTarget(target: target, apiKey: o.apiKey, transport: httpTransport))
                 continue
             }
-            var key: String?
-            if let ref = target.secretKeyRef {
-                do { key = try secrets.resolve(ref, for: target.id) } catch { problems.append(error.message); continue }
+            switch compile(target, secrets: secrets, httpTransport: httpTransport) {
+            case .success(let t): compiled.append(t)
+            case .failure(let e): problems.append(e.message)
             }
-            let transport: any UpstreamTransport = target.provider == .mock ? MockTransport(settings: target.mock ?? MockSettings()) : httpTransport
-            compiled.append(CompiledTarget(target: target, apiKey: key, transport: transport))
         }
         if !problems.isEmpty { throw KTError(.secretUnresolved, problems.joined(separator: "\n")) }
         return GatewaySnapshot(loaded: loaded, targets: compiled, engine: engine)
+    }
+
+    /// One target ready to call: its secret resolved, its transport chosen (no debug override).
+    /// The local doctor uses it target by target, so one bad secret does not hide the others.
+    public static func compile(_ target: ProviderTarget, secrets: SecretResolver, httpTransport: any UpstreamTransport) -> Result<CompiledTarget, KTError> {
+        if target.provider == .anthropic {
+            return .failure(KTError(.secretUnresolved, "provider target '\(target.id)': provider anthropic is not supported by this gateway yet; use openai-compatible through an adapter"))
+        }
+        var key: String?
+        if let ref = target.secretKeyRef {
+            do throws(KTError) { key = try secrets.resolve(ref, for: target.id) } catch { return .failure(error) }
+        }
+        let transport: any UpstreamTransport = target.provider == .mock ? MockTransport(settings: target.mock ?? MockSettings()) : httpTransport
+        return .success(CompiledTarget(target: target, apiKey: key, transport: transport))
     }
 }

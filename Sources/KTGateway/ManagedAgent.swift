@@ -142,7 +142,7 @@ public final class ManagedAgent: Sendable {
             ("events_queued", .int(t.queued)), ("events_dropped", .int(t.dropped)),
             ("missed_heartbeats", .int(missed)),
             // The control plane compares it with its own clock (doctor's clock check).
-            ("unix_ms", .int(Int((Date().timeIntervalSince1970 * 1000).rounded()))),
+            ("unix_ms", .int(UnixTime.milliseconds())),
         ])
         _ = try await client.call("POST", gatewayPath + "/heartbeat", body: body, timeout: max(5, heartbeatInterval.secondsDouble))
     }

@@ -44,6 +44,11 @@ public struct DoctorCheck: Sendable, Equatable {
                   target: json["target"]?.stringValue, latencyMs: json["latency_ms"]?.doubleValue)
     }
 
+    /// A gateway's line: its worst check, skipped ones aside (ok when nothing ran).
+    public static func worst(_ checks: [DoctorCheck]) -> Status {
+        checks.map(\.status).filter { $0 != .skip }.max() ?? .ok
+    }
+
     /// Every check name `--checks` accepts in fleet mode, in report order.
     public static let fleetChecks = ["heartbeat", "config", "version", "clock", "audit", "upstream"]
     /// Every check name `--checks` accepts in local mode, in report order.

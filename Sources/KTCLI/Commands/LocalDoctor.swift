@@ -2,7 +2,6 @@ import Foundation
 import KTModel
 import KTConfig
 import KTGateway
-import KTPolicy
 import KTControlPlane
 
 /// `kt doctor` without a control plane: is this machine ready to run (or running) a gateway?
@@ -47,7 +46,8 @@ enum LocalDoctor {
                     configCheck = DoctorCheck("config", .warn, "\(names) valid with \(plural(l.warnings.count, "warning")): \(w.description)",
                                               hint: "run 'kt policy lint --file \(paths[0])' to see them all")
                 }
-                targets = compile(c.providers.targets, environment: env)
+                let secrets = SecretResolver(environment: env)
+                targets = c.providers.targets.map { ($0, GatewaySnapshot.compile($0, secrets: secrets, httpTransport: CurlTransport.shared)) }
                 let problems = targets.compactMap { t -> String? in if case .failure(let e) = t.1 { return e.message }; return nil }
                 if let first = problems.first {
                     configCheck = DoctorCheck("config", .fail, "\(names) is valid but the gateway would not start: \(first)\(problems.count > 1 ? " (and \(problems.count - 1) more)" : "")",
@@ -63,7 +63,7 @@ enum LocalDoctor {
             }
         }
         if checks.contains("config") { results.append(configCheck) }
-        if checks.contains("state") { results.append(await stateCheck(stateDir)) }
+        if checks.contains("state") { results.append(await stateCheck(stateDir, timeout: timeout)) }
         if checks.contains("gateway") { results.append(await gatewayCheck(url, fileSHA: loaded?.sha, timeout: timeout)) }
         if checks.contains("upstream") {
             if loaded == nil {
@@ -83,7 +83,7 @@ enum LocalDoctor {
                 }
             }
         }
-        let worst = results.map(\.status).filter { $0 != .skip }.max() ?? .ok
+        let worst = DoctorCheck.worst(results)
         func count(_ s: DoctorCheck.Status) -> JSONValue { .int(results.filter { $0.status == s }.count) }
         return .object([
             ("mode", "local"),
@@ -97,22 +97,6 @@ enum LocalDoctor {
         ])
     }
 
-    /// Each target with its secret resolved and transport chosen, or why it cannot be.
-    static func compile(_ targets: [ProviderTarget], environment: [String: String]) -> [(ProviderTarget, Result<CompiledTarget, KTError>)] {
-        let secrets = SecretResolver(environment: environment)
-        return targets.map { t in
-            if t.provider == .anthropic {
-                return (t, .failure(KTError(.invalidConfig, "provider target '\(t.id)': provider anthropic is not supported by this gateway yet")))
-            }
-            var key: String?
-            if let ref = t.secretKeyRef {
-                do throws(KTError) { key = try secrets.resolve(ref, for: t.id) } catch { return (t, .failure(error)) }
-            }
-            let transport: any UpstreamTransport = t.provider == .mock ? MockTransport(settings: t.mock ?? MockSettings()) : CurlTransport.shared
-            return (t, .success(CompiledTarget(target: t, apiKey: key, transport: transport)))
-        }
-    }
-
     static func defaultURL(_ env: [String: String]) -> String {
         guard let listen = env["KEEPTRUSTS_LISTEN"], let colon = listen.lastIndex(of: ":") else { return "http://127.0.0.1:41002" }
         var host = String(listen[..<colon])
@@ -121,10 +105,16 @@ enum LocalDoctor {
     }
 
     /// The state dir can hold identity, last-known-good and the audit log; an existing audit chain verifies.
-    static func stateCheck(_ dir: String) async -> DoctorCheck {
-        await withCheckedContinuation { c in
+    static func stateCheck(_ dir: String, timeout: Double) async -> DoctorCheck {
+        let writable = await withCheckedContinuation { c in
             DispatchQueue.global().async { c.resume(returning: stateCheckBlocking(dir)) }
         }
+        let auditDir = (dir as NSString).appendingPathComponent("audit")
+        guard writable.status == .ok, FileManager.default.fileExists(atPath: auditDir) else { return writable }
+        // The same verification a managed gateway runs when the fleet doctor asks it.
+        let audit = await GatewayDoctor.auditCheck(directory: auditDir, timeoutMs: Int(timeout * 1000))
+        if audit.status != .ok { return DoctorCheck("state", audit.status, "\(writable.message), but the audit log: \(audit.message)", hint: audit.hint) }
+        return DoctorCheck("state", .ok, "\(writable.message); audit log: \(audit.message)")
     }
 
     static func stateCheckBlocking(_ dir: String) -> DoctorCheck {
@@ -155,15 +145,6 @@ enum LocalDoctor {
         let free = statvfs(dir, &fs) == 0 ? Double(fs.f_bavail) * Double(fs.f_frsize) : .infinity
         var text = "\(dir) writable"
         if free.isFinite { text += String(format: " (%.1f GB free)", free / 1e9) }
-        let auditDir = (dir as NSString).appendingPathComponent("audit")
-        if fm.fileExists(atPath: auditDir) {
-            let v = AuditLog.verify(directory: dir, live: true)
-            if let p = v.problem, !(v.records == 0 && p.hasPrefix("no audit segments")) {
-                return DoctorCheck("state", .fail, "\(dir) writable, but the audit chain does not verify: \(p)",
-                                   hint: "keep a copy for investigation; 'kt audit verify \(dir)' shows the details")
-            }
-            text += "; audit log: \(v.records) records verified"
-        }
         if free < 64 * 1024 * 1024 {
             return DoctorCheck("state", .warn, text + ", but little disk space is left", hint: "free disk space before the audit log fills it")
         }
