@@ -18,7 +18,7 @@ public enum FleetDoctor {
         public var clockSkewSeconds: Double?
         public var eventsDropped: Int
 
-        public var isOffline: Bool { lastSeenAgo.map { $0 > 3 * intervalSeconds } ?? true }
+        public var isOffline: Bool { lastSeenAgo.map { $0 > ManagedGateway.offlineAfterIntervals * intervalSeconds } ?? true }
     }
 
     /// Clock skew beyond these many seconds is a warning / a failure.
@@ -31,11 +31,11 @@ public enum FleetDoctor {
             return DoctorCheck("heartbeat", .fail, "never heard from",
                                hint: "start the gateway with KEEPTRUSTS_API_URL and its gateway token set; check its logs")
         }
-        if ago > 3 * s.intervalSeconds {
+        if s.isOffline {
             return DoctorCheck("heartbeat", .fail, "offline: last heartbeat \(ManagedGateway.ageText(ago)) ago (\(every))",
                                hint: "check the gateway process, its KEEPTRUSTS_API_URL and token, and the network to the control plane")
         }
-        if ago > 1.5 * s.intervalSeconds {
+        if ago > ManagedGateway.lateAfterIntervals * s.intervalSeconds {
             return DoctorCheck("heartbeat", .warn, "late: last heartbeat \(ManagedGateway.ageText(ago)) ago (\(every))",
                                hint: "the gateway or its network is slow; watch 'kt gateway health' and check its logs")
         }

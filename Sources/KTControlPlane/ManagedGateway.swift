@@ -338,10 +338,10 @@ public actor ManagedGateway {
     public func status(at t: Double) -> (GatewayStatus, reason: String?) {
         guard let seen = lastSeen else { return (.offline, "never seen") }
         let age = t - seen
-        if age > 3 * intervalSeconds { return (.offline, "no heartbeat for \(Self.ageText(age))") }
+        if age > Self.offlineAfterIntervals * intervalSeconds { return (.offline, "no heartbeat for \(Self.ageText(age))") }
         if let n = lastNack, let d = desired, d.sameSHA(n.sha) { return (.degraded, "rejected \(n.version)") }
         if reportedStatus == "unhealthy" || reportedStatus == "degraded" { return (.degraded, "gateway reports \(reportedStatus!)") }
-        if age > 1.5 * intervalSeconds { return (.degraded, "heartbeat late (\(Self.ageText(age)))") }
+        if age > Self.lateAfterIntervals * intervalSeconds { return (.degraded, "heartbeat late (\(Self.ageText(age)))") }
         // Counters only (no histogram merges): this runs for every gateway on every list.
         var requests = 0, errors = 0
         for s in samples.reversed() {
@@ -354,6 +354,10 @@ public actor ManagedGateway {
         }
         return (.online, nil)
     }
+
+    /// Heartbeat intervals without one before a gateway is offline (PRODUCT.md §7) / late.
+    public static let offlineAfterIntervals = 3.0
+    public static let lateAfterIntervals = 1.5
 
     static func ageText(_ s: Double) -> String {
         if s < 60 { return "\(Int(s))s" }
