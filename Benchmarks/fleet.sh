@@ -3,22 +3,12 @@
 # Reports heartbeat p50/p99 (measured by the simulator), control-plane RSS, and the time of
 # `kt gateway list --json` over the whole fleet.
 #   Benchmarks/fleet.sh [GATEWAYS=5000] [SECONDS=60]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source scripts/bootstrap.sh
+source "$(dirname "$0")/lib.sh"
 N="${1:-5000}"
 SECS="${2:-60}"
-swift build -c release --product kt >&2
-KT="$PWD/.build/release/kt"
-WORK="$(mktemp -d /tmp/kt-bench-fleet.XXXXXX)"
-ulimit -n "$(ulimit -Hn)"
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
+bench_setup fleet
 PORT=41931
-"$KT" control-plane run --listen 127.0.0.1:$PORT --data "$WORK/cp" --log-level warn >"$WORK/cp.out" 2>"$WORK/cp.err" & pids+=($!)
-CP_PID=$!
-for _ in $(seq 100); do [ -s "$WORK/cp/admin-token" ] && curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-export KEEPTRUSTS_API_URL="http://127.0.0.1:$PORT" KEEPTRUSTS_API_TOKEN="$(cat "$WORK/cp/admin-token")"
+start_control_plane $PORT
 echo "## $N simulated gateways, heartbeat every 5s, ${SECS}s measured after a 15s warm-up"
 "$KT" dev simulate-fleet --gateways "$N" --heartbeat-interval 5s --warmup 15s --duration "$((SECS + 15))s" --json \
     >"$WORK/sim.json" 2>"$WORK/sim.err" & pids+=($!)

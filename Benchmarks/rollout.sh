@@ -4,27 +4,12 @@
 #   2. a rolling rollout over 1,000 gateways, batches of 100, no pause, zero health windows.
 # Times are wall clock of `kt config push --confirm` (CLI start to the rollout's end event).
 #   Benchmarks/rollout.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source scripts/bootstrap.sh
-swift build -c release --product kt >&2
-KT="$PWD/.build/release/kt"
-WORK="$(mktemp -d /tmp/kt-bench-rollout.XXXXXX)"
-ulimit -n "$(ulimit -Hn)"
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
-PORT=29932
-"$KT" control-plane run --listen 127.0.0.1:$PORT --data "$WORK/cp" --log-level warn >/dev/null 2>"$WORK/cp.err" & pids+=($!)
-for _ in $(seq 100); do [ -s "$WORK/cp/admin-token" ] && curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-export KEEPTRUSTS_API_URL="http://127.0.0.1:$PORT" KEEPTRUSTS_API_TOKEN="$(cat "$WORK/cp/admin-token")"
+source "$(dirname "$0")/lib.sh"
+bench_setup rollout
+start_control_plane 29932
 "$KT" dev simulate-fleet --gateways 100 --prefix b- --heartbeat-interval 5s >/dev/null 2>&1 & pids+=($!)
 "$KT" dev simulate-fleet --gateways 1000 --prefix r- --heartbeat-interval 5s >/dev/null 2>&1 & pids+=($!)
-for _ in $(seq 300); do
-    n=$("$KT" gateway list --json | grep -c '"id"' || true)
-    [ "$n" -ge 1100 ] && break
-    sleep 0.2
-done
-echo "registered: $n gateways"
+wait_registered 1100
 config() { # version
     cat <<YAML
 pack: { name: bench, version: "$1" }
