@@ -61,7 +61,7 @@ import KTTestSupport
 
     static func waitOnline(_ h: FleetHarness, _ ids: [String]) async throws {
         _ = try await FleetHarness.eventually("\(ids) online") { () -> Bool? in
-            let list = try h.json(["gateway", "list"])
+            let list = try await h.json(["gateway", "list"])
             return ids.allSatisfy { list.gateway($0)?["status"]?.stringValue == "online" } ? true : nil
         }
     }
@@ -82,7 +82,7 @@ import KTTestSupport
         // Traffic through the good gateway gives its audit log records to verify.
         #expect(FleetHarness.chat(port: goodPort, "hello there")?.status == 200)
 
-        let r = try h.kt(["doctor", "--json", "--timeout", "8s"])
+        let r = try await h.kt(["doctor", "--json", "--timeout", "8s"])
         #expect(r.status == 1, "a failing check exits 1: \(r.stderr)")
         let report = try JSONValue.parse(r.stdout)
         // The stable shape: keys and their order.
@@ -114,26 +114,26 @@ import KTTestSupport
         #expect(report["ok"] == false)
 
         // One gateway, as text: exit 0, each check on its line, no failure.
-        let text = try h.kt(["doctor", "--gateway", "gw-good"])
+        let text = try await h.kt(["doctor", "--gateway", "gw-good"])
         #expect(text.status == 0, "\(text.stdout)\n\(text.stderr)")
         #expect(text.stdout.contains("gw-good"))
         #expect(!text.stdout.contains("gw-bad"))
         #expect(text.stdout.contains("Gateways: 1 ok, 0 with warnings, 0 failing."), "\(text.stdout)")
         // The failing one as text names the error and the fix.
-        let failing = try h.kt(["doctor", "--gateway", "gw-bad", "--checks", "upstream"])
+        let failing = try await h.kt(["doctor", "--gateway", "gw-bad", "--checks", "upstream"])
         #expect(failing.status == 1)
         #expect(failing.stdout.contains("FAIL upstream"), "\(failing.stdout)")
         #expect(failing.stdout.contains("fix: "))
 
         // --checks selects, in report order.
-        let some = try JSONValue.parse(try h.kt(["doctor", "--gateway", "gw-good", "--checks", "version,heartbeat", "--json"]).stdout)
+        let some = try JSONValue.parse(try await h.kt(["doctor", "--gateway", "gw-good", "--checks", "version,heartbeat", "--json"]).stdout)
         #expect(Self.checks(some, "gw-good").compactMap { $0["check"]?.stringValue } == ["heartbeat", "version"])
         // Bad input: exit 2 with what is wrong.
-        let unknown = try h.kt(["doctor", "--checks", "heartbeat,uptsream"])
+        let unknown = try await h.kt(["doctor", "--checks", "heartbeat,uptsream"])
         #expect(unknown.status == 2)
         #expect(unknown.stderr.contains("unknown check 'uptsream'") && unknown.stderr.contains("did you mean 'upstream'"), "\(unknown.stderr)")
         // A gateway the control plane never heard of is a failure, not a crash.
-        let missing = try JSONValue.parse(try h.kt(["doctor", "--gateway", "gw-nope", "--json"]).stdout)
+        let missing = try JSONValue.parse(try await h.kt(["doctor", "--gateway", "gw-nope", "--json"]).stdout)
         #expect(Self.checks(missing, "gw-nope").first?["message"]?.stringValue == "not registered with the control plane")
     }
 
@@ -142,7 +142,7 @@ import KTTestSupport
         defer { h.cp.signal(SIGKILL) }
         // A gateway speaking the protocol by hand: an old version, a clock two minutes fast, and
         // it never applies what it is given.
-        let token = try h.createToken(role: "gateway", gatewayID: "gw-skew")
+        let token = try await h.createToken(role: "gateway", gatewayID: "gw-skew")
         let auth = ["authorization": "Bearer \(token)"]
         let ahead = 120_000
         let reg = RawClient.request(port: h.port, method: "POST", path: "/v1/gateways/register",
@@ -151,10 +151,10 @@ import KTTestSupport
         let beat = RawClient.request(port: h.port, method: "POST", path: "/v1/gateways/gw-skew/heartbeat",
                                      body: #"{"version":"0.0.9","unix_ms":\#(Int(Date().timeIntervalSince1970 * 1000) + ahead)}"#, headers: auth)
         #expect(beat?.status == 200)
-        let push = try h.kt(["config", "push", "--file", Fixtures.path("fleet/good.yaml"), "--gateway", "gw-skew", "--source", "skewtest",
+        let push = try await h.kt(["config", "push", "--file", Fixtures.path("fleet/good.yaml"), "--gateway", "gw-skew", "--source", "skewtest",
                              "--confirm", "--strategy", "all-at-once", "--ack-timeout", "1s"])
         #expect(push.status == 1, "no ACK: the rollout fails: \(push.stdout)")
-        let shown = try h.json(["gateway", "show", "gw-skew"])
+        let shown = try await h.json(["gateway", "show", "gw-skew"])
         let desired = try #require(shown["config"]?["desired_sha"]?.stringValue)
 
         // Answer doctor tasks the way a gateway does, two minutes ahead. Blocking socket calls:
@@ -173,7 +173,7 @@ import KTTestSupport
         answering.start()
         defer { stop.store(true, ordering: .relaxed) }
 
-        let r = try h.kt(["doctor", "--gateway", "gw-skew", "--json", "--timeout", "15s"])
+        let r = try await h.kt(["doctor", "--gateway", "gw-skew", "--json", "--timeout", "15s"])
         #expect(r.status == 1)
         let report = try JSONValue.parse(r.stdout)
         func check(_ name: String) -> JSONValue? { Self.checks(report, "gw-skew").first { $0["check"]?.stringValue == name } }
@@ -194,7 +194,7 @@ import KTTestSupport
         let (upstream, upstreamPort) = try await ChildProcess.mockUpstream()
         defer { upstream.signal(SIGKILL) }
         let config = try Self.config(dir: h.dir, name: "bundle-targets", ports: [upstreamPort, upstreamPort], includeContent: true)
-        let gatewayToken = try h.createToken(role: "gateway", gatewayID: "gw-bundle")
+        let gatewayToken = try await h.createToken(role: "gateway", gatewayID: "gw-bundle")
         let (gw, gwPort) = try await h.gateway("gw-bundle", heartbeat: "1s", extraEnv: ["DOCTOR_PLANTED_KEY": Self.plantedEnvKey], config: config)
         defer { gw.signal(SIGKILL) }
         try await Self.waitOnline(h, ["gw-bundle"])
@@ -202,19 +202,19 @@ import KTTestSupport
         let prompt = "a normal question about planted-prompt-text-42"
         #expect(FleetHarness.chat(port: gwPort, prompt)?.status == 200)
         let stored = try await FleetHarness.eventually("events stored") { () -> String? in
-            let out = try h.kt(["events", "tail", "--gateway", "gw-bundle", "--no-follow", "--json"]).stdout
+            let out = try await h.kt(["events", "tail", "--gateway", "gw-bundle", "--no-follow", "--json"]).stdout
             return out.split(separator: "\n").count >= 2 ? out : nil
         }
         #expect(stored.contains("planted-prompt-text-42"), "the control plane holds the prompt text the bundle must leave out")
         // A rollout for the history, and a pushed config for configs/.
         let next = try Self.config(dir: h.dir, name: "bundle-targets-next", ports: [upstreamPort, upstreamPort])
-        let push = try h.kt(["config", "push", "--file", next, "--gateway", "gw-bundle", "--source", "bundle", "--confirm",
+        let push = try await h.kt(["config", "push", "--file", next, "--gateway", "gw-bundle", "--source", "bundle", "--confirm",
                              "--strategy", "all-at-once", "--adopt", "--health-window", "0s", "--min-requests", "0"])
         #expect(push.status == 0, "\(push.stdout)\n\(push.stderr)")
 
         let output = h.dir + "/out/fleet-diagnostics.tar.gz"
         try FileManager.default.createDirectory(atPath: h.dir + "/out", withIntermediateDirectories: true)
-        let r = try h.kt(["doctor", "--bundle", "--output", output])
+        let r = try await h.kt(["doctor", "--bundle", "--output", output])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
         #expect(r.stdout.contains("Wrote support bundle"))
         let mode = (try FileManager.default.attributesOfItem(atPath: output)[.posixPermissions] as? Int) ?? 0

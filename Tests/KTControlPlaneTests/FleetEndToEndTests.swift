@@ -15,7 +15,7 @@ import KTTestSupport
 
         // All three registered and online, with version, config and region.
         let list = try await FleetHarness.eventually("three online gateways") { () throws -> JSONValue? in
-            let l = try h.json(["gateway", "list"])
+            let l = try await h.json(["gateway", "list"])
             let online = l["gateways"]?.arrayValue?.filter { $0["status"]?.stringValue == "online" } ?? []
             return online.count == 3 ? l : .none
         }
@@ -26,7 +26,7 @@ import KTTestSupport
             #expect(g["config"]?["applied_sha"]?.stringValue?.count == 64)
             #expect(g["config"]?["applied_version"]?.stringValue == "0.1.0")
         }
-        let table = try h.kt(["gateway", "list"])
+        let table = try await h.kt(["gateway", "list"])
         #expect(table.status == 0)
         #expect(table.stdout.contains("ID") && table.stdout.contains("Last Seen") && table.stdout.contains("gw-b"))
 
@@ -45,7 +45,7 @@ import KTTestSupport
         for _ in 0..<2 { #expect(FleetHarness.chat(port: pa, FleetHarness.injection)?.status == 409) }
         for i in 0..<4 { #expect(FleetHarness.chat(port: pb, "other \(i)")?.status == 200) }
         let health = try await FleetHarness.eventually("heartbeats carrying the traffic") { () throws -> JSONValue? in
-            let hj = try h.json(["gateway", "health"])
+            let hj = try await h.json(["gateway", "health"])
             return hj.gateway("gw-a")?["requests"]?.intValue == 8 && hj.gateway("gw-b")?["requests"]?.intValue == 4 ? hj : .none
         }
         #expect(health.gateway("gw-a")?["blocked"]?.intValue == 2)
@@ -54,12 +54,12 @@ import KTTestSupport
         #expect(health.gateway("gw-c")?["requests"]?.intValue == 0)
         #expect(health["totals"]?["requests"]?.intValue == 12)
         #expect(health["totals"]?["blocked"]?.intValue == 2)
-        let healthText = try h.kt(["gateway", "health"])
+        let healthText = try await h.kt(["gateway", "health"])
         #expect(healthText.stdout.contains("Requests/min") && healthText.stdout.contains("25.0%"))
 
         // The backlog filters by verdict.
         let blockLines = try await FleetHarness.eventually("two block events") { () throws -> [Substring]? in
-            let lines = try h.kt(["events", "tail", "--all-gateways", "--verdict", "block", "--no-follow", "--json"]).stdout.split(separator: "\n")
+            let lines = try await h.kt(["events", "tail", "--all-gateways", "--verdict", "block", "--no-follow", "--json"]).stdout.split(separator: "\n")
             return lines.count >= 2 ? lines : .none
         }
         #expect(blockLines.count == 2)
@@ -68,12 +68,12 @@ import KTTestSupport
         // --group filters by the groups file.
         let groups = h.dir + "/groups.yaml"
         try "groups:\n  edge:\n    gateways: [gw-a, gw-c]\n".write(toFile: groups, atomically: true, encoding: .utf8)
-        let grouped = try h.json(["gateway", "list", "--group", "edge", "--groups-file", groups])
+        let grouped = try await h.json(["gateway", "list", "--group", "edge", "--groups-file", groups])
         #expect(grouped["gateways"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["gw-a", "gw-c"])
-        let groupEvents = try h.kt(["events", "tail", "--group", "edge", "--groups-file", groups, "--no-follow", "--json", "--limit", "100"])
+        let groupEvents = try await h.kt(["events", "tail", "--group", "edge", "--groups-file", groups, "--no-follow", "--json", "--limit", "100"])
         #expect(!groupEvents.stdout.contains("gw-b"))
         #expect(groupEvents.stdout.contains("gw-a"))
-        let unknown = try h.kt(["gateway", "list", "--group", "edgy", "--groups-file", groups])
+        let unknown = try await h.kt(["gateway", "list", "--group", "edgy", "--groups-file", groups])
         #expect(unknown.status == 2)
         #expect(unknown.stderr.contains("did you mean 'edge'"))
 
@@ -81,10 +81,10 @@ import KTTestSupport
         c.signal(SIGKILL)
         let killed = ContinuousClock.now
         _ = try await FleetHarness.eventually("gw-c offline") { () throws -> Bool? in
-            try h.json(["gateway", "list", "--status", "offline"])["gateways"]?.arrayValue?.first?["id"]?.stringValue == "gw-c" ? true : nil
+            try await h.json(["gateway", "list", "--status", "offline"])["gateways"]?.arrayValue?.first?["id"]?.stringValue == "gw-c" ? true : nil
         }
         #expect(ContinuousClock.now - killed < .milliseconds(1500 + 1000), "offline after 3 missed intervals (plus one poll)")
-        #expect(try h.json(["gateway", "list", "--status", "online"])["gateways"]?.arrayValue?.count == 2)
+        #expect(try await h.json(["gateway", "list", "--status", "online"])["gateways"]?.arrayValue?.count == 2)
     }
 
     @Test func controlPlaneKillRestartAndOutageLoseNothing() async throws {
@@ -93,14 +93,14 @@ import KTTestSupport
         defer { g.signal(SIGKILL) }
         for i in 0..<3 { #expect(FleetHarness.chat(port: gp, "before \(i)")?.status == 200) }
         _ = try await FleetHarness.eventually("3 events stored") { () throws -> Bool? in
-            try h.kt(["events", "tail", "--gateway", "gw-d", "--no-follow", "--json"]).stdout.split(separator: "\n").count == 3 ? true : nil
+            try await h.kt(["events", "tail", "--gateway", "gw-d", "--no-follow", "--json"]).stdout.split(separator: "\n").count == 3 ? true : nil
         }
 
         // SIGKILL the control plane; the gateway keeps answering.
         h.cp.signal(SIGKILL)
         _ = await h.cp.waitForExit()
         for i in 0..<8 { #expect(FleetHarness.chat(port: gp, "during outage \(i)")?.status == 200) }
-        let down = try h.kt(["gateway", "list"])
+        let down = try await h.kt(["gateway", "list"])
         #expect(down.status == 1)
         #expect(down.stderr.contains("cannot reach the control plane"))
 
@@ -109,15 +109,15 @@ import KTTestSupport
         h.cp = cp2
         defer { cp2.signal(SIGKILL) }
         let shown = try await FleetHarness.eventually("queued events delivered") { () throws -> JSONValue? in
-            let lines = try h.kt(["events", "tail", "--gateway", "gw-d", "--no-follow", "--json", "--limit", "100"]).stdout.split(separator: "\n")
-            return lines.count == 3 + 5 ? try h.json(["gateway", "show", "gw-d"]) : .none
+            let lines = try await h.kt(["events", "tail", "--gateway", "gw-d", "--no-follow", "--json", "--limit", "100"]).stdout.split(separator: "\n")
+            return lines.count == 3 + 5 ? try await h.json(["gateway", "show", "gw-d"]) : .none
         }
         // Queue bound 5: 8 events during the outage, the oldest 3 dropped and reported.
         #expect(shown["events_dropped"]?.intValue == 3)
         #expect(shown["config"]?["applied_sha"]?.stringValue?.count == 64)
         #expect(shown["region"]?.stringValue == "eu-west")
         _ = try await FleetHarness.eventually("online again") { () throws -> Bool? in
-            try h.json(["gateway", "list"]).gateway("gw-d")?["status"]?.stringValue == "online" ? true : nil
+            try await h.json(["gateway", "list"]).gateway("gw-d")?["status"]?.stringValue == "online" ? true : nil
         }
     }
 }

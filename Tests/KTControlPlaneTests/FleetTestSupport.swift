@@ -17,29 +17,32 @@ struct FleetHarness {
 
     var env: [String: String] { ["KEEPTRUSTS_API_URL": "http://127.0.0.1:\(port)", "KEEPTRUSTS_API_TOKEN": admin, "KEEPTRUSTS_HOME": dir + "/home", "NO_COLOR": "1"] }
 
-    func kt(_ args: [String], token: String? = nil) throws -> ChildProcess.Finished {
+    /// Runs `kt` on a thread of its own: a test waiting for a child process must not hold one of
+    /// the cooperative pool's few threads (on 2 cores, two such waits stall every other test).
+    func kt(_ args: [String], token: String? = nil) async throws -> ChildProcess.Finished {
         var e = env
         if let token { e["KEEPTRUSTS_API_TOKEN"] = token }
-        return try ChildProcess.runToEnd(args, environment: e)
+        let environment = e
+        return try await onThread { Result { try ChildProcess.runToEnd(args, environment: environment) } }.get()
     }
 
-    func json(_ args: [String]) throws -> JSONValue {
-        let r = try kt(args + ["--json"])
+    func json(_ args: [String]) async throws -> JSONValue {
+        let r = try await kt(args + ["--json"])
         guard r.status == 0 else { throw HarnessError("kt \(args) exited \(r.status): \(r.stderr)") }
         return try JSONValue.parse(r.stdout)
     }
 
-    func createToken(role: String, gatewayID: String? = nil) throws -> String {
+    func createToken(role: String, gatewayID: String? = nil) async throws -> String {
         var args = ["control-plane", "token", "create", "--role", role]
         if let g = gatewayID { args += ["--gateway-id", g] }
-        guard let t = try json(args)["token"]?.stringValue else { throw HarnessError("no token in the answer") }
+        guard let t = try await json(args)["token"]?.stringValue else { throw HarnessError("no token in the answer") }
         return t
     }
 
     /// A managed gateway, on the in-process mock provider unless `config` names another file.
     func gateway(_ id: String, region: String = "eu-west", heartbeat: String = "500ms", extraEnv: [String: String] = [:],
                  config: String = Fixtures.path("valid/mock-quick-launch.yaml")) async throws -> (ChildProcess, Int) {
-        let token = try createToken(role: "gateway", gatewayID: id)
+        let token = try await createToken(role: "gateway", gatewayID: id)
         var e = env
         e["KEEPTRUSTS_API_TOKEN"] = token
         for (k, v) in extraEnv { e[k] = v }
@@ -49,10 +52,10 @@ struct FleetHarness {
     }
 
     /// Polls `check` until it returns a value, or fails after `timeout`.
-    static func eventually<T>(_ what: String, timeout: Duration = .seconds(15), _ check: () throws -> T?) async throws -> T {
+    static func eventually<T>(_ what: String, timeout: Duration = .seconds(15), _ check: () async throws -> T?) async throws -> T {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let v = try check() { return v }
+            if let v = try await check() { return v }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw HarnessError("timed out waiting for \(what)")

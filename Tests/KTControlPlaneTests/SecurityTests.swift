@@ -13,9 +13,9 @@ import KTTestSupport
     @Test func rolesAndTokenSecrecy() async throws {
         let h = try await FleetHarness.start()
         defer { h.cp.signal(SIGKILL) }
-        let viewer = try h.createToken(role: "viewer")
-        let gwX = try h.createToken(role: "gateway", gatewayID: "gw-x")
-        let op = try h.createToken(role: "operator")
+        let viewer = try await h.createToken(role: "viewer")
+        let gwX = try await h.createToken(role: "gateway", gatewayID: "gw-x")
+        let op = try await h.createToken(role: "operator")
 
         // No token, a wrong token: 401.
         #expect(status(h, "GET", "/v1/gateways", token: nil).0 == 401)
@@ -57,13 +57,13 @@ import KTTestSupport
         #expect(status(h, "GET", "/healthz", token: nil).0 == 200)
 
         // Revoked tokens stop working at once.
-        let list = try h.json(["control-plane", "token", "list"])
+        let list = try await h.json(["control-plane", "token", "list"])
         let viewerID = try #require(list["tokens"]?.arrayValue?.first { $0["role"]?.stringValue == "viewer" }?["id"]?.stringValue)
-        #expect(try h.kt(["control-plane", "token", "revoke", viewerID]).status == 0)
+        #expect(try await h.kt(["control-plane", "token", "revoke", viewerID]).status == 0)
         #expect(status(h, "GET", "/v1/gateways", token: viewer).0 == 401)
 
         // Token values never appear after creation: not in listings, logs or the database file.
-        let listing = try h.kt(["control-plane", "token", "list", "--json"]).stdout + (try h.kt(["control-plane", "token", "list"]).stdout)
+        let listing = try await h.kt(["control-plane", "token", "list", "--json"]).stdout + (try await h.kt(["control-plane", "token", "list"]).stdout)
         let db = try Data(contentsOf: URL(fileURLWithPath: h.dir + "/cp/kt.db")) + ((try? Data(contentsOf: URL(fileURLWithPath: h.dir + "/cp/kt.db-wal"))) ?? Data())
         let dbText = String(decoding: db, as: UTF8.self)
         let logs = h.cp.output.filter { !$0.contains("Admin token") && !$0.contains("export KEEPTRUSTS_API_URL") && !$0.hasPrefix("  kta_") }.joined(separator: "\n")
