@@ -17,6 +17,11 @@ public struct HealthGate: Sendable, Equatable {
     public var thresholds: [Threshold]
     public init(thresholds: [Threshold] = []) { self.thresholds = thresholds }
 
+    /// The relative p99 gate also needs the growth to exceed this many milliseconds. A p99 of a
+    /// few milliseconds moves by more than half between windows from scheduler jitter alone
+    /// (3 ms → 5 ms is noise, not a regression); explicit `p99<…` thresholds are not affected.
+    public static let p99GrowthFloorMs = 10.0
+
     public struct ParseError: Error, Sendable { public var message: String }
 
     /// Parses the `--success-threshold` grammar; the error names the bad part and what is allowed.
@@ -99,8 +104,9 @@ public struct HealthGate: Sendable, Equatable {
             return .fail(String(format: "block rate %.1f%% rose more than 5 points over its baseline %.1f%%", b * 100, baseBlock * 100))
         }
         if let e = h.errorRate, e >= 0.05 { return .fail(String(format: "error rate %.1f%% is not under 5%%", e * 100)) }
-        if let p = h.p99Ms, let bp = baseline?.p99Ms, baseline?.requests ?? 0 >= minRequests, p > bp * 1.5 {
-            return .fail(String(format: "p99 %.0fms grew more than 50%% over its baseline %.0fms", p, bp))
+        if let p = h.p99Ms, let bp = baseline?.p99Ms, baseline?.requests ?? 0 >= minRequests,
+           p > bp * 1.5, p - bp > Self.p99GrowthFloorMs {
+            return .fail(String(format: "p99 %.0fms grew more than 50%% (and %.0fms) over its baseline %.0fms", p, Self.p99GrowthFloorMs, bp))
         }
         return .pass(summary)
     }
