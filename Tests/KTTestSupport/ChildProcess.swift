@@ -21,16 +21,33 @@ public final class ChildProcess: @unchecked Sendable {
         process.environment = env
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
-        for (pipe, lines) in [(stdoutPipe, outLines), (stderrPipe, errLines)] {
-            pipe.fileHandleForReading.readabilityHandler = { h in
-                let data = h.availableData
-                guard !data.isEmpty else { h.readabilityHandler = nil; return }
-                let text = String(decoding: data, as: UTF8.self)
-                lines.append(text)
-            }
-        }
         try process.run()
         ChildProcess.track(process.processIdentifier)
+        Self.drain(stdoutPipe, into: outLines)
+        Self.drain(stderrPipe, into: errLines)
+    }
+
+    /// Reads `pipe` to its end on a thread of its own with blocking reads. (Foundation's
+    /// `readabilityHandler` traps on a spurious wake-up: `availableData` hits EAGAIN on the
+    /// non-blocking descriptor dispatch leaves behind, and it took a test run down under load.)
+    private static func drain(_ pipe: Pipe, into lines: LineBuffer) {
+        let fd = pipe.fileHandleForReading.fileDescriptor
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0, flags & O_NONBLOCK != 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+        let reader = Thread {
+            withExtendedLifetime(pipe) {
+                var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if n > 0 { lines.append(buffer[0..<n]); continue }
+                    if n < 0, errno == EINTR { continue }
+                    break   // EOF: the child and everything that inherited the pipe are gone
+                }
+                lines.finish()
+            }
+        }
+        reader.stackSize = 256 * 1024
+        reader.start()
     }
 
     /// Every child still alive when the test process exits is killed (no orphans across runs).
@@ -150,17 +167,31 @@ extension ChildProcess {
 
 public struct StartError: Error, CustomStringConvertible { public var description: String }
 
-/// Complete lines so far, plus the fragment of the one still arriving.
+/// Complete lines so far, plus the bytes of the one still arriving (kept as bytes so a UTF-8
+/// character split across two reads is decoded whole).
 final class LineBuffer: Sendable {
-    private let state = Mutex<(lines: [String], partial: String)>(([], ""))
+    private let state = Mutex<(lines: [String], partial: [UInt8])>(([], []))
 
     var lines: [String] { state.withLock { $0.lines } }
 
-    func append(_ text: String) {
+    func append(_ bytes: ArraySlice<UInt8>) {
         state.withLock { s in
-            var parts = (s.partial + text).components(separatedBy: "\n")
-            s.partial = parts.removeLast()
-            s.lines += parts.filter { !$0.isEmpty }
+            for byte in bytes {
+                if byte == UInt8(ascii: "\n") {
+                    if !s.partial.isEmpty { s.lines.append(String(decoding: s.partial, as: UTF8.self)) }
+                    s.partial.removeAll(keepingCapacity: true)
+                } else {
+                    s.partial.append(byte)
+                }
+            }
+        }
+    }
+
+    /// End of output: an unterminated last line still counts.
+    func finish() {
+        state.withLock { s in
+            if !s.partial.isEmpty { s.lines.append(String(decoding: s.partial, as: UTF8.self)) }
+            s.partial = []
         }
     }
 }
