@@ -43,6 +43,7 @@ extension ControlPlane {
         add("doctor.json", report)
 
         var shas: [String: String] = [:] // sha → why it is bundled
+        var missing: [JSONValue] = []      // files a reader would expect, and why they are not there
         for g in chosen {
             let dir = "gateways/\(Self.safeName(g.id))"
             add("\(dir)/record.json", await g.summary(at: t, healthWindow: options.healthWindowSeconds))
@@ -51,7 +52,13 @@ extension ControlPlane {
             // Prompt and response text (audit-logger include_content) is user data, not diagnostics.
             let decisions = events.map { e in e.json["content"] == nil ? e.json : e.json.setting("content", "[omitted from the bundle]") }
             add("\(dir)/events.json", .object([("limit", .int(Self.bundleEventsPerGateway)), ("events", .array(decisions))]))
-            if let c = effectiveConfigs[g.id] { add("\(dir)/effective-config.json", c) }
+            if let c = effectiveConfigs[g.id] {
+                add("\(dir)/effective-config.json", c)
+            } else {
+                let why = await g.status(at: t).0 == .offline ? "the gateway is offline"
+                    : "the gateway did not send its effective config within \(ManagedGateway.ageText(r.timeoutSeconds))"
+                missing.append(.object([("path", .string("\(dir)/effective-config.json")), ("reason", .string(why))]))
+            }
             let state = await g.configState
             for ref in [state.desired, state.applied, state.previous].compactMap({ $0 }) where shas[ref.sha] == nil { shas[ref.sha] = ref.version }
         }
@@ -78,6 +85,7 @@ extension ControlPlane {
             ("scope", .object([("gateways", .array(chosen.map { .string($0.id) })), ("checks", .array(r.checks.map { .string($0) }))])),
             ("redaction", "secret values (provider keys, tokens, anything resolved from secret_key_ref) are removed by each gateway and again here; configs are parsed trees"),
             ("files", .array(manifestFiles)),
+            ("missing", .array(missing)),
         ])
         files.insert(("manifest.json", Array((manifest.serialized(pretty: true) + "\n").utf8)), at: 0)
 

@@ -88,14 +88,13 @@ public actor ManagedGateway {
     var samples: [(at: Double, sample: TrafficSample)] = []
     let sampleRetention: Double = 3600
 
-    private var pollWaiters: [Int: CheckedContinuation<ConfigPollResult, Never>] = [:]
-    private var expiredPolls: Set<Int> = []
-    private var ackWaiters: [Int: (sha: String, c: CheckedContinuation<AckOutcome, Never>)] = [:]
-    private var expiredAcks: Set<Int> = []
+    private var pollWaiters = OneShotWaiters<Int, ConfigPollResult>()
+    private var ackWaiters = OneShotWaiters<Int, AckOutcome>()
+    /// The config each ACK waiter waits for.
+    private var ackSHAs: [Int: String] = [:]
     private var nextWaiter = 0
     private var pendingTasks: [JSONValue] = []
-    private enum TaskResult { case waiting(CheckedContinuation<JSONValue?, Never>?), done(JSONValue?) }
-    private var taskResults: [String: TaskResult] = [:]
+    private var taskResults = OneShotWaiters<String, JSONValue?>()
     /// Gateway clock minus ours at the last heartbeat that reported it (one-way latency included).
     var clockSkewSeconds: Double?
 
@@ -168,21 +167,23 @@ public actor ManagedGateway {
         if let r = immediatePoll(knownSHA: knownSHA) { return r }
         let waiter = nextWaiter
         nextWaiter += 1
-        return await withTaskGroup(of: ConfigPollResult.self) { group in
-            group.addTask { await self.parkPoll(waiter) }
+        pollWaiters.register(waiter)
+        let first = await withTaskGroup(of: ConfigPollResult.self) { group in
+            group.addTask { await self.park(poll: waiter) }
             group.addTask {
                 try? await Task.sleep(for: wait)
-                await self.expirePoll(waiter)
+                await self.finish(poll: waiter, .unchanged)
                 return .unchanged
             }
             let first = await group.next()!
             group.cancelAll()
-            self.expirePoll(waiter)
-            // A wake-up only says something arrived: the config is re-checked against what the
-            // gateway knows, and a task is taken from the queue (another poll may have taken it).
-            if case .unchanged = first { return .unchanged }
-            return self.immediatePoll(knownSHA: knownSHA) ?? .unchanged
+            return first
         }
+        pollWaiters.remove(waiter)
+        // A wake-up only says something arrived: the config is re-checked against what the
+        // gateway knows, and a task is taken from the queue (another poll may have taken it).
+        if case .unchanged = first { return .unchanged }
+        return immediatePoll(knownSHA: knownSHA) ?? .unchanged
     }
 
     private func immediatePoll(knownSHA: String?) -> ConfigPollResult? {
@@ -191,23 +192,13 @@ public actor ManagedGateway {
         return nil
     }
 
-    private func parkPoll(_ id: Int) async -> ConfigPollResult {
-        await withCheckedContinuation { c in
-            if expiredPolls.remove(id) != nil { c.resume(returning: .unchanged); return }
-            pollWaiters[id] = c
-        }
+    private func park(poll id: Int) async -> ConfigPollResult {
+        await withCheckedContinuation { c in pollWaiters.park(id, c) }
     }
 
-    private func expirePoll(_ id: Int) {
-        if let c = pollWaiters.removeValue(forKey: id) { c.resume(returning: .unchanged) } else { expiredPolls.insert(id) }
-        if expiredPolls.count > 64 { expiredPolls.removeAll() }
-    }
+    private func finish(poll id: Int, _ result: ConfigPollResult) { pollWaiters.finish(id, with: result) }
 
-    private func wakePolls(_ result: ConfigPollResult) {
-        let waiters = pollWaiters
-        pollWaiters.removeAll()
-        for (_, c) in waiters { c.resume(returning: result) }
-    }
+    private func wakePolls(_ result: ConfigPollResult) { pollWaiters.finishPending { _ in result } }
 
     /// The gateway applied or rejected a config.
     func acknowledge(version: String, sha: String, applied ok: Bool, error: String?) async {
@@ -237,18 +228,22 @@ public actor ManagedGateway {
         if let r = ackState(sha) { return r }
         let waiter = nextWaiter
         nextWaiter += 1
-        return await withTaskGroup(of: AckOutcome.self) { group in
-            group.addTask { await self.parkAck(waiter, sha: sha) }
+        ackWaiters.register(waiter)
+        ackSHAs[waiter] = sha
+        let first = await withTaskGroup(of: AckOutcome.self) { group in
+            group.addTask { await self.park(ack: waiter) }
             group.addTask {
                 try? await Task.sleep(for: timeout)
-                await self.expireAck(waiter)
+                await self.finish(ack: waiter, .timedOut)
                 return .timedOut
             }
             let first = await group.next()!
             group.cancelAll()
-            self.expireAck(waiter)
             return first
         }
+        ackWaiters.remove(waiter)
+        ackSHAs.removeValue(forKey: waiter)
+        return first
     }
 
     private func ackState(_ sha: String) -> AckOutcome? {
@@ -257,37 +252,24 @@ public actor ManagedGateway {
         return nil
     }
 
-    private func parkAck(_ id: Int, sha: String) async -> AckOutcome {
-        await withCheckedContinuation { c in
-            if expiredAcks.remove(id) != nil { c.resume(returning: .timedOut); return }
-            if let r = ackState(sha) { c.resume(returning: r); return }
-            ackWaiters[id] = (sha, c)
-        }
+    private func park(ack id: Int) async -> AckOutcome {
+        await withCheckedContinuation { c in ackWaiters.park(id, c) }
     }
 
-    private func expireAck(_ id: Int) {
-        if let w = ackWaiters.removeValue(forKey: id) { w.c.resume(returning: .timedOut) } else { expiredAcks.insert(id) }
-        if expiredAcks.count > 64 { expiredAcks.removeAll() }
-    }
+    private func finish(ack id: Int, _ outcome: AckOutcome) { ackWaiters.finish(id, with: outcome) }
 
     private func resolveAcks() {
-        for (id, w) in ackWaiters {
-            if let r = ackState(w.sha) {
-                ackWaiters.removeValue(forKey: id)
-                w.c.resume(returning: r)
-            }
-        }
+        ackWaiters.finishPending { id in ackSHAs[id].flatMap(ackState) }
     }
 
     /// Queues a task (doctor checks) for the gateway's next long-poll and waits for its answer
     /// (nil when none came within `timeout`).
     public func runTask(_ task: JSONValue, id taskID: String, timeout: Duration) async -> JSONValue? {
-        precondition(taskResults[taskID] == nil, "task id \(taskID) is already in use")
-        taskResults[taskID] = .waiting(nil)
+        taskResults.register(taskID)
         pendingTasks.append(task)
         wakePolls(.task(.null))
         let result = await withTaskGroup(of: JSONValue?.self) { group in
-            group.addTask { await self.parkTask(taskID) }
+            group.addTask { await self.park(task: taskID) }
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 await self.finishTask(taskID, result: nil)
@@ -299,32 +281,19 @@ public actor ManagedGateway {
         }
         // Re-checked after the await: the task may still be queued if the gateway never polled.
         pendingTasks.removeAll { $0["id"]?.stringValue == taskID }
-        taskResults.removeValue(forKey: taskID)
+        taskResults.remove(taskID)
         return result
     }
 
-    private func parkTask(_ id: String) async -> JSONValue? {
-        await withCheckedContinuation { c in
-            switch taskResults[id] {
-            case .done(let r)?: c.resume(returning: r)
-            case .waiting?: taskResults[id] = .waiting(c)
-            case nil: c.resume(returning: nil)
-            }
-        }
+    private func park(task id: String) async -> JSONValue? {
+        await withCheckedContinuation { c in taskResults.park(id, c) }
     }
 
     /// An answer (or the deadline: nil) for a task; the first one wins, later ones are ignored.
-    func finishTask(_ id: String, result: JSONValue?) {
-        guard case .waiting(let c)? = taskResults[id] else { return }
-        taskResults[id] = .done(result)
-        c?.resume(returning: result)
-    }
+    func finishTask(_ id: String, result: JSONValue?) { taskResults.finish(id, with: result) }
 
     /// Whether a task with this id is waiting for its answer (the result route checks it).
-    func expectsTask(_ id: String) -> Bool {
-        if case .waiting? = taskResults[id] { return true }
-        return false
-    }
+    func expectsTask(_ id: String) -> Bool { taskResults.isPending(id) }
 
     /// Events received (for `gateway show`).
     func noteEvents(_ n: Int, dropped: Int?) {

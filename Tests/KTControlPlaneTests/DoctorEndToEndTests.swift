@@ -237,6 +237,7 @@ import KTTestSupport
         let manifest = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: "\(extract)/\(root)/manifest.json"))))
         let files = manifest["files"]?.arrayValue ?? []
         #expect(files.count == names.count - 1, "every file but the manifest is listed")
+        #expect(manifest["missing"]?.arrayValue?.isEmpty == true, "nothing missing: \(manifest["missing"]?.serialized() ?? "")")
         for f in files {
             let path = try #require(f["path"]?.stringValue)
             let sum = try ChildProcess.system(["sha256sum", "\(extract)/\(root)/\(path)"])
@@ -244,6 +245,7 @@ import KTTestSupport
         }
         let doctor = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: "\(extract)/\(root)/doctor.json"))))
         #expect(doctor.gateway("gw-bundle") != nil)
+        #expect(Self.checks(doctor, "gw-bundle").allSatisfy { $0["status"]?.stringValue == "ok" }, "\(doctor.gateway("gw-bundle")?.serialized() ?? "")")
         let rollouts = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: "\(extract)/\(root)/rollouts.json"))))
         #expect(rollouts["rollouts"]?.arrayValue?.count == 1)
 
