@@ -79,6 +79,9 @@ enum GatewayRunCommand {
             ctx.err("error: \(error)")
             return 1
         }
+        // Managed: record traffic and events from the first request, not from when the agent's
+        // task first runs (requests answered in between were lost to the control plane).
+        if setup != nil { gateway.core.telemetry.enable() }
         let port: Int
         do {
             port = try await gateway.start()
