@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KTModel
 
 /// Managed mode (PRODUCT.md §6): registers the gateway with the control plane, heartbeats,
@@ -149,7 +150,18 @@ public final class ManagedAgent: Sendable {
 
     // MARK: Config long-poll
 
+    /// Tasks (doctor checks) running beside the long-poll at most; more wait their turn in it.
+    static let maxConcurrentTasks = 4
+
     func configLoop() async {
+        // Tasks run beside the poll, so a config push is not held up by a doctor's probes.
+        let running = InFlightCount()
+        await withDiscardingTaskGroup { tasks in
+            await configLoop(tasks: &tasks, running: running)
+        }
+    }
+
+    private func configLoop(tasks: inout DiscardingTaskGroup, running: InFlightCount) async {
         var backoff = Backoff(cap: maxBackoff)
         var known = await gateway.runningConfig.sha
         while !Task.isCancelled {
@@ -166,7 +178,14 @@ public final class ManagedAgent: Sendable {
             }
             guard let answer else { continue } // 304: unchanged
             if let task = answer["task"], task.objectValue != nil {
-                await runTask(task)
+                if running.enter(limit: Self.maxConcurrentTasks) {
+                    tasks.addTask {
+                        await self.runTask(task)
+                        running.leave()
+                    }
+                } else {
+                    await runTask(task)
+                }
                 continue
             }
             guard let c = answer["config"], let content = c["content"]?.stringValue, let sha = c["sha"]?.stringValue else { continue }
@@ -242,6 +261,24 @@ public final class ManagedAgent: Sendable {
         t.confirm(batch)
         return batch.count
     }
+}
+
+/// How many of something are in flight, with a limit checked on entry.
+final class InFlightCount: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// Counts one in when fewer than `limit` are in flight.
+    func enter(limit: Int) -> Bool {
+        var current = count.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = count.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    func leave() { count.subtract(1, ordering: .relaxed) }
 }
 
 /// Exponential backoff with jitter: base 250 ms doubling to `cap`, each delay drawn from [d/2, d].

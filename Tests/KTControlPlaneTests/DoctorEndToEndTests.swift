@@ -11,7 +11,7 @@ import KTTestSupport
     static let plantedFileKey = "planted-file-secret-7d41c2b9e05f"
 
     /// A config whose targets point at `ports` (each an openai-compatible target with a key).
-    static func config(dir: String, name: String, ports: [Int], includeContent: Bool = false) throws -> String {
+    static func config(dir: String, name: String, ports: [Int], includeContent: Bool = false, timeoutMs: Int = 3000) throws -> String {
         try (plantedFileKey + "\n").write(toFile: dir + "/provider-key.txt", atomically: true, encoding: .utf8)
         var targets = ""
         for (i, port) in ports.enumerated() {
@@ -22,7 +22,7 @@ import KTTestSupport
                       model: gpt-5.4-mini
                       base_url: http://127.0.0.1:\(port)
                       secret_key_ref: \(secret)
-                      timeout_ms: 3000
+                      timeout_ms: \(timeoutMs)
 
                 """
         }
@@ -53,6 +53,50 @@ import KTTestSupport
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// A listener that accepts connections and never answers (a provider that hangs).
+    final class SilentListener: @unchecked Sendable {
+        let fd: Int32
+        let port: Int
+        private let accepted = AcceptedSockets()
+
+        init() throws {
+            let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
+            guard bound == 0, listen(s, 16) == 0 else { Glibc.close(s); throw POSIXError(.EADDRINUSE) }
+            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+            port = Int(UInt16(bigEndian: addr.sin_port))
+            fd = s
+            let accepted = self.accepted
+            Thread {
+                while true {
+                    let c = accept(s, nil, nil)
+                    if c < 0 { return }   // closed
+                    accepted.add(c)
+                }
+            }.start()
+        }
+
+        var connections: Int { accepted.count }
+
+        /// Resets every connection (the waiting client sees the peer go away) and stops listening.
+        func close() {
+            shutdown(fd, Int32(SHUT_RDWR))
+            Glibc.close(fd)
+            accepted.closeAll()
+        }
+    }
+
+    final class AcceptedSockets: Sendable {
+        private let fds = Mutex<[Int32]>([])
+        func add(_ fd: Int32) { fds.withLock { $0.append(fd) } }
+        var count: Int { fds.withLock { $0.count } }
+        func closeAll() { fds.withLock { for c in $0 { Glibc.close(c) }; $0 = [] } }
     }
 
     static func checks(_ report: JSONValue, _ gateway: String) -> [JSONValue] {
@@ -186,6 +230,33 @@ import KTTestSupport
         #expect(check("clock")?["message"]?.stringValue?.contains("ahead of") == true)
         // The hand-made gateway runs none of the gateway-side checks: skipped, not passed.
         #expect(check("audit")?["status"] == "skip")
+    }
+
+    /// A gateway busy with a doctor task (its provider hangs) still takes a config push at once:
+    /// tasks run beside the config long-poll, not in it.
+    @Test func aConfigPushIsNotHeldUpByARunningDoctorTask() async throws {
+        let h = try await FleetHarness.start()
+        defer { h.cp.signal(SIGKILL) }
+        let hanging = try SilentListener()
+        defer { hanging.close() }
+        let config = try Self.config(dir: h.dir, name: "hanging-target", ports: [hanging.port], timeoutMs: 60_000)
+        let (gw, _) = try await h.gateway("gw-busy", heartbeat: "1s", extraEnv: ["DOCTOR_PLANTED_KEY": Self.plantedEnvKey], config: config)
+        defer { gw.signal(SIGKILL) }
+        try await Self.waitOnline(h, ["gw-busy"])
+
+        async let doctor = h.kt(["doctor", "--gateway", "gw-busy", "--checks", "upstream", "--timeout", "60s", "--json"])
+        _ = try await FleetHarness.eventually("the doctor's probe reaches the hanging provider") { hanging.connections > 0 ? true : nil }
+        let next = try Self.config(dir: h.dir, name: "hanging-target-next", ports: [hanging.port], timeoutMs: 60_000)
+        let push = try await h.kt(["config", "push", "--file", next, "--gateway", "gw-busy", "--source", "busy", "--confirm",
+                                   "--strategy", "all-at-once", "--adopt", "--ack-timeout", "5s", "--health-window", "0s", "--min-requests", "0"])
+        #expect(push.status == 0, "the ACK came while the doctor task still ran: \(push.stdout)\n\(push.stderr)")
+        #expect(hanging.connections > 0)
+
+        hanging.close()
+        let r = try await doctor
+        let report = try JSONValue.parse(r.stdout)
+        let upstream = Self.checks(report, "gw-busy").first { $0["check"] == "upstream" }
+        #expect(upstream?["status"] == "fail", "the provider went away mid-probe: \(upstream?.serialized() ?? r.stderr)")
     }
 
     @Test func bundleListsWithTarHasMatchingManifestHashesAndNoSecrets() async throws {
