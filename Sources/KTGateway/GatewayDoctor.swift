@@ -74,7 +74,7 @@ public enum GatewayDoctor {
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(timeoutMs)) { finish(nil) }
         }
         guard let v = verified else {
-            return DoctorCheck("audit", .warn, "directory writable; verifying the hash chain took longer than \(timeoutMs / 1000)s",
+            return DoctorCheck("audit", .warn, "directory writable; verifying the hash chain took longer than \(String(format: "%g", Double(timeoutMs) / 1000))s",
                                hint: "run 'kt audit verify' on the state dir to verify the whole log")
         }
         if let problem = v.problem {

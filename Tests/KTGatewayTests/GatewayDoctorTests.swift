@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+import KTModel
+import KTTestSupport
+import KTPolicy
+import KTGateway
+
+/// The gateway-side audit check, on real audit logs in temporary state dirs.
+@Suite struct GatewayDoctorTests {
+    static func log(records: Int) async throws -> AuditLog {
+        var settings = AuditLoggerSettings()
+        settings.durability = .batched
+        let log = try AuditLog(stateDir: try Fixtures.tempDir(), settings: settings)
+        for i in 0..<records { await log.append(.object([("n", .int(i)), ("verdict", "allow"), ("note", "a decision record of ordinary size")])) }
+        log.close()
+        return log
+    }
+
+    @Test func aSoundChainIsOkWithItsRecordCount() async throws {
+        let log = try await Self.log(records: 5)
+        let check = await GatewayDoctor.auditCheck(directory: log.directory, timeoutMs: 30_000)
+        #expect(check.status == .ok, "\(check.message)")
+        #expect(check.message.contains("5 records"))
+    }
+
+    /// A log too large to verify by the deadline is a warning that says how to verify it all;
+    /// the answer does not wait for the verification.
+    @Test func aLogTooLargeToVerifyInTimeWarnsInsteadOfWaiting() async throws {
+        let log = try await Self.log(records: 5_000)
+        let check = await GatewayDoctor.auditCheck(directory: log.directory, timeoutMs: 1)
+        #expect(check.status == .warn, "\(check.message)")
+        #expect(check.message.contains("took longer than 0.001s"))
+        #expect(check.hint?.contains("kt audit verify") == true)
+        // The same log, given time, verifies: the warning was the deadline, not the log.
+        let patient = await GatewayDoctor.auditCheck(directory: log.directory, timeoutMs: 60_000)
+        #expect(patient.status == .ok && patient.message.contains("5000 records"), "\(patient.message)")
+    }
+
+    @Test func aTamperedChainFails() async throws {
+        let log = try await Self.log(records: 4)
+        let file = try #require(AuditLog.segments(in: log.directory).first)
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        try text.replacingOccurrences(of: #""n":2"#, with: #""n":7"#).write(toFile: file, atomically: true, encoding: .utf8)
+        let check = await GatewayDoctor.auditCheck(directory: log.directory, timeoutMs: 30_000)
+        #expect(check.status == .fail)
+        #expect(check.message.contains("does not verify"))
+    }
+}
