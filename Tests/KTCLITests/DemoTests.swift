@@ -16,13 +16,8 @@ import KTTestSupport
         #expect(text.contains("Fleet doctor — 3 gateways"))
         #expect(text.contains("/manifest.json"))
         // Everything was stopped: no kt process still uses the demo's state directory.
-        let ps = Process()
-        ps.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-        ps.arguments = ["-f", state]
-        ps.standardOutput = FileHandle.nullDevice
-        try ps.run()
-        ps.waitUntilExit()
-        #expect(ps.terminationStatus == 1, "processes of the demo are still running")
+        let pgrep = try await ChildProcess.system(["pgrep", "-f", state])
+        #expect(pgrep.status == 1, "processes of the demo are still running: \(pgrep.stdout)")
     }
 
     static func runDemo(state: String) throws -> (Int32, String) {

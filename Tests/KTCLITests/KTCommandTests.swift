@@ -89,31 +89,31 @@ func runInProcess(_ args: [String], env: [String: String] = [:]) async -> (Int32
 
 /// The same through the real binary, as a newcomer runs it.
 @Suite struct KTBinaryTests {
-    @Test func lintTheSeedConfig() throws {
-        let r = try runKT(["policy", "lint", "--file", Fixtures.path("valid/quick-launch.yaml")])
+    @Test func lintTheSeedConfig() async throws {
+        let r = try await runKT(["policy", "lint", "--file", Fixtures.path("valid/quick-launch.yaml")])
         #expect(r.status == 0)
         #expect(r.stdout.contains("is valid") && r.stdout.contains("quick-launch 0.1.0"))
         #expect(r.stdout.contains("prompt-injection → pii-detector → audit-logger") && r.stdout.contains("sha:"))
     }
 
     @Test(arguments: ["E001", "E002", "E003", "E004", "E005", "E006"])
-    func eachInvalidFixtureExits2(_ code: String) throws {
+    func eachInvalidFixtureExits2(_ code: String) async throws {
         let dir = Fixtures.path("invalid")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(code) }
         #expect(!files.isEmpty)
         for file in files {
-            let r = try runKT(["policy", "lint", "--file", (dir as NSString).appendingPathComponent(file)])
+            let r = try await runKT(["policy", "lint", "--file", (dir as NSString).appendingPathComponent(file)])
             #expect(r.status == 2, "\(file)")
             #expect(r.stdout.contains("error[\(code)]"), "\(file)")
             #expect(r.stdout.contains("(line "), "\(file)")
         }
     }
 
-    @Test func unknownFlagExits2() throws {
-        let r = try runKT(["policy", "lint", "--fiel", "x"])
+    @Test func unknownFlagExits2() async throws {
+        let r = try await runKT(["policy", "lint", "--fiel", "x"])
         #expect(r.status == 2 && r.stderr.contains("did you mean '--file'"))
     }
 }
 
 /// Runs `kt` to completion as a child process.
-func runKT(_ args: [String]) throws -> ChildProcess.Finished { try ChildProcess.runToEnd(args) }
+func runKT(_ args: [String]) async throws -> ChildProcess.Finished { try await ChildProcess.runToEnd(args) }

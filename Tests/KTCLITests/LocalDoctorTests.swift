@@ -5,8 +5,8 @@ import KTTestSupport
 
 /// `kt doctor` without a control plane, against a real gateway child process.
 @Suite struct LocalDoctorTests {
-    static func run(_ args: [String], home: String) throws -> (Int32, JSONValue, String) {
-        let r = try ChildProcess.runToEnd(["doctor", "--json"] + args, environment: ["KEEPTRUSTS_HOME": home, "KEEPTRUSTS_API_URL": ""])
+    static func run(_ args: [String], home: String) async throws -> (Int32, JSONValue, String) {
+        let r = try await ChildProcess.runToEnd(["doctor", "--json"] + args, environment: ["KEEPTRUSTS_HOME": home, "KEEPTRUSTS_API_URL": ""])
         let json = (try? JSONValue.parse(r.stdout)) ?? .null
         return (r.status, json, r.stdout + r.stderr)
     }
@@ -20,9 +20,9 @@ import KTTestSupport
         let config = Fixtures.path("valid/mock-quick-launch.yaml")
         let (gw, port) = try await ChildProcess.gateway(["--policy-config", config, "--state-dir", dir + "/state", "--log-level", "warn"])
         defer { gw.signal(SIGKILL) }
-        #expect(RawClient.post(port: port, path: "/v1/chat/completions",
+        #expect(await RawClient.post(port: port, path: "/v1/chat/completions",
                                json: #"{"model":"gpt-5.4-mini","messages":[{"role":"user","content":"hi"}]}"#)?.status == 200)
-        let (status, report, out) = try Self.run(["--policy-config", config, "--state-dir", dir + "/state", "--url", "http://127.0.0.1:\(port)"], home: dir)
+        let (status, report, out) = try await Self.run(["--policy-config", config, "--state-dir", dir + "/state", "--url", "http://127.0.0.1:\(port)"], home: dir)
         #expect(status == 0, "\(out)")
         #expect(report["mode"] == "local")
         for name in ["config", "state", "gateway", "upstream"] {
@@ -35,17 +35,17 @@ import KTTestSupport
         let edited = dir + "/edited.yaml"
         try (try Fixtures.text("valid/mock-quick-launch.yaml")).replacingOccurrences(of: "threshold: 0.8", with: "threshold: 0.75")
             .write(toFile: edited, atomically: true, encoding: .utf8)
-        let (s2, r2, _) = try Self.run(["--policy-config", edited, "--state-dir", dir + "/state", "--url", "http://127.0.0.1:\(port)"], home: dir)
+        let (s2, r2, _) = try await Self.run(["--policy-config", edited, "--state-dir", dir + "/state", "--url", "http://127.0.0.1:\(port)"], home: dir)
         #expect(s2 == 0, "warnings alone do not fail")
         #expect(Self.check(r2, "gateway")?["status"] == "warn")
         #expect(Self.check(r2, "gateway")?["hint"]?.stringValue?.contains("reload") == true)
     }
 
-    @Test func problemsAreFailuresWithWhereAndFix() throws {
+    @Test func problemsAreFailuresWithWhereAndFix() async throws {
         let dir = try Fixtures.tempDir()
         let notADir = dir + "/state-file"
         _ = FileManager.default.createFile(atPath: notADir, contents: Data("x".utf8))
-        let (status, report, out) = try Self.run(["--policy-config", Fixtures.path("invalid/E002-unknown-key.yaml"), "--state-dir", notADir,
+        let (status, report, out) = try await Self.run(["--policy-config", Fixtures.path("invalid/E002-unknown-key.yaml"), "--state-dir", notADir,
                                                   "--url", "http://127.0.0.1:1"], home: dir)
         #expect(status == 1, "\(out)")
         let config = try #require(Self.check(report, "config"))
@@ -57,7 +57,7 @@ import KTTestSupport
         #expect(Self.check(report, "upstream")?["status"] == "skip")
 
         // A missing secret names the variable on its target's line.
-        let (s2, r2, _) = try Self.run(["--policy-config", Fixtures.path("valid/full.yaml"), "--checks", "config,upstream", "--timeout", "2s"], home: dir)
+        let (s2, r2, _) = try await Self.run(["--policy-config", Fixtures.path("valid/full.yaml"), "--checks", "config,upstream", "--timeout", "2s"], home: dir)
         #expect(s2 == 1)
         #expect(Self.check(r2, "config")?["message"]?.stringValue?.contains("OPENAI_API_KEY") == true)
         let upstream = r2["gateways"]?.arrayValue?.first?["checks"]?.arrayValue?.filter { $0["check"] == "upstream" } ?? []
@@ -65,9 +65,9 @@ import KTTestSupport
         #expect(upstream.first { $0["target"] == "mock-backup" }?["status"] == "ok")
 
         // Fleet-only flags without a control plane: usage error, exit 2.
-        let r = try ChildProcess.runToEnd(["doctor", "--local", "--bundle"], environment: ["KEEPTRUSTS_HOME": dir])
+        let r = try await ChildProcess.runToEnd(["doctor", "--local", "--bundle"], environment: ["KEEPTRUSTS_HOME": dir])
         #expect(r.status == 2)
-        let r3 = try ChildProcess.runToEnd(["doctor", "--local", "--checks", "heartbeat"], environment: ["KEEPTRUSTS_HOME": dir])
+        let r3 = try await ChildProcess.runToEnd(["doctor", "--local", "--checks", "heartbeat"], environment: ["KEEPTRUSTS_HOME": dir])
         #expect(r3.status == 2)
         #expect(r3.stderr.contains("unknown check 'heartbeat' for local mode"))
     }

@@ -124,7 +124,7 @@ import KTTestSupport
         defer { gwBad.signal(SIGKILL) }
         try await Self.waitOnline(h, ["gw-good", "gw-bad"])
         // Traffic through the good gateway gives its audit log records to verify.
-        #expect(FleetHarness.chat(port: goodPort, "hello there")?.status == 200)
+        #expect(await FleetHarness.chat(port: goodPort, "hello there")?.status == 200)
 
         let r = try await h.kt(["doctor", "--json", "--timeout", "8s"])
         #expect(r.status == 1, "a failing check exits 1: \(r.stderr)")
@@ -189,10 +189,10 @@ import KTTestSupport
         let token = try await h.createToken(role: "gateway", gatewayID: "gw-skew")
         let auth = ["authorization": "Bearer \(token)"]
         let ahead = 120_000
-        let reg = RawClient.request(port: h.port, method: "POST", path: "/v1/gateways/register",
+        let reg = await RawClient.request(port: h.port, method: "POST", path: "/v1/gateways/register",
                                     body: #"{"id":"gw-skew","version":"0.0.9","heartbeat_interval_seconds":30}"#, headers: auth)
         #expect(reg?.status == 200)
-        let beat = RawClient.request(port: h.port, method: "POST", path: "/v1/gateways/gw-skew/heartbeat",
+        let beat = await RawClient.request(port: h.port, method: "POST", path: "/v1/gateways/gw-skew/heartbeat",
                                      body: #"{"version":"0.0.9","unix_ms":\#(Int(Date().timeIntervalSince1970 * 1000) + ahead)}"#, headers: auth)
         #expect(beat?.status == 200)
         let push = try await h.kt(["config", "push", "--file", Fixtures.path("fleet/good.yaml"), "--gateway", "gw-skew", "--source", "skewtest",
@@ -269,9 +269,9 @@ import KTTestSupport
         let (gw, gwPort) = try await h.gateway("gw-bundle", heartbeat: "1s", extraEnv: ["DOCTOR_PLANTED_KEY": Self.plantedEnvKey], config: config)
         defer { gw.signal(SIGKILL) }
         try await Self.waitOnline(h, ["gw-bundle"])
-        #expect(FleetHarness.chat(port: gwPort, FleetHarness.injection)?.status == 409)
+        #expect(await FleetHarness.chat(port: gwPort, FleetHarness.injection)?.status == 409)
         let prompt = "a normal question about planted-prompt-text-42"
-        #expect(FleetHarness.chat(port: gwPort, prompt)?.status == 200)
+        #expect(await FleetHarness.chat(port: gwPort, prompt)?.status == 200)
         let stored = try await FleetHarness.eventually("events stored") { () -> String? in
             let out = try await h.kt(["events", "tail", "--gateway", "gw-bundle", "--no-follow", "--json"]).stdout
             return out.split(separator: "\n").count >= 2 ? out : nil
@@ -291,7 +291,7 @@ import KTTestSupport
         let mode = (try FileManager.default.attributesOfItem(atPath: output)[.posixPermissions] as? Int) ?? 0
         #expect(mode == 0o600)
 
-        let list = try ChildProcess.system(["tar", "-tzf", output])
+        let list = try await ChildProcess.system(["tar", "-tzf", output])
         #expect(list.status == 0, "\(list.stderr)")
         let names = list.stdout.split(separator: "\n").map(String.init)
         let root = try #require(names.first?.split(separator: "/").first.map(String.init))
@@ -304,14 +304,14 @@ import KTTestSupport
 
         let extract = h.dir + "/extracted"
         try FileManager.default.createDirectory(atPath: extract, withIntermediateDirectories: true)
-        #expect(try ChildProcess.system(["tar", "-xzf", output, "-C", extract]).status == 0)
+        #expect(try await ChildProcess.system(["tar", "-xzf", output, "-C", extract]).status == 0)
         let manifest = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: "\(extract)/\(root)/manifest.json"))))
         let files = manifest["files"]?.arrayValue ?? []
         #expect(files.count == names.count - 1, "every file but the manifest is listed")
         #expect(manifest["missing"]?.arrayValue?.isEmpty == true, "nothing missing: \(manifest["missing"]?.serialized() ?? "")")
         for f in files {
             let path = try #require(f["path"]?.stringValue)
-            let sum = try ChildProcess.system(["sha256sum", "\(extract)/\(root)/\(path)"])
+            let sum = try await ChildProcess.system(["sha256sum", "\(extract)/\(root)/\(path)"])
             #expect(sum.stdout.split(separator: " ").first.map(String.init) == f["sha256"]?.stringValue, "hash of \(path)")
         }
         let doctor = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: "\(extract)/\(root)/doctor.json"))))
@@ -322,7 +322,7 @@ import KTTestSupport
 
         // No planted secret anywhere: not in the compressed bytes, not in the archive they expand to.
         let compressed = Array(try Data(contentsOf: URL(fileURLWithPath: output)))
-        let tarBytes = try ChildProcess.system(["gzip", "-dc", output]).stdout
+        let tarBytes = try await ChildProcess.system(["gzip", "-dc", output]).stdout
         // Prompt text (include_content) is user data: left out too.
         #expect(!tarBytes.contains("planted-prompt-text-42"))
         for secret in [Self.plantedEnvKey, Self.plantedFileKey, h.admin, gatewayToken] {

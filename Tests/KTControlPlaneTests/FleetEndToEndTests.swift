@@ -35,15 +35,15 @@ import KTTestSupport
         defer { tail.signal(SIGKILL) }
         _ = await tail.waitForLine(containing: "following", timeout: .seconds(5))
         let sent = ContinuousClock.now
-        #expect(FleetHarness.chat(port: pa, "hello there", requestID: "live-probe-1")?.status == 200)
+        #expect(await FleetHarness.chat(port: pa, "hello there", requestID: "live-probe-1")?.status == 200)
         let seen = await tail.waitForLine(containing: "live-probe-1", timeout: .seconds(3))
         #expect(seen != nil)
         #expect(ContinuousClock.now - sent < .milliseconds(1500), "a new decision should reach events tail within about a second")
 
         // A known mix: gw-a 6 allowed (one already sent) + 2 blocked, gw-b 4 allowed.
-        for i in 0..<5 { #expect(FleetHarness.chat(port: pa, "question \(i)")?.status == 200) }
-        for _ in 0..<2 { #expect(FleetHarness.chat(port: pa, FleetHarness.injection)?.status == 409) }
-        for i in 0..<4 { #expect(FleetHarness.chat(port: pb, "other \(i)")?.status == 200) }
+        for i in 0..<5 { #expect(await FleetHarness.chat(port: pa, "question \(i)")?.status == 200) }
+        for _ in 0..<2 { #expect(await FleetHarness.chat(port: pa, FleetHarness.injection)?.status == 409) }
+        for i in 0..<4 { #expect(await FleetHarness.chat(port: pb, "other \(i)")?.status == 200) }
         let health = try await FleetHarness.eventually("heartbeats carrying the traffic") { () throws -> JSONValue? in
             let hj = try await h.json(["gateway", "health"])
             return hj.gateway("gw-a")?["requests"]?.intValue == 8 && hj.gateway("gw-b")?["requests"]?.intValue == 4 ? hj : .none
@@ -91,7 +91,7 @@ import KTTestSupport
         var h = try await FleetHarness.start()
         let (g, gp) = try await h.gateway("gw-d", heartbeat: "300ms", extraEnv: ["KEEPTRUSTS_EVENT_QUEUE_SIZE": "5"])
         defer { g.signal(SIGKILL) }
-        for i in 0..<3 { #expect(FleetHarness.chat(port: gp, "before \(i)")?.status == 200) }
+        for i in 0..<3 { #expect(await FleetHarness.chat(port: gp, "before \(i)")?.status == 200) }
         _ = try await FleetHarness.eventually("3 events stored") { () throws -> Bool? in
             try await h.kt(["events", "tail", "--gateway", "gw-d", "--no-follow", "--json"]).stdout.split(separator: "\n").count == 3 ? true : nil
         }
@@ -99,7 +99,7 @@ import KTTestSupport
         // SIGKILL the control plane; the gateway keeps answering.
         h.cp.signal(SIGKILL)
         _ = await h.cp.waitForExit()
-        for i in 0..<8 { #expect(FleetHarness.chat(port: gp, "during outage \(i)")?.status == 200) }
+        for i in 0..<8 { #expect(await FleetHarness.chat(port: gp, "during outage \(i)")?.status == 200) }
         let down = try await h.kt(["gateway", "list"])
         #expect(down.status == 1)
         #expect(down.stderr.contains("cannot reach the control plane"))

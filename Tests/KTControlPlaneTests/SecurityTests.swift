@@ -5,8 +5,8 @@ import KTTestSupport
 
 /// Every endpoint needs a token; roles limit what it may do; token values never leak.
 @Suite struct SecurityTests {
-    func status(_ h: FleetHarness, _ method: String, _ path: String, token: String?, body: String? = nil) -> (Int, String) {
-        let r = RawClient.request(port: h.port, method: method, path: path, body: body, headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:])
+    func status(_ h: FleetHarness, _ method: String, _ path: String, token: String?, body: String? = nil) async -> (Int, String) {
+        let r = await RawClient.request(port: h.port, method: method, path: path, body: body, headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:])
         return (r?.status ?? -1, r?.text ?? "")
     }
 
@@ -18,49 +18,49 @@ import KTTestSupport
         let op = try await h.createToken(role: "operator")
 
         // No token, a wrong token: 401.
-        #expect(status(h, "GET", "/v1/gateways", token: nil).0 == 401)
-        #expect(status(h, "GET", "/v1/gateways", token: "kta_not-a-real-token").0 == 401)
-        #expect(status(h, "GET", "/v1/events", token: nil).0 == 401)
-        #expect(status(h, "GET", "/v1/health", token: nil).0 == 401)
-        #expect(status(h, "POST", "/v1/gateways/register", token: nil, body: "{}").0 == 401)
+        #expect(await status(h, "GET", "/v1/gateways", token: nil).0 == 401)
+        #expect(await status(h, "GET", "/v1/gateways", token: "kta_not-a-real-token").0 == 401)
+        #expect(await status(h, "GET", "/v1/events", token: nil).0 == 401)
+        #expect(await status(h, "GET", "/v1/health", token: nil).0 == 401)
+        #expect(await status(h, "POST", "/v1/gateways/register", token: nil, body: "{}").0 == 401)
 
         // Viewer reads but cannot push, drive rollouts or manage tokens; the 403 names the permission.
-        #expect(status(h, "GET", "/v1/gateways", token: viewer).0 == 200)
-        let push = status(h, "POST", "/v1/rollouts", token: viewer, body: "{}")
+        #expect(await status(h, "GET", "/v1/gateways", token: viewer).0 == 200)
+        let push = await status(h, "POST", "/v1/rollouts", token: viewer, body: "{}")
         #expect(push.0 == 403)
         #expect(push.1.contains("config:push"))
-        let mint = status(h, "POST", "/v1/tokens", token: viewer, body: #"{"role":"admin"}"#)
+        let mint = await status(h, "POST", "/v1/tokens", token: viewer, body: #"{"role":"admin"}"#)
         #expect(mint.0 == 403)
         #expect(mint.1.contains("tokens:manage"))
-        #expect(status(h, "POST", "/v1/tokens", token: op, body: #"{"role":"admin"}"#).0 == 403)
+        #expect(await status(h, "POST", "/v1/tokens", token: op, body: #"{"role":"admin"}"#).0 == 403)
 
         // A gateway token acts only as its own gateway and cannot read the fleet.
-        let fleet = status(h, "GET", "/v1/gateways", token: gwX)
+        let fleet = await status(h, "GET", "/v1/gateways", token: gwX)
         #expect(fleet.0 == 403)
         #expect(fleet.1.contains("fleet:read"))
-        #expect(status(h, "GET", "/v1/events", token: gwX).0 == 403)
-        #expect(status(h, "POST", "/v1/gateways/register", token: gwX, body: #"{"id":"gw-x","version":"0.1.0"}"#).0 == 200)
-        #expect(status(h, "POST", "/v1/gateways/register", token: gwX, body: #"{"id":"gw-y"}"#).0 == 403)
-        let other = status(h, "POST", "/v1/gateways/gw-y/heartbeat", token: gwX, body: #"{"traffic":{"requests":1}}"#)
+        #expect(await status(h, "GET", "/v1/events", token: gwX).0 == 403)
+        #expect(await status(h, "POST", "/v1/gateways/register", token: gwX, body: #"{"id":"gw-x","version":"0.1.0"}"#).0 == 200)
+        #expect(await status(h, "POST", "/v1/gateways/register", token: gwX, body: #"{"id":"gw-y"}"#).0 == 403)
+        let other = await status(h, "POST", "/v1/gateways/gw-y/heartbeat", token: gwX, body: #"{"traffic":{"requests":1}}"#)
         #expect(other.0 == 403)
         #expect(other.1.contains("bound to gateway 'gw-x'"))
-        #expect(status(h, "POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: #"{"traffic":{"requests":1}}"#).0 == 200)
-        #expect(status(h, "GET", "/v1/gateways/gw-y/config?wait=0s", token: gwX).0 == 403)
-        #expect(status(h, "POST", "/v1/gateways/gw-y/events", token: gwX, body: #"{"events":[]}"#).0 == 403)
+        #expect(await status(h, "POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: #"{"traffic":{"requests":1}}"#).0 == 200)
+        #expect(await status(h, "GET", "/v1/gateways/gw-y/config?wait=0s", token: gwX).0 == 403)
+        #expect(await status(h, "POST", "/v1/gateways/gw-y/events", token: gwX, body: #"{"events":[]}"#).0 == 403)
 
         // Malformed bodies get a clear 400, never a crash.
-        let bad = status(h, "POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: "{not json")
+        let bad = await status(h, "POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: "{not json")
         #expect(bad.0 == 400)
         #expect(bad.1.contains("not valid JSON"))
-        #expect(status(h, "POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: #"{"traffic":{"requests":-1}}"#).0 == 400)
-        #expect(status(h, "POST", "/v1/gateways/gw-x/events", token: gwX, body: #"{"events":[{"verdict":"maybe"}]}"#).0 == 400)
-        #expect(status(h, "GET", "/healthz", token: nil).0 == 200)
+        #expect(await status(h, "POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: #"{"traffic":{"requests":-1}}"#).0 == 400)
+        #expect(await status(h, "POST", "/v1/gateways/gw-x/events", token: gwX, body: #"{"events":[{"verdict":"maybe"}]}"#).0 == 400)
+        #expect(await status(h, "GET", "/healthz", token: nil).0 == 200)
 
         // Revoked tokens stop working at once.
         let list = try await h.json(["control-plane", "token", "list"])
         let viewerID = try #require(list["tokens"]?.arrayValue?.first { $0["role"]?.stringValue == "viewer" }?["id"]?.stringValue)
         #expect(try await h.kt(["control-plane", "token", "revoke", viewerID]).status == 0)
-        #expect(status(h, "GET", "/v1/gateways", token: viewer).0 == 401)
+        #expect(await status(h, "GET", "/v1/gateways", token: viewer).0 == 401)
 
         // Token values never appear after creation: not in listings, logs or the database file.
         let listing = try await h.kt(["control-plane", "token", "list", "--json"]).stdout + (try await h.kt(["control-plane", "token", "list"]).stdout)
@@ -76,13 +76,13 @@ import KTTestSupport
         #expect(fileMode == 0o600)
     }
 
-    @Test func cliErrorsWhenUnconfiguredOrUnreachable() throws {
-        let unset = try ChildProcess.runToEnd(["gateway", "list"], environment: ["KEEPTRUSTS_API_URL": "", "KEEPTRUSTS_API_TOKEN": ""])
+    @Test func cliErrorsWhenUnconfiguredOrUnreachable() async throws {
+        let unset = try await ChildProcess.runToEnd(["gateway", "list"], environment: ["KEEPTRUSTS_API_URL": "", "KEEPTRUSTS_API_TOKEN": ""])
         #expect(unset.status == 2)
         #expect(unset.stderr.contains("KEEPTRUSTS_API_URL is not set"))
-        let noToken = try ChildProcess.runToEnd(["gateway", "list"], environment: ["KEEPTRUSTS_API_URL": "http://127.0.0.1:9", "KEEPTRUSTS_API_TOKEN": ""])
+        let noToken = try await ChildProcess.runToEnd(["gateway", "list"], environment: ["KEEPTRUSTS_API_URL": "http://127.0.0.1:9", "KEEPTRUSTS_API_TOKEN": ""])
         #expect(noToken.stderr.contains("KEEPTRUSTS_API_TOKEN is not set"))
-        let down = try ChildProcess.runToEnd(["gateway", "health"], environment: ["KEEPTRUSTS_API_URL": "http://127.0.0.1:9", "KEEPTRUSTS_API_TOKEN": "x"])
+        let down = try await ChildProcess.runToEnd(["gateway", "health"], environment: ["KEEPTRUSTS_API_URL": "http://127.0.0.1:9", "KEEPTRUSTS_API_TOKEN": "x"])
         #expect(down.status == 1)
         #expect(down.stderr.contains("cannot reach the control plane at http://127.0.0.1:9"))
     }

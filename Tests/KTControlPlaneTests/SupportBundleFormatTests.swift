@@ -7,7 +7,7 @@ import KTTestSupport
 /// The pieces of the support bundle: our ustar writer (checked by the system tar), gzip through
 /// zlib, and the secret scrubber.
 @Suite struct SupportBundleFormatTests {
-    @Test func ustarArchiveOpensWithSystemTarIncludingLongNames() throws {
+    @Test func ustarArchiveOpensWithSystemTarIncludingLongNames() async throws {
         let dir = try Fixtures.tempDir()
         var tar = TarArchive(mtime: 1_700_000_000)
         let longDir = "root/gateways/" + String(repeating: "g", count: 90)
@@ -21,10 +21,10 @@ import KTTestSupport
         for (p, b) in files { try tar.add(path: p, contents: b) }
         let gz = try Gzip.compress(tar.finished())
         try Data(gz).write(to: URL(fileURLWithPath: dir + "/t.tar.gz"))
-        let list = try ChildProcess.system(["tar", "-tzf", dir + "/t.tar.gz"])
+        let list = try await ChildProcess.system(["tar", "-tzf", dir + "/t.tar.gz"])
         #expect(list.status == 0, "\(list.stderr)")
         #expect(list.stdout.split(separator: "\n").map(String.init) == files.map(\.0))
-        #expect(try ChildProcess.system(["tar", "-xzf", dir + "/t.tar.gz", "-C", dir]).status == 0)
+        #expect(try await ChildProcess.system(["tar", "-xzf", dir + "/t.tar.gz", "-C", dir]).status == 0)
         for (p, b) in files {
             #expect(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + p))) == b, "\(p)")
         }

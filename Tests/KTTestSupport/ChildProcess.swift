@@ -105,6 +105,16 @@ public final class ChildProcess: @unchecked Sendable {
         try runToEnd(executable: "/usr/bin/env", argv)
     }
 
+    /// `runToEnd` for async tests: the wait happens on a thread of its own, not the cooperative pool.
+    public static func runToEnd(_ args: [String], environment: [String: String] = [:]) async throws -> Finished {
+        try await onThread { Result { try runToEnd(executable: ktBinary, args, environment: environment) } }.get()
+    }
+
+    /// `system` for async tests.
+    public static func system(_ argv: [String]) async throws -> Finished {
+        try await onThread { Result { try runToEnd(executable: "/usr/bin/env", argv) } }.get()
+    }
+
     static func runToEnd(executable: String, _ args: [String], environment: [String: String] = [:]) throws -> Finished {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)

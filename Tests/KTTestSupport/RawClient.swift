@@ -134,3 +134,19 @@ extension RawClient {
         return c.readResponse()
     }
 }
+
+/// The same one-shot requests for async tests: the blocking socket calls run on a thread of their
+/// own, so a test waiting for a reply never holds one of the cooperative pool's threads.
+extension RawClient {
+    public static func post(port: Int, path: String, json: String, headers: [String: String] = [:]) async -> Response? {
+        await onThread { post(port: port, path: path, json: json, headers: headers) }
+    }
+
+    public static func get(port: Int, path: String, headers: [String: String] = [:]) async -> Response? {
+        await onThread { get(port: port, path: path, headers: headers) }
+    }
+
+    public static func request(port: Int, method: String, path: String, body: String? = nil, headers: [String: String] = [:]) async -> Response? {
+        await onThread { request(port: port, method: method, path: path, body: body, headers: headers) }
+    }
+}
