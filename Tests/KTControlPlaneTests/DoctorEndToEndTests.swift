@@ -73,30 +73,48 @@ import KTTestSupport
             port = Int(UInt16(bigEndian: addr.sin_port))
             fd = s
             let accepted = self.accepted
+            // Only this thread closes the listening socket, once accept fails after `close()`'s
+            // shutdown: a descriptor number is never closed twice or used after another thread
+            // may have been given it.
             Thread {
                 while true {
                     let c = accept(s, nil, nil)
-                    if c < 0 { return }   // closed
+                    if c < 0 { break }
                     accepted.add(c)
                 }
+                Glibc.close(s)
             }.start()
         }
 
         var connections: Int { accepted.count }
 
         /// Resets every connection (the waiting client sees the peer go away) and stops listening.
+        /// Idempotent.
         func close() {
-            shutdown(fd, Int32(SHUT_RDWR))
-            Glibc.close(fd)
-            accepted.closeAll()
+            if accepted.closeAll() { shutdown(fd, Int32(SHUT_RDWR)) }
         }
     }
 
     final class AcceptedSockets: Sendable {
-        private let fds = Mutex<[Int32]>([])
-        func add(_ fd: Int32) { fds.withLock { $0.append(fd) } }
-        var count: Int { fds.withLock { $0.count } }
-        func closeAll() { fds.withLock { for c in $0 { Glibc.close(c) }; $0 = [] } }
+        private let state = Mutex<(fds: [Int32], accepted: Int, closed: Bool)>(([], 0, false))
+        func add(_ fd: Int32) {
+            state.withLock { s in
+                s.accepted += 1
+                if s.closed { Glibc.close(fd) } else { s.fds.append(fd) }
+            }
+        }
+        /// Connections accepted so far (closing them does not lower it).
+        var count: Int { state.withLock { $0.accepted } }
+        /// Closes every connection once; false when already closed.
+        func closeAll() -> Bool {
+            state.withLock { s in
+                guard !s.closed else { return false }
+                s.closed = true
+                for c in s.fds { Glibc.close(c) }
+                s.fds = []
+                return true
+            }
+        }
     }
 
     static func checks(_ report: JSONValue, _ gateway: String) -> [JSONValue] {
