@@ -277,6 +277,42 @@ func sseData(_ body: String) -> [String] {
         #expect(missing.output.contains { $0.contains("KT_TEST_MISSING_KEY") && $0.contains("openai-primary") })
     }
 
+    /// A gateway whose log reader went away keeps serving: the lost log lines are dropped
+    /// (it ignores SIGPIPE), not the gateway.
+    @Test func aClosedLogPipeDoesNotStopTheGateway() async throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ChildProcess.ktBinary)
+        p.arguments = ["gateway", "run", "--listen", "127.0.0.1:0", "--policy-config", Fixtures.path("valid/mock-quick-launch.yaml"),
+                       "--state-dir", try Fixtures.tempDir()]
+        let logs = Pipe()
+        p.standardError = logs
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        // Read the log up to the listening line (this thread is its only reader), then close it.
+        let fd = logs.fileHandleForReading.fileDescriptor
+        let port: Int? = await onThread {
+            var text = ""
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { return nil }
+                text += String(decoding: buffer[0..<n], as: UTF8.self)
+                if let r = text.range(of: #"gateway listening.*?127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                    return Int(text[r].split(separator: ":").last ?? "")
+                }
+            }
+        }
+        try logs.fileHandleForReading.close()
+        let bound = try #require(port)
+        let body = #"{"model":"gpt-5.4-mini","messages":[{"role":"user","content":"hello"}]}"#
+        for _ in 0..<3 {
+            // Each answer writes a log line into the closed pipe.
+            #expect(await RawClient.post(port: bound, path: "/v1/chat/completions", json: body)?.status == 200)
+        }
+        #expect(p.isRunning, "the gateway died writing to a closed log pipe")
+    }
+
     @Test func curlAsARealOpenAIClient() async throws {
         let (mock, mport) = try await ChildProcess.mockUpstream()
         let config = try writeConfig(targets: [("primary", "http://127.0.0.1:\(mport)", 5000)])

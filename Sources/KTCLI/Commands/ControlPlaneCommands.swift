@@ -26,6 +26,7 @@ enum ControlPlaneCommands {
             ctx.err("error: \(error.message)")
             return 1
         }
+        SignalWaiter.survivesClosedPipes()
         let port: Int
         do { port = try await cp.start() } catch {
             ctx.err("error: cannot start the control plane: \((error as? KTError)?.message ?? "\(error)")")

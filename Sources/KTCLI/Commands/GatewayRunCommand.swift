@@ -82,6 +82,7 @@ enum GatewayRunCommand {
         // Managed: record traffic and events from the first request, not from when the agent's
         // task first runs (requests answered in between were lost to the control plane).
         if setup != nil { gateway.core.telemetry.enable() }
+        SignalWaiter.survivesClosedPipes()
         let port: Int
         do {
             port = try await gateway.start()
@@ -182,6 +183,11 @@ struct ManagedSetup {
 
 /// Waits for SIGTERM or SIGINT; calls `onReload` on SIGHUP.
 enum SignalWaiter {
+    /// Servers outlive whoever reads their output: a closed log pipe makes writes fail (they are
+    /// dropped) instead of killing a gateway or control plane with SIGPIPE. CLI commands keep
+    /// the default, so `kt gateway list | head` ends quietly.
+    static func survivesClosedPipes() { signal(SIGPIPE, SIG_IGN) }
+
     /// Runs `handler` (on a signal queue) on SIGINT or SIGTERM instead of dying.
     static func onInterrupt(_ handler: @escaping @Sendable () -> Void) {
         var sources: [DispatchSourceSignal] = []

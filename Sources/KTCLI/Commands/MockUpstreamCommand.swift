@@ -20,6 +20,7 @@ enum MockUpstreamCommand {
             return 2
         }
         let server = MockUpstreamServer(behavior: b)
+        SignalWaiter.survivesClosedPipes()
         do {
             let bound = try await server.start(host: host, port: port)
             // The first line on stdout is the bound address, so a parent using port 0 can read it.
