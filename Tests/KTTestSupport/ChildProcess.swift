@@ -58,7 +58,7 @@ public final class ChildProcess: @unchecked Sendable {
         atExitInstalled.withLock { installed in
             guard !installed else { return }
             installed = true
-            atexit { ChildProcess.live.withLock { for p in $0 { kill(p, SIGKILL) } } }
+            atexit { ChildProcess.live.withLock { for p in $0 where ChildProcess.isOurChild(p) { kill(p, SIGKILL) } } }
         }
     }
 
@@ -77,7 +77,20 @@ public final class ChildProcess: @unchecked Sendable {
         return nil
     }
 
-    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    /// Signals the child while it is ours: once it has exited and been reaped its pid may belong
+    /// to another process (pid_max is 32768 here, and a test run starts thousands of processes).
+    public func signal(_ sig: Int32) {
+        if process.isRunning { kill(process.processIdentifier, sig) }
+    }
+
+    /// Whether `pid` is still a child of this process (alive or not yet reaped).
+    static func isOurChild(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        // Fields after "(comm)": state, ppid, ...
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && Int32(fields[1]) == getpid()
+    }
 
     /// Waits for exit (with a deadline, then SIGKILL) and returns the status.
     @discardableResult
