@@ -75,6 +75,12 @@ final class EventLoop: @unchecked Sendable {
         var lastTick = DispatchTime.now().uptimeNanoseconds
         while running.load(ordering: .acquiring) {
             let n = events.withUnsafeMutableBufferPointer { kt_epoll_wait(epfd, $0.baseAddress, 256, 100) }
+            if n < 0 {
+                // EINTR is retried in the shim; anything else means our epoll descriptor was closed
+                // by code that did not own it. Spinning on the error would hang every connection.
+                let e = errno
+                preconditionFailure("epoll_wait on descriptor \(epfd) failed: \(String(cString: strerror(e))); another part of the process closed it")
+            }
             if n > 0 {
                 for i in 0..<Int(n) {
                     let ev = events[i]

@@ -55,6 +55,8 @@ public final class HTTPServer: Sendable {
         var openConnections = 0
         var acceptedTotal = 0
         var draining = false
+        /// The first `shutdown` drives the drain; later calls only wait for the loop to stop.
+        var shutdownStarted = false
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -143,6 +145,14 @@ public final class HTTPServer: Sendable {
     /// Stops accepting, lets in-flight requests finish for up to `gracePeriod`, then closes
     /// everything and stops the loop thread.
     public func shutdown(gracePeriod: Duration = .seconds(10)) async {
+        let first = state.withLock { s -> Bool in
+            defer { s.shutdownStarted = true }
+            return !s.shutdownStarted
+        }
+        guard first else {
+            await loop.waitUntilStopped()
+            return
+        }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             loop.execute { [self] in
                 let fd = state.withLock { s -> Int32 in

@@ -152,7 +152,7 @@ func sseData(_ body: String) -> [String] {
             let c = try! RawClient(port: port)
             c.send("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)")
             let got = c.fill()  // the head and first event
-            close(c.fd)
+            c.close()
             return got
         }
         let deadline = ContinuousClock.now + .seconds(5)

@@ -167,6 +167,17 @@ struct TestServer {
         await s.server.shutdown()
     }
 
+    /// A second shutdown (say a signal during a drain) waits for the first instead of hanging on
+    /// a loop that has already stopped.
+    @Test(.timeLimit(.minutes(1))) func shutdownTwiceReturnsBothTimes() async throws {
+        let s = try await TestServer.start()
+        async let first: Void = s.server.shutdown(gracePeriod: .seconds(1))
+        async let second: Void = s.server.shutdown(gracePeriod: .seconds(1))
+        _ = await (first, second)
+        await s.server.shutdown()
+        #expect(await RawClient.get(port: s.port, path: "/hello") == nil, "nothing listens after shutdown")
+    }
+
     @Test func clientDisconnectCancelsTheHandler() async throws {
         let s = try await TestServer.start()
         let client = await onThread { () -> RawClient in
@@ -177,7 +188,7 @@ struct TestServer {
         }
         #expect(await s.next("started") == "started /wait?id=1")
         _ = client  // keep it open until the handler runs, then drop it
-        _ = await onThread { close(client.fd) }
+        _ = await onThread { client.close() }
         #expect(await s.next("cancelled") == "cancelled /wait?id=1")
         await s.server.shutdown()
     }

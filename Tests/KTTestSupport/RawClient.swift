@@ -13,7 +13,9 @@ public func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> 
 /// A blocking HTTP/1.1 client over a raw socket, for exercising framing and timeouts exactly.
 /// Every read has a receive timeout so a broken server fails a test instead of hanging it.
 public final class RawClient: @unchecked Sendable {
-    public let fd: Int32
+    /// Closed only by `close()` or `deinit`, once: a descriptor closed twice may by then belong to
+    /// another thread (a server's epoll descriptor once, which then spun on EINVAL).
+    private var fd: Int32
     /// Bytes read since the last complete response (what `readUntilClosed` returns).
     private var raw: [UInt8] = []
     private var parser = HTTPResponseParser()
@@ -32,11 +34,18 @@ public final class RawClient: @unchecked Sendable {
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        if rc != 0 { close(fd); throw POSIXError(.ECONNREFUSED) }
+        if rc != 0 { Glibc.close(fd); throw POSIXError(.ECONNREFUSED) }
         self.fd = fd
     }
 
-    deinit { close(fd) }
+    deinit { close() }
+
+    /// Closes the connection now (the server sees EOF); later calls do nothing.
+    public func close() {
+        guard fd >= 0 else { return }
+        Glibc.close(fd)
+        fd = -1
+    }
 
     public func send(_ text: String) { send(Array(text.utf8)) }
     public func send(_ bytes: [UInt8]) {
