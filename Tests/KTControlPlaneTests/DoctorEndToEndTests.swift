@@ -277,6 +277,28 @@ import KTTestSupport
         #expect(upstream?["status"] == "fail", "the provider went away mid-probe: \(upstream?.serialized() ?? r.stderr)")
     }
 
+    /// A gateway that cannot send its effective config is named in the manifest with the reason,
+    /// rather than silently missing from the bundle.
+    @Test func theManifestNamesWhatAnOfflineGatewayCouldNotSend() async throws {
+        let h = try await FleetHarness.start()
+        defer { h.cp.signal(SIGKILL) }
+        let token = try await h.createToken(role: "gateway", gatewayID: "gw-gone")
+        let reg = await RawClient.request(port: h.port, method: "POST", path: "/v1/gateways/register",
+                                          body: #"{"id":"gw-gone","heartbeat_interval_seconds":0.3}"#, headers: ["authorization": "Bearer \(token)"])
+        #expect(reg?.status == 200)
+        _ = try await FleetHarness.eventually("gw-gone offline") { () -> Bool? in
+            try await h.json(["gateway", "list"]).gateway("gw-gone")?["status"]?.stringValue == "offline" ? true : nil
+        }
+        let output = h.dir + "/gone.tar.gz"
+        let r = try await h.kt(["doctor", "--bundle", "--output", output])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        let manifestText = try await ChildProcess.system(["tar", "-xzOf", output, "--wildcards", "*/manifest.json"]).stdout
+        let missing = try JSONValue.parse(manifestText)["missing"]?.arrayValue ?? []
+        #expect(missing.count == 1)
+        #expect(missing.first?["path"]?.stringValue == "gateways/gw-gone/effective-config.json")
+        #expect(missing.first?["reason"]?.stringValue?.contains("offline") == true, "\(missing)")
+    }
+
     @Test func bundleListsWithTarHasMatchingManifestHashesAndNoSecrets() async throws {
         let h = try await FleetHarness.start()
         defer { h.cp.signal(SIGKILL) }
