@@ -168,22 +168,30 @@ public actor ManagedGateway {
         let waiter = nextWaiter
         nextWaiter += 1
         pollWaiters.register(waiter)
-        let first = await withTaskGroup(of: ConfigPollResult.self) { group in
-            group.addTask { await self.park(poll: waiter) }
-            group.addTask {
-                try? await Task.sleep(for: wait)
-                await self.finish(poll: waiter, .unchanged)
-                return .unchanged
-            }
-            let first = await group.next()!
-            group.cancelAll()
-            return first
-        }
+        let first = await Self.firstOf(park: { await self.park(poll: waiter) }, or: wait,
+                                       expire: { await self.finish(poll: waiter, .unchanged) }, expired: .unchanged)
         pollWaiters.remove(waiter)
         // A wake-up only says something arrived: the config is re-checked against what the
         // gateway knows, and a task is taken from the queue (another poll may have taken it).
         if case .unchanged = first { return .unchanged }
         return immediatePoll(knownSHA: knownSHA) ?? .unchanged
+    }
+
+    /// Waits for a parked waiter's result, or until `timeout`, when `expire` gives the waiter
+    /// `expired` (so the park returns too). One child task each; the first result wins.
+    private static func firstOf<Value: Sendable>(park: @escaping @Sendable () async -> Value, or timeout: Duration,
+                                                 expire: @escaping @Sendable () async -> Void, expired: Value) async -> Value {
+        await withTaskGroup(of: Value.self) { group in
+            group.addTask { await park() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                await expire()
+                return expired
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
     }
 
     private func immediatePoll(knownSHA: String?) -> ConfigPollResult? {
@@ -230,17 +238,8 @@ public actor ManagedGateway {
         nextWaiter += 1
         ackWaiters.register(waiter)
         ackSHAs[waiter] = sha
-        let first = await withTaskGroup(of: AckOutcome.self) { group in
-            group.addTask { await self.park(ack: waiter) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                await self.finish(ack: waiter, .timedOut)
-                return .timedOut
-            }
-            let first = await group.next()!
-            group.cancelAll()
-            return first
-        }
+        let first = await Self.firstOf(park: { await self.park(ack: waiter) }, or: timeout,
+                                       expire: { await self.finish(ack: waiter, .timedOut) }, expired: .timedOut)
         ackWaiters.remove(waiter)
         ackSHAs.removeValue(forKey: waiter)
         return first
@@ -268,17 +267,8 @@ public actor ManagedGateway {
         taskResults.register(taskID)
         pendingTasks.append(task)
         wakePolls(.task(.null))
-        let result = await withTaskGroup(of: JSONValue?.self) { group in
-            group.addTask { await self.park(task: taskID) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                await self.finishTask(taskID, result: nil)
-                return nil
-            }
-            let first = await group.next()!
-            group.cancelAll()
-            return first
-        }
+        let result = await Self.firstOf(park: { await self.park(task: taskID) }, or: timeout,
+                                        expire: { await self.finishTask(taskID, result: nil) }, expired: nil)
         // Re-checked after the await: the task may still be queued if the gateway never polled.
         pendingTasks.removeAll { $0["id"]?.stringValue == taskID }
         taskResults.remove(taskID)
