@@ -58,7 +58,9 @@ public enum GatewayDoctor {
     }
 
     /// An audit directory can be appended to and its hash chain verifies (within the deadline).
-    public static func auditCheck(directory dir: String, timeoutMs: Int) async -> DoctorCheck {
+    /// `verify` is the chain verification (replaceable so a test can hold it past the deadline).
+    public static func auditCheck(directory dir: String, timeoutMs: Int,
+                                  verify: @escaping @Sendable (String) -> AuditLog.Verification = { AuditLog.verify(directory: $0, live: true) }) async -> DoctorCheck {
         guard access(dir, W_OK) == 0 else {
             return DoctorCheck("audit", .fail, "audit directory \(dir) is not writable: \(String(cString: strerror(errno)))",
                                hint: "fix the directory's owner and permissions; without it audit records cannot be written")
@@ -70,7 +72,7 @@ public enum GatewayDoctor {
         let verified: AuditLog.Verification? = await withCheckedContinuation { c in
             let pending = Mutex<CheckedContinuation<AuditLog.Verification?, Never>?>(c)
             let finish = { @Sendable (v: AuditLog.Verification?) in pending.withLock { $0.take() }?.resume(returning: v) }
-            Thread { finish(AuditLog.verify(directory: dir, live: true)) }.start()
+            Thread { finish(verify(dir)) }.start()
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(timeoutMs)) { finish(nil) }
         }
         guard let v = verified else {
