@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <stdint.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 
 const uint32_t KT_EPOLLIN = EPOLLIN, KT_EPOLLOUT = EPOLLOUT, KT_EPOLLRDHUP = EPOLLRDHUP,
                KT_EPOLLHUP = EPOLLHUP, KT_EPOLLERR = EPOLLERR, KT_EPOLLET = EPOLLET;
@@ -89,3 +91,33 @@ int kt_peer_is_loopback(int fd) {
     }
     return 0;
 }
+
+uint32_t kt_peer_key(int fd) {
+    struct sockaddr_storage ss; socklen_t len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return 0;
+    if (ss.ss_family == AF_INET) return ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr);
+    if (ss.ss_family == AF_INET6) {
+        struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            return ((uint32_t)a->s6_addr[12] << 24) | ((uint32_t)a->s6_addr[13] << 16) | ((uint32_t)a->s6_addr[14] << 8) | a->s6_addr[15];
+        }
+        // FNV-1a of the /64 prefix: one key per IPv6 subscriber network.
+        uint32_t h = 2166136261u;
+        for (int i = 0; i < 8; i++) { h ^= a->s6_addr[i]; h *= 16777619u; }
+        return h;
+    }
+    return 0;
+}
+
+long kt_raise_nofile_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = rl;
+        want.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)rl.rlim_cur;
+}
+
+int kt_open_reserve_fd(void) { return open("/dev/null", O_RDONLY | O_CLOEXEC); }

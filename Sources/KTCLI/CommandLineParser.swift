@@ -111,3 +111,11 @@ public enum CommandLineParser {
         return parsed
     }
 }
+
+extension UsageError {
+    /// A flag's integer value: digits only, in `range`; otherwise a usage error (exit 2) that
+    /// names the flag and the allowed range.
+    static func integer(_ text: String, flag: String, in range: ClosedRange<Int>, command: String) throws(UsageError) -> Int {
+        do { return try BoundedField.integer(text: text, flag, in: range) } catch { throw UsageError(error.message, command: command) }
+    }
+}

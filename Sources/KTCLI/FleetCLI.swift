@@ -77,10 +77,10 @@ enum FleetCLI {
     static func ago(_ seconds: Double?) -> String {
         guard let s = seconds else { return "never" }
         if s < 1 { return "just now" }
-        if s < 60 { return "\(Int(s))s ago" }
-        if s < 3600 { return "\(Int(s / 60))m ago" }
-        if s < 86400 { return "\(Int(s / 3600))h ago" }
-        return "\(Int(s / 86400))d ago"
+        if s < 60 { return "\(Int(saturating: s))s ago" }
+        if s < 3600 { return "\(Int(saturating: s / 60))m ago" }
+        if s < 86400 { return "\(Int(saturating: s / 3600))h ago" }
+        return "\(Int(saturating: s / 86400))d ago"
     }
 
     static func percent(_ v: JSONValue?) -> String {

@@ -163,7 +163,9 @@ extension ControlPlane {
         }
         if wants("clock") {
             var measured: Double?
-            if let a = answer, let gw = a["unix_ms"]?.intValue, let ours = a["received_unix_ms"]?.intValue { measured = Double(gw - ours) / 1000 }
+            if let a = answer, let gw = a["unix_ms"]?.doubleValue, let ours = a["received_unix_ms"]?.doubleValue, gw.isFinite, abs(gw - ours) < 1e15 {
+                measured = (gw - ours) / 1000
+            }
             checks.append(FleetDoctor.clock(state, measured: measured))
         }
         let answered = (answer?["checks"]?.arrayValue ?? []).compactMap(DoctorCheck.init(json:))

@@ -129,6 +129,21 @@ extension ControlPlane {
     // MARK: Rollouts
 
     func createRollout(_ b: JSONValue) async throws -> Rollout {
+        let strategy = b["strategy"]?.stringValue ?? "rolling"
+        guard ["all-at-once", "rolling", "canary"].contains(strategy) else { throw APIError.badRequest("strategy must be all-at-once, rolling or canary") }
+        // Every number is range-checked here: a rollout body is an operator's input, and the
+        // machine that runs it must never see 1e300 batches or a negative timeout.
+        let batchSize: Int, minRequests: Int, pause: Double, window: Double, canary: Double?, ackTimeout: Double
+        do throws(BoundedFieldError) {
+            batchSize = try BoundedField.integer(b["batch_size"], "batch_size", in: 1...100_000, default: 1)!
+            minRequests = try BoundedField.integer(b["min_requests"], "min_requests", in: 0...100_000_000, default: 20)!
+            pause = try BoundedField.number(b["pause_between_seconds"], "pause_between_seconds", in: 0...604_800, default: strategy == "rolling" ? 60 : 0)!
+            window = try BoundedField.number(b["health_window_seconds"], "health_window_seconds", in: 0...604_800, default: 30)!
+            canary = strategy == "canary" ? try BoundedField.number(b["canary_duration_seconds"], "canary_duration_seconds", in: 0...2_592_000, default: 600) : nil
+            ackTimeout = try BoundedField.number(b["ack_timeout_seconds"], "ack_timeout_seconds", in: 0.1...3600, default: 30)!
+        } catch {
+            throw APIError(status: 422, code: "out_of_range", message: error.message)
+        }
         let plan = try await makePlan(b)
         if let wanted = b["plan_id"]?.stringValue, wanted != plan["plan_id"]?.stringValue {
             let old = try await store.plan(id: wanted)
@@ -139,19 +154,6 @@ extension ControlPlane {
             let reasons = (plan["skipped"]?.arrayValue ?? []).map { "\($0["gateway"]?.stringValue ?? "?"): \($0["reason"]?.stringValue ?? "")" }
             throw APIError.conflict("nothing to push: " + (reasons.isEmpty ? "no gateway matched \((plan["unmatched"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", "))" : reasons.joined(separator: "; ")))
         }
-        let strategy = b["strategy"]?.stringValue ?? "rolling"
-        guard ["all-at-once", "rolling", "canary"].contains(strategy) else { throw APIError.badRequest("strategy must be all-at-once, rolling or canary") }
-        func num(_ key: String, _ d: Double) throws(APIError) -> Double {
-            guard let v = b[key] else { return d }
-            guard let x = v.doubleValue, x >= 0 else { throw APIError.badRequest("\(key) must be a non-negative number") }
-            return x
-        }
-        let batchSize = max(1, Int(try num("batch_size", strategy == "canary" ? 1 : 1)))
-        let pause = try num("pause_between_seconds", strategy == "rolling" ? 60 : 0)
-        let window = try num("health_window_seconds", 30)
-        let minRequests = Int(try num("min_requests", 20))
-        let canary = strategy == "canary" ? try num("canary_duration_seconds", 600) : nil
-        let ackTimeout = max(0.1, try num("ack_timeout_seconds", 30))
         let thresholds = b["success_threshold"]?.stringValue
         if let t = thresholds {
             do { _ = try HealthGate.parse(t) } catch { throw APIError.badRequest("success_threshold: \(error.message)") }
@@ -200,13 +202,13 @@ extension ControlPlane {
     func streamRollout(_ id: String, _ writer: HTTPResponseWriter) async throws {
         guard let sub = await rollouts.subscribe(id) else { throw APIError.notFound("no rollout '\(id)'") }
         writer.startStream(status: 200, headers: Self.sseHeaders)
-        for e in sub.backlog { writer.writeChunk(Array("event: progress\ndata: \(e.serialized())\n\n".utf8)) }
+        for e in sub.backlog { await writer.writeChunk(Array("event: progress\ndata: \(e.serialized())\n\n".utf8)) }
         let stream = sub.stream
         await Self.pumpSSE(writer) {
-            for await e in stream { writer.writeChunk(Array("event: progress\ndata: \(e.serialized())\n\n".utf8)) }
+            for await e in stream { await writer.writeChunk(Array("event: progress\ndata: \(e.serialized())\n\n".utf8)) }
         }
         if let r = await rollouts.get(id) {
-            writer.writeChunk(Array("event: end\ndata: \(r.json.serialized())\n\n".utf8))
+            await writer.writeChunk(Array("event: end\ndata: \(r.json.serialized())\n\n".utf8))
         }
         writer.endStream()
     }

@@ -295,17 +295,25 @@ extension ControlPlane {
         }
         let b = try body(request, limit: 1 << 20)
         var sample = TrafficSample()
-        if let t = b["traffic"] {
-            guard let s = TrafficSample(json: t) else { throw APIError.badRequest("traffic is malformed: needs requests ≥ 0 and histograms as {buckets:[[index,count]...]}") }
-            sample = s
+        let h: Heartbeat
+        do throws(BoundedFieldError) {
+            if let t = b["traffic"], !t.isNull { sample = try TrafficSample(json: t) }
+            let counter = 0...TrafficSample.maxCount
+            h = Heartbeat(intervalSeconds: try BoundedField.number(b["interval_seconds"], "interval_seconds", in: 0.001...3600),
+                          status: b["status"]?.stringValue, uptimeSeconds: try BoundedField.number(b["uptime_seconds"], "uptime_seconds", in: 0...1e10),
+                          eventsDropped: try BoundedField.integer(b["events_dropped"], "events_dropped", in: counter),
+                          eventsQueued: try BoundedField.integer(b["events_queued"], "events_queued", in: counter),
+                          version: b["version"]?.stringValue, running: nil,
+                          // Up to the year 9999: anything later is not a clock.
+                          gatewayUnixMs: try BoundedField.integer(b["unix_ms"], "unix_ms", in: 0...253_402_300_799_000), sample: sample)
+        } catch {
+            throw APIError.badRequest(error.message)
         }
         var running = ConfigRef(json: b["config"])
         if let r = running, let known = await g.configState.applied, known.sameSHA(r.sha) { running = known } else { running = try await named(running) }
-        let h = Heartbeat(intervalSeconds: b["interval_seconds"]?.doubleValue.flatMap { $0 > 0 ? $0 : nil }, status: b["status"]?.stringValue,
-                          uptimeSeconds: b["uptime_seconds"]?.doubleValue, eventsDropped: b["events_dropped"]?.intValue,
-                          eventsQueued: b["events_queued"]?.intValue, version: b["version"]?.stringValue, running: running,
-                          gatewayUnixMs: b["unix_ms"]?.intValue, sample: sample)
-        await g.heartbeat(h)
+        var beat = h
+        beat.running = running
+        await g.heartbeat(beat)
         let desired = await g.configState.desired
         reply(writer, 200, .object([("ok", true), ("desired", desired?.json ?? .null)]))
         return 200
@@ -366,7 +374,9 @@ extension ControlPlane {
             rows.append((at, verdict, e.setting("gateway", .string(id)).serialized()))
         }
         let seqs = try await store.insertEvents(gateway: id, rows)
-        await g.noteEvents(rows.count, dropped: b["dropped"]?.intValue)
+        let dropped: Int?
+        do throws(BoundedFieldError) { dropped = try BoundedField.integer(b["dropped"], "dropped", in: 0...TrafficSample.maxCount) } catch { throw APIError.badRequest(error.message) }
+        await g.noteEvents(rows.count, dropped: dropped)
         metrics.events(rows.count)
         hub.publish(zip(seqs, rows).map { StoredEvent(seq: $0, gateway: id, at: $1.at, verdict: $1.verdict, body: $1.body) })
         reply(writer, 200, .object([("accepted", .int(rows.count)), ("last_seq", .int(seqs.last ?? 0))]))
@@ -450,9 +460,9 @@ extension ControlPlane {
         q.limit = 10_000
         let backlog = try await store.events(q)
         writer.startStream(status: 200, headers: Self.sseHeaders)
-        writer.writeChunk(Array(": kt events stream\n\n".utf8))
+        await writer.writeChunk(Array(": kt events stream\n\n".utf8))
         for e in backlog where e.seq > last {
-            writer.writeChunk(Array("id: \(e.seq)\nevent: decision\ndata: \(e.json.serialized())\n\n".utf8))
+            await writer.writeChunk(Array("id: \(e.seq)\nevent: decision\ndata: \(e.json.serialized())\n\n".utf8))
             last = e.seq
         }
         let stream = sub.stream
@@ -460,9 +470,8 @@ extension ControlPlane {
         await Self.pumpSSE(writer) {
             var lastSent = resumeAfter
             for await e in stream where e.seq > lastSent {
-                writer.writeChunk(Array("id: \(e.seq)\nevent: decision\ndata: \(e.json.serialized())\n\n".utf8))
+                await writer.writeChunk(Array("id: \(e.seq)\nevent: decision\ndata: \(e.json.serialized())\n\n".utf8))
                 lastSent = e.seq
-                if await writer.bufferedBytes() > 16 << 20 { return }
             }
         }
         writer.endStream()
@@ -485,7 +494,7 @@ extension ControlPlane {
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(15))
-                    writer.writeChunk(Array(": keep-alive\n\n".utf8))
+                    await writer.writeChunk(Array(": keep-alive\n\n".utf8))
                 }
             }
             await group.next()

@@ -49,7 +49,9 @@ public struct HealthGate: Sendable, Equatable {
                 }
             }
             if !isRate, scale == 0.01 { throw ParseError(message: "'\(part)': \(metric.rawValue) is a latency; use ms or s (e.g. p99<500ms)") }
-            guard let v = Double(valueText), v >= 0 else { throw ParseError(message: "'\(part)': '\(valueText)' is not a number") }
+            guard let v = Double(valueText), v.isFinite, v >= 0 else { throw ParseError(message: "'\(part)': '\(valueText)' is not a number") }
+            if isRate, v * scale > 1 { throw ParseError(message: "'\(part)': a rate is at most 100%") }
+            if !isRate, v * scale > 86_400_000 { throw ParseError(message: "'\(part)': a latency limit is at most 24 h") }
             out.append(Threshold(metric: metric, op: op, value: v * scale, text: part))
         }
         guard !out.isEmpty else { throw ParseError(message: "empty threshold expression; e.g. \"block_rate<5%,p99<500ms\"") }

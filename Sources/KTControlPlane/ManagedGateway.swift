@@ -396,7 +396,7 @@ public actor ManagedGateway {
         previous = ConfigRef(json: c?["previous"])
         lastNack = ConfigNack(json: c?["last_nack"])
         self.lastSeen = lastSeen
-        samples = restored.compactMap { at, j in TrafficSample(json: j).map { (at, $0) } }
+        samples = restored.compactMap { at, j in (try? TrafficSample(json: j)).map { (at, $0) } }
     }
 
     /// The API's view: the record with derived status and health.

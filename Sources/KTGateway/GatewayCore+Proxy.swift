@@ -160,10 +160,10 @@ extension GatewayCore {
             // Without response-phase policies the bytes pass through untouched; with them the
             // guard holds back a window and re-emits checked (possibly redacted) text.
             var guardian: StreamGuard? = engine.hasPolicies(for: .response) ? StreamGuard(engine: engine) : nil
-            func release(_ outputs: [StreamGuard.Output]) -> ChainDecision? {
+            func release(_ outputs: [StreamGuard.Output]) async -> ChainDecision? {
                 for o in outputs {
                     switch o {
-                    case .send(let bytes): writer.writeChunk(bytes)
+                    case .send(let bytes): await writer.writeChunk(bytes)
                     case .blocked(let d): return d
                     }
                 }
@@ -177,14 +177,14 @@ extension GatewayCore {
                         throw UpstreamError(.responseTooLarge, "the upstream stream exceeded \(snap.config.sizeLimits.maxResponseBytes) bytes")
                     }
                     if guardian != nil {
-                        if let d = release(guardian!.feed(chunk)) { blocked = d; break }
+                        if let d = await release(guardian!.feed(chunk)) { blocked = d; break }
                     } else {
-                        writer.writeChunk(chunk)
+                        await writer.writeChunk(chunk)
                     }
                 }
                 ctx.upstreamSeconds += (ContinuousClock.now - streamStart).secondsDouble
                 if Task.isCancelled || writer.isClientGone { await clientGone(&ctx); return }
-                if blocked == nil, guardian != nil { blocked = release(guardian!.finish()) }
+                if blocked == nil, guardian != nil { blocked = await release(guardian!.finish()) }
                 if let g = guardian {
                     for d in g.decisions { apply(d, phase: "response", to: &ctx) }
                     if engine.auditSettings?.includeContent == true { ctx.responseContent = g.answer }
@@ -194,7 +194,7 @@ extension GatewayCore {
                     ctx.errorCode = "output_blocked"
                     await recordDecision(&ctx)
                     // An error event and no [DONE]: the client must not take this for a complete answer.
-                    writer.writeChunk(Array("data: \(Self.policyBlocked(d, output: true).json.serialized())\n\n".utf8))
+                    await writer.writeChunk(Array("data: \(Self.policyBlocked(d, output: true).json.serialized())\n\n".utf8))
                 } else {
                     await recordDecision(&ctx)
                 }
@@ -208,7 +208,7 @@ extension GatewayCore {
                 await recordDecision(&ctx)
                 let event = OpenAIError.upstream("the upstream stream from '\(target.target.id)' failed: \(message)", code: "upstream_stream_error")
                 // An error event and no [DONE]: the client must not mistake this for a complete answer.
-                writer.writeChunk(Array("data: \(event.json.serialized())\n\n".utf8))
+                await writer.writeChunk(Array("data: \(event.json.serialized())\n\n".utf8))
                 writer.endStream()
             }
             metrics.recordUpstream(target: target.target.id, seconds: ctx.upstreamSeconds)

@@ -129,7 +129,7 @@ public final class MockUpstreamServer: Sendable {
                     stats.withLock { $0.cancelled += 1 }
                     return
                 }
-                w.writeChunk(e)
+                await w.writeChunk(e)
                 if b.chunkDelayMs > 0 { try? await Task.sleep(for: .milliseconds(b.chunkDelayMs)) }
             }
             if Task.isCancelled || w.isClientGone {

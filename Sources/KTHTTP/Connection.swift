@@ -1,44 +1,61 @@
 import CKTShim
 import Foundation
 
-/// One client connection. Confined to the server's loop thread; `HTTPResponseWriter` reaches it
-/// only through `EventLoop.execute`.
+/// One client connection: the socket and its output buffer. Every decision (dispatch, pause,
+/// timeouts, close) is `ConnectionMachine`'s; this type performs them. Confined to the server's
+/// loop thread; `HTTPResponseWriter` reaches it only through `EventLoop.execute`.
 final class Connection: @unchecked Sendable {
     let fd: Int32
     unowned let server: HTTPServer
     let peerIsLoopback: Bool
-    private var parser: HTTPRequestParser
+    let peer: UInt32
+    private var machine: ConnectionMachine
     private var out: [UInt8] = []
     private var outOffset = 0
-    private var wantsWritable = false
+    private var polledEvents: UInt32 = KT_EPOLLIN | KT_EPOLLRDHUP
     private(set) var closed = false
     private var inFlight: HTTPResponseWriter?
-    private var closeAfterFlush = false
-    private var lastActivity = ContinuousClock.now
-    private var headStartedAt: ContinuousClock.Instant?
 
-    init(fd: Int32, server: HTTPServer) {
+    init(fd: Int32, server: HTTPServer, now: ContinuousClock.Instant) {
         self.fd = fd
         self.server = server
         self.peerIsLoopback = kt_peer_is_loopback(fd) == 1
-        self.parser = HTTPRequestParser(limits: .init(maxHeaderBytes: server.configuration.maxHeaderBytes,
-                                                      maxBodyBytes: server.currentMaxBodyBytes))
+        self.peer = kt_peer_key(fd)
+        let c = server.configuration
+        self.machine = ConnectionMachine(
+            limits: .init(headerTimeout: c.headerTimeout, bodyTimeout: c.bodyTimeout, idleTimeout: c.idleTimeout,
+                          writeStallTimeout: c.bodyTimeout),
+            parserLimits: .init(maxHeaderBytes: c.maxHeaderBytes, maxBodyBytes: server.currentMaxBodyBytes), now: now)
     }
 
-    var isIdle: Bool { inFlight == nil && !parser.hasPartialRequest }
+    /// When this connection became idle (nil while it has work): the oldest idle ones are closed
+    /// first when the server needs room.
+    var idleSince: ContinuousClock.Instant? { machine.idleSince }
 
     func handle(events: UInt32) {
-        if events & (KT_EPOLLIN | KT_EPOLLRDHUP | KT_EPOLLHUP | KT_EPOLLERR) != 0 { readAvailable() }
+        if events & (KT_EPOLLHUP | KT_EPOLLERR) != 0 && events & KT_EPOLLIN == 0 {
+            perform(machine.peerClosed())
+            return
+        }
+        if events & KT_EPOLLIN != 0 {
+            readAvailable()
+        } else if events & KT_EPOLLRDHUP != 0 {
+            // The peer half-closed while reading is paused: it will send nothing more, and its
+            // pipelined requests are past the bound; treat as gone, like an EOF.
+            perform(machine.peerClosed())
+        }
         if !closed, events & KT_EPOLLOUT != 0 { flush() }
+        updatePolling()
     }
 
     private func readAvailable() {
         var sawEOF = false
         withUnsafeTemporaryAllocation(byteCount: 65_536, alignment: 16) { buf in
-            while !closed {
+            while !closed, machine.wantsRead {
                 let n = read(fd, buf.baseAddress, buf.count)
                 if n > 0 {
-                    parser.feed(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+                    machine.setMaxBodyBytes(server.currentMaxBodyBytes)
+                    perform(machine.bytesReceived(UnsafeRawBufferPointer(rebasing: buf[0..<n]), now: .now))
                     if n < buf.count { break }
                 } else if n == 0 {
                     sawEOF = true
@@ -50,60 +67,58 @@ final class Connection: @unchecked Sendable {
                 }
             }
         }
-        lastActivity = .now
-        if sawEOF {
-            // The peer went away: cancel whatever it was waiting for.
+        // The peer went away: cancel whatever it was waiting for.
+        if sawEOF { perform(machine.peerClosed()) }
+    }
+
+    private func perform(_ action: ConnectionMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .dispatch:
+            guard let request = machine.takeRequest() else { return }
+            dispatch(request)
+        case .write(let bytes):
+            enqueue(bytes)
+        case .respondAndClose(let status, let message):
+            enqueue(errorBytes(status, message))
+            perform(machine.errorQueued(now: .now))
+        case .close:
             close()
-            return
-        }
-        process()
-    }
-
-    /// Dispatches the next complete request if none is in flight (pipelined requests wait their turn).
-    private func process() {
-        guard !closed, inFlight == nil else { return }
-        parser.limits.maxBodyBytes = server.currentMaxBodyBytes
-        do {
-            switch try parser.next() {
-            case .needMoreData:
-                if parser.wantsContinue {
-                    parser.wantsContinue = false
-                    enqueue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-                }
-                if parser.isReadingHead, headStartedAt == nil { headStartedAt = .now }
-            case .request(var request):
-                headStartedAt = nil
-                request.peerIsLoopback = peerIsLoopback
-                let draining = server.state.withLock { $0.draining }
-                let writer = HTTPResponseWriter(connection: self, server: server, keepAlive: request.keepAlive && !draining,
-                                                isHead: request.method == "HEAD")
-                inFlight = writer
-                let handler = server.handler
-                writer.task = Task {
-                    await handler(request, writer)
-                    writer.finishIfHandlerForgot()
-                }
-            }
-        } catch {
-            respondError(error.status, error.message)
         }
     }
 
-    /// An error the server answers itself; the connection closes after it.
+    private func dispatch(_ request: HTTPRequest) {
+        var request = request
+        request.peerIsLoopback = peerIsLoopback
+        let draining = server.state.withLock { $0.draining }
+        let writer = HTTPResponseWriter(connection: self, server: server, keepAlive: request.keepAlive && !draining,
+                                        isHead: request.method == "HEAD")
+        inFlight = writer
+        let handler = server.handler
+        writer.task = Task {
+            await handler(request, writer)
+            writer.finishIfHandlerForgot()
+        }
+    }
+
+    /// The bytes of an error the server answers itself (framing, limits, timeouts, overload).
+    private func errorBytes(_ status: Int, _ message: String) -> [UInt8] {
+        server.errorResponseBytes(status, message)
+    }
+
+    /// Answers a server-made error now and closes after it (used at the connection limit).
     func respondError(_ status: Int, _ message: String) {
-        let (type, body) = server.errorResponder(status, message)
-        var headers = HTTPHeaders()
-        headers.add("content-type", type)
-        var bytes: [UInt8] = []
-        HTTPResponseHead.serialize(status: status, headers: headers, framing: .contentLength(body.count), keepAlive: false, into: &bytes)
-        bytes.append(contentsOf: body)
-        closeAfterFlush = true
-        enqueue(bytes)
+        guard !closed else { return }
+        enqueue(errorBytes(status, message))
+        perform(machine.errorQueued(now: .now))
+        updatePolling()
     }
 
     // MARK: Writing (called from HTTPResponseWriter via the loop)
 
-    func enqueue(_ bytes: [UInt8]) {
+    /// Queues bytes of the current answer; the writer learns how full the queue is.
+    func enqueue(_ bytes: [UInt8], from writer: HTTPResponseWriter? = nil) {
         guard !closed else { return }
         if out.count == outOffset {
             // Nothing queued: try to send directly, queue only the rest.
@@ -112,39 +127,39 @@ final class Connection: @unchecked Sendable {
             if sent < bytes.count {
                 out = Array(bytes[sent...])
                 outOffset = 0
-                watchWritable(true)
-            } else if closeAfterFlush {
-                close()
+                machine.queued(bytes.count - sent, now: .now)
             }
         } else {
             out.append(contentsOf: bytes)
+            machine.queued(bytes.count, now: .now)
         }
+        writer?.connectionQueue(level: machine.queuedBytes, delivered: bytes.count)
+        updatePolling()
     }
 
     func responseEnded(_ writer: HTTPResponseWriter, keepAlive: Bool) {
-        guard inFlight === writer else { return }
+        guard inFlight === writer, !closed else { return }
         inFlight = nil
-        lastActivity = .now
         let draining = server.state.withLock { $0.draining }
-        if !keepAlive || draining {
-            closeAfterFlush = true
-            if out.count == outOffset { close() }
-            return
-        }
-        process()
+        perform(machine.responseEnded(keepAlive: keepAlive, serverDraining: draining, now: .now))
+        updatePolling()
     }
 
     private func flush() {
-        guard out.count > outOffset else { watchWritable(false); return }
+        guard out.count > outOffset else { return }
         let sent = out.withUnsafeBytes { sendAll(UnsafeRawBufferPointer(rebasing: $0[outOffset...])) }
         if sent < 0 { close(); return }
         outOffset += sent
         if outOffset == out.count {
             out.removeAll(keepingCapacity: out.capacity <= 1 << 20)
             outOffset = 0
-            watchWritable(false)
-            if closeAfterFlush { close() }
+        } else if outOffset > 1 << 20 {
+            out.removeFirst(outOffset)
+            outOffset = 0
         }
+        let action = machine.flushed(sent, now: .now)
+        inFlight?.connectionQueue(level: machine.queuedBytes, delivered: 0)
+        perform(action)
     }
 
     /// Sends as much as the socket takes; -1 on a broken connection.
@@ -160,38 +175,40 @@ final class Connection: @unchecked Sendable {
         return total
     }
 
-    private func watchWritable(_ on: Bool) {
-        guard on != wantsWritable, !closed else { return }
-        wantsWritable = on
-        server.loop.modify(fd, events: KT_EPOLLIN | KT_EPOLLRDHUP | (on ? KT_EPOLLOUT : 0))
+    /// Polls for input only while the machine wants it, for output only while bytes wait.
+    private func updatePolling() {
+        guard !closed else { return }
+        var events = KT_EPOLLRDHUP
+        if machine.wantsRead { events |= KT_EPOLLIN }
+        if machine.wantsWritable { events |= KT_EPOLLOUT }
+        guard events != polledEvents else { return }
+        polledEvents = events
+        server.loop.modify(fd, events: events)
     }
 
     var bufferedBytes: Int { out.count - outOffset }
+    var bufferedInputBytes: Int { machine.parser.bufferedBytes }
 
     // MARK: Timeouts and close
 
     func checkTimeouts(now: ContinuousClock.Instant) {
-        guard !closed, inFlight == nil else { return }
-        let config = server.configuration
-        if parser.isReadingHead, let started = headStartedAt, now - started > config.headerTimeout {
-            respondError(408, "the request head did not arrive within \(config.headerTimeout)")
-        } else if parser.hasPartialRequest, !parser.isReadingHead, now - lastActivity > config.bodyTimeout {
-            respondError(408, "the request body stopped arriving for \(config.bodyTimeout)")
-        } else if !parser.hasPartialRequest, now - lastActivity > config.idleTimeout {
-            close()
-        }
+        guard !closed else { return }
+        perform(machine.tick(now: now))
+        updatePolling()
     }
 
     func close() {
         guard !closed else { return }
         closed = true
+        machine.closed()
         server.loop.unregister(fd)
         Foundation.close(fd)
+        out = []
         server.registry.remove(self)
         if let writer = inFlight {
             inFlight = nil
             writer.connectionDidClose()
         }
-        server.connectionClosed()
+        server.connectionClosed(peer: peer)
     }
 }

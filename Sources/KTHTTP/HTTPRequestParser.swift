@@ -1,12 +1,20 @@
 /// Incremental HTTP/1.1 request parser: feed it bytes as they arrive, take complete requests out.
 /// A plain state machine (no I/O) so every framing rule is testable on its own.
+///
+/// Strict by design (RFC 9112), because a gateway in front of other servers must never read a
+/// request differently from them (request smuggling) and must never trap on a number it was sent:
+/// lengths are `1*DIGIT` / `1*HEXDIG` with no sign and saturate instead of overflowing; header
+/// values with control characters, bare LF line ends, obs-fold, several or no `Host` (HTTP/1.1),
+/// several `Transfer-Encoding` and a bare request line are refused with 400 as soon as they are seen.
 public struct HTTPRequestParser: Sendable {
     public struct Limits: Sendable {
         public var maxHeaderBytes = 16 * 1024
         public var maxBodyBytes = 1 << 20
-        public init(maxHeaderBytes: Int = 16 * 1024, maxBodyBytes: Int = 1 << 20) {
+        public var maxHeaderCount = 100
+        public init(maxHeaderBytes: Int = 16 * 1024, maxBodyBytes: Int = 1 << 20, maxHeaderCount: Int = 100) {
             self.maxHeaderBytes = maxHeaderBytes
             self.maxBodyBytes = maxBodyBytes
+            self.maxHeaderCount = maxHeaderCount
         }
     }
 
@@ -27,7 +35,7 @@ public struct HTTPRequestParser: Sendable {
         case chunkSize(head: Head)
         case chunkData(head: Head, remaining: Int)
         case chunkDataEnd(head: Head)
-        case trailers(head: Head)
+        case trailers(head: Head, bytes: Int)
     }
 
     private struct Head {
@@ -44,6 +52,9 @@ public struct HTTPRequestParser: Sendable {
     private var body: [UInt8] = []
     /// Where the search for the end of the head resumes (avoids rescanning on every read).
     private var scanFrom = 0
+    /// The request line of the head being read was checked already (it is checked once complete,
+    /// before the rest of the head arrives, so `GET /` without a version is refused at once).
+    private var requestLineChecked = false
 
     public init(limits: Limits = Limits()) { self.limits = limits }
 
@@ -63,6 +74,9 @@ public struct HTTPRequestParser: Sendable {
         return true
     }
 
+    /// Bytes received and not yet turned into a request (what pipelining buffers).
+    public var bufferedBytes: Int { buffer.count - readIndex }
+
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         compact()
         buffer.append(contentsOf: bytes)
@@ -79,6 +93,7 @@ public struct HTTPRequestParser: Sendable {
             scanFrom = max(0, scanFrom - readIndex)
             readIndex = 0
         }
+        if buffer.isEmpty, buffer.capacity > 256 * 1024 { buffer = [] }
     }
 
     /// The next complete request, or `.needMoreData`.
@@ -86,7 +101,11 @@ public struct HTTPRequestParser: Sendable {
         while true {
             switch state {
             case .head:
+                // Empty lines before a request line are skipped (RFC 9112 §2.2).
+                while buffer.count - readIndex >= 2, buffer[readIndex] == 13, buffer[readIndex + 1] == 10 { readIndex += 2 }
+                if buffer.count - readIndex == 1, buffer[readIndex] == 13 { return .needMoreData }
                 guard let end = findHeadEnd() else {
+                    try checkRequestLineEarly()
                     if buffer.count - readIndex > limits.maxHeaderBytes {
                         throw Failure(status: 431, message: "request header fields are larger than \(limits.maxHeaderBytes) bytes")
                     }
@@ -98,23 +117,30 @@ public struct HTTPRequestParser: Sendable {
                 let head = try parseHead(buffer[readIndex..<end])
                 readIndex = end + 4
                 scanFrom = readIndex
+                requestLineChecked = false
                 body.removeAll(keepingCapacity: true)
-                let te = head.headers["transfer-encoding"]?.lowercased()
+                let te = head.headers.values("transfer-encoding")
                 let cl = head.headers.values("content-length")
-                if let te {
+                let expectsContinue = head.headers["expect"]?.lowercased() == "100-continue"
+                if !te.isEmpty {
+                    guard te.count == 1 else { throw Failure(status: 400, message: "Transfer-Encoding is given more than once") }
                     guard cl.isEmpty else { throw Failure(status: 400, message: "both Content-Length and Transfer-Encoding given") }
-                    guard te == "chunked" else { throw Failure(status: 501, message: "transfer-encoding '\(te)' is not supported") }
+                    let codings = te[0].lowercased().split(separator: ",").map { $0.trimmingSpaces() }
+                    guard codings.last == "chunked", codings.filter({ $0 == "chunked" }).count == 1 else {
+                        throw Failure(status: 400, message: "Transfer-Encoding '\(te[0])' does not end with a single 'chunked'")
+                    }
+                    guard codings.count == 1 else { throw Failure(status: 501, message: "transfer-coding '\(te[0])' is not supported; send 'chunked' only") }
                     state = .chunkSize(head: head)
-                    if head.headers["expect"]?.lowercased() == "100-continue", buffer.count == readIndex { wantsContinue = true }
-                } else if let first = cl.first {
-                    guard cl.allSatisfy({ $0 == first }), let n = Int(first.trimmingCharacters(in: .whitespaces)), n >= 0 else {
-                        throw Failure(status: 400, message: "invalid Content-Length")
+                    if expectsContinue, buffer.count == readIndex { wantsContinue = true }
+                } else if !cl.isEmpty {
+                    guard let n = Self.contentLength(cl) else {
+                        throw Failure(status: 400, message: "invalid Content-Length '\(cl.joined(separator: ", "))': expected one decimal number (digits only)")
                     }
                     if n > limits.maxBodyBytes {
-                        throw Failure(status: 413, message: "request body of \(n) bytes is larger than the limit of \(limits.maxBodyBytes) bytes")
+                        throw Failure(status: 413, message: "request body of \(n == Int.max ? "more than \(Int.max)" : String(n)) bytes is larger than the limit of \(limits.maxBodyBytes) bytes")
                     }
                     state = .fixedBody(head: head, remaining: n)
-                    if n > 0, head.headers["expect"]?.lowercased() == "100-continue", buffer.count - readIndex < n { wantsContinue = true }
+                    if n > 0, expectsContinue, buffer.count - readIndex < n { wantsContinue = true }
                 } else {
                     state = .fixedBody(head: head, remaining: 0)
                 }
@@ -130,19 +156,19 @@ public struct HTTPRequestParser: Sendable {
                 return .request(finish(head))
             case .chunkSize(let head):
                 guard let lineEnd = findCRLF(from: readIndex) else {
-                    if buffer.count - readIndex > 1024 { throw Failure(status: 400, message: "chunk size line too long") }
+                    if buffer.count - readIndex > 1024 { throw Failure(status: 400, message: "chunk size line longer than 1024 bytes") }
                     return .needMoreData
                 }
-                let line = String(decoding: buffer[readIndex..<lineEnd], as: UTF8.self)
-                let sizeText = line.split(separator: ";", maxSplits: 1).first.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
-                guard let size = Int(sizeText, radix: 16), size >= 0 else {
-                    throw Failure(status: 400, message: "invalid chunk size '\(sizeText)'")
+                guard let size = Self.chunkSize(buffer[readIndex..<lineEnd]) else {
+                    let text = String(decoding: buffer[readIndex..<min(lineEnd, readIndex + 40)], as: UTF8.self)
+                    throw Failure(status: 400, message: "invalid chunk size line '\(Self.printable(text))': expected hexadecimal digits, then optional ';' extensions")
                 }
                 readIndex = lineEnd + 2
                 if size == 0 {
-                    state = .trailers(head: head)
+                    state = .trailers(head: head, bytes: 0)
                 } else {
-                    if body.count + size > limits.maxBodyBytes {
+                    // Subtraction, not addition: `size` may be as large as Int.max.
+                    if size > limits.maxBodyBytes - body.count {
                         throw Failure(status: 413, message: "request body is larger than the limit of \(limits.maxBodyBytes) bytes")
                     }
                     state = .chunkData(head: head, remaining: size)
@@ -164,14 +190,21 @@ public struct HTTPRequestParser: Sendable {
                 }
                 readIndex += 2
                 state = .chunkSize(head: head)
-            case .trailers(let head):
+            case .trailers(let head, let seen):
                 guard let lineEnd = findCRLF(from: readIndex) else {
-                    if buffer.count - readIndex > limits.maxHeaderBytes { throw Failure(status: 431, message: "trailers too large") }
+                    if seen + buffer.count - readIndex > limits.maxHeaderBytes { throw Failure(status: 431, message: "trailers larger than \(limits.maxHeaderBytes) bytes") }
                     return .needMoreData
                 }
-                let empty = lineEnd == readIndex
+                let line = buffer[readIndex..<lineEnd]
                 readIndex = lineEnd + 2
-                if empty { return .request(finish(head)) }
+                if line.isEmpty { return .request(finish(head)) }
+                let total = seen + line.count + 2
+                guard total <= limits.maxHeaderBytes else { throw Failure(status: 431, message: "trailers larger than \(limits.maxHeaderBytes) bytes") }
+                guard let colon = line.firstIndex(of: 58), colon > line.startIndex,
+                      line[..<colon].allSatisfy(Self.isTokenChar), line[(colon + 1)...].allSatisfy(Self.isFieldValueByte) else {
+                    throw Failure(status: 400, message: "malformed trailer field")
+                }
+                state = .trailers(head: head, bytes: total)
             }
         }
     }
@@ -203,41 +236,157 @@ public struct HTTPRequestParser: Sendable {
         return nil
     }
 
+    /// Checks the request line as soon as it is complete, so a line that can never start a valid
+    /// head (HTTP/0.9's `GET /`, garbage, a bare LF) is answered now, not at the header timeout.
+    private mutating func checkRequestLineEarly() throws(Failure) {
+        guard !requestLineChecked else { return }
+        var start = readIndex
+        while start + 1 < buffer.count, buffer[start] == 13, buffer[start + 1] == 10 { start += 2 }
+        var i = start
+        while i < buffer.count, buffer[i] != 10 { i += 1 }
+        guard i < buffer.count else { return }
+        guard i > start, buffer[i - 1] == 13 else { throw Failure(status: 400, message: "the request line must end with CRLF") }
+        _ = try Self.parseRequestLine(buffer[start..<(i - 1)])
+        requestLineChecked = true
+    }
+
+    static func parseRequestLine(_ line: ArraySlice<UInt8>) throws(Failure) -> (method: String, target: String, version: String) {
+        let parts = line.split(separator: 32, maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else {
+            throw Failure(status: 400, message: "malformed request line: expected 'METHOD /target HTTP/1.1' separated by single spaces")
+        }
+        guard parts[0].allSatisfy({ $0 >= 65 && $0 <= 90 }) else { throw Failure(status: 400, message: "malformed method: expected upper-case letters") }
+        guard parts[1].allSatisfy({ $0 > 32 && $0 < 127 }), parts[1].first == 47 || parts[1].elementsEqual("*".utf8) else {
+            throw Failure(status: 400, message: "malformed request target: expected a path starting with '/'")
+        }
+        let version = String(decoding: parts[2], as: UTF8.self)
+        let v = Array(parts[2])
+        guard v.count == 8, v[0...4].elementsEqual("HTTP/".utf8), (48...57).contains(v[5]), v[6] == 46, (48...57).contains(v[7]) else {
+            throw Failure(status: 400, message: "malformed HTTP version: expected HTTP/1.1 or HTTP/1.0")
+        }
+        guard version == "HTTP/1.1" || version == "HTTP/1.0" else {
+            throw Failure(status: 505, message: "HTTP version \(version) is not supported; use HTTP/1.1")
+        }
+        return (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self), version)
+    }
+
     private func parseHead(_ bytes: ArraySlice<UInt8>) throws(Failure) -> Head {
-        var lines = bytes.split(separator: 10, omittingEmptySubsequences: false).map { line -> ArraySlice<UInt8> in
-            line.last == 13 ? line.dropLast() : line
+        var lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
+        // Every line but the last ended with CRLF; the last one's CRLF is part of the terminator.
+        for i in 0..<(lines.count - 1) {
+            guard lines[i].last == 13 else { throw Failure(status: 400, message: "header lines must end with CRLF, not a bare LF") }
+            lines[i] = lines[i].dropLast()
         }
         // Tolerate leading empty lines before the request line (RFC 9112 §2.2).
         while let first = lines.first, first.isEmpty { lines.removeFirst() }
         guard let requestLine = lines.first else { throw Failure(status: 400, message: "empty request") }
-        let parts = requestLine.split(separator: 32, omittingEmptySubsequences: true)
-        guard parts.count == 3 else { throw Failure(status: 400, message: "malformed request line") }
-        let method = String(decoding: parts[0], as: UTF8.self)
-        let target = String(decoding: parts[1], as: UTF8.self)
-        let version = String(decoding: parts[2], as: UTF8.self)
-        guard method.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }), !method.isEmpty else {
-            throw Failure(status: 400, message: "malformed method")
-        }
-        guard target.hasPrefix("/") || target == "*" else { throw Failure(status: 400, message: "malformed request target") }
-        guard version == "HTTP/1.1" || version == "HTTP/1.0" else {
-            throw Failure(status: 505, message: "HTTP version \(version) is not supported")
+        let (method, target, version) = try Self.parseRequestLine(requestLine)
+        guard lines.count - 1 <= limits.maxHeaderCount else {
+            throw Failure(status: 431, message: "more than \(limits.maxHeaderCount) header fields")
         }
         var headers = HTTPHeaders()
         for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: 58) else { throw Failure(status: 400, message: "malformed header line") }
+            if let f = line.first, f == 32 || f == 9 {
+                throw Failure(status: 400, message: "obsolete line folding in the header section is not accepted")
+            }
+            guard let colon = line.firstIndex(of: 58) else { throw Failure(status: 400, message: "malformed header line: no ':'") }
             let name = line[line.startIndex..<colon]
-            guard !name.isEmpty, name.allSatisfy({ $0 > 32 && $0 < 127 }) else {
-                throw Failure(status: 400, message: "malformed header name")
+            guard !name.isEmpty, name.allSatisfy(Self.isTokenChar) else {
+                throw Failure(status: 400, message: "malformed header name '\(Self.printable(String(decoding: name.prefix(40), as: UTF8.self)))'")
             }
             var value = line[line.index(after: colon)...]
             while let f = value.first, f == 32 || f == 9 { value = value.dropFirst() }
             while let l = value.last, l == 32 || l == 9 { value = value.dropLast() }
-            headers.add(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+            let nameText = String(decoding: name, as: UTF8.self)
+            guard value.allSatisfy(Self.isFieldValueByte) else {
+                throw Failure(status: 400, message: "header '\(nameText)' has a control character in its value")
+            }
+            headers.add(nameText, String(decoding: value, as: UTF8.self))
+        }
+        let hosts = headers.values("host").count
+        if version == "HTTP/1.1" ? hosts != 1 : hosts > 1 {
+            throw Failure(status: 400, message: hosts == 0 ? "an HTTP/1.1 request needs a Host header" : "the request has \(hosts) Host headers; send one")
         }
         let connection = headers["connection"]?.lowercased() ?? ""
         let keepAlive = version == "HTTP/1.1" ? !connection.contains("close") : connection.contains("keep-alive")
         return Head(method: method, target: target, headers: headers, keepAlive: keepAlive)
     }
+
+    // MARK: Grammar
+
+    /// tchar (RFC 9110 §5.6.2).
+    static func isTokenChar(_ b: UInt8) -> Bool {
+        switch b {
+        case 48...57, 65...90, 97...122: return true
+        case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: return true
+        default: return false
+        }
+    }
+
+    /// field-vchar / SP / HTAB / obs-text: everything but the control characters and DEL.
+    static func isFieldValueByte(_ b: UInt8) -> Bool { b == 9 || (b >= 32 && b != 127) }
+
+    /// Content-Length values: each exactly `1*DIGIT` (no sign, no spaces, no list), all equal.
+    /// Saturates at `Int.max` (larger than any limit) instead of overflowing.
+    static func contentLength(_ values: [String]) -> Int? {
+        var result: Int?
+        for v in values {
+            guard let n = decimal(v.utf8) else { return nil }
+            if let r = result, r != n { return nil }
+            result = n
+        }
+        return result
+    }
+
+    /// `1*DIGIT`, saturating at Int.max; nil for anything else (signs, spaces, empty).
+    public static func decimal(_ digits: some Collection<UInt8>) -> Int? {
+        guard !digits.isEmpty else { return nil }
+        var n = 0
+        for d in digits {
+            guard d >= 48 && d <= 57 else { return nil }
+            let (m, o1) = n.multipliedReportingOverflow(by: 10)
+            let (s, o2) = m.addingReportingOverflow(Int(d - 48))
+            n = (o1 || o2) ? Int.max : s
+        }
+        return n
+    }
+
+    /// `chunk-size [ BWS ";" chunk-ext ] ` → the size (saturating at Int.max), nil when malformed.
+    static func chunkSize(_ line: ArraySlice<UInt8>) -> Int? {
+        var i = line.startIndex
+        var n = 0
+        while i < line.endIndex, let h = hexValue(line[i]) {
+            n = n > (Int.max >> 4) ? Int.max : (n << 4) | h
+            i += 1
+        }
+        guard i > line.startIndex else { return nil }
+        if i == line.endIndex { return n }
+        // Whitespace is allowed only before an extension (BWS ";").
+        while i < line.endIndex, line[i] == 32 || line[i] == 9 { i += 1 }
+        guard i < line.endIndex, line[i] == 59, line[i...].allSatisfy(isFieldValueByte) else { return nil }
+        return n
+    }
+
+    private static func hexValue(_ b: UInt8) -> Int? {
+        switch b {
+        case 48...57: return Int(b - 48)
+        case 65...70: return Int(b - 55)
+        case 97...102: return Int(b - 87)
+        default: return nil
+        }
+    }
+
+    /// For error messages: control characters shown as `?`.
+    static func printable(_ s: String) -> String {
+        String(s.unicodeScalars.map { $0.value < 32 || $0.value == 127 ? "?" : Character($0) })
+    }
 }
 
-import Foundation
+extension Substring {
+    func trimmingSpaces() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return s
+    }
+}

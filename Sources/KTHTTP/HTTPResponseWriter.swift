@@ -15,7 +15,18 @@ public final class HTTPResponseWriter: Sendable {
         var cancelledWaiters: Set<Int> = []
         /// Decided when the head is written: a response that starts during shutdown closes.
         var keepAlive = true
+        /// Bytes handed to the loop and not yet on the connection's queue.
+        var inTransit = 0
+        /// The connection's queue of unsent bytes, as it last reported.
+        var queued = 0
+        /// Writers parked above the high watermark (one at a time in practice).
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
+
+    /// Above this many unsent bytes `write` suspends until the client has taken the queue down
+    /// to the low watermark (NIOAsyncWriter's and hummingbird's ResponseBodyWriter's model).
+    public static let highWatermark = 256 * 1024
+    public static let lowWatermark = 64 * 1024
 
     private let connection: Connection
     private let loop: EventLoop
@@ -93,12 +104,43 @@ public final class HTTPResponseWriter: Sendable {
         send(bytes, ended: false)
     }
 
-    public func writeChunk(_ body: some Collection<UInt8>) {
+    /// Writes one chunk of a streamed response; suspends while the client is slower than the
+    /// producer (more than `highWatermark` bytes unsent), so the producer's source (an upstream
+    /// read, an event feed) pauses with it. Returns at once once the client is gone.
+    public func writeChunk(_ body: some Collection<UInt8>) async {
         guard !body.isEmpty, state.withLock({ $0.phase == .streaming }) else { return }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(body.count + 12)
         HTTPResponseHead.chunk(body, into: &bytes)
         send(bytes, ended: false)
+        await waitForDrain()
+    }
+
+    /// Unsent bytes of this response (in transit to the loop, or queued on the socket).
+    public var pendingBytes: Int { state.withLock { $0.inTransit + $0.queued } }
+
+    private func waitForDrain() async {
+        guard state.withLock({ $0.inTransit + $0.queued > Self.highWatermark && !$0.clientGone }) else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                if s.clientGone || s.inTransit + s.queued <= Self.lowWatermark { return true }
+                s.drainWaiters.append(c)
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+    }
+
+    /// Loop thread: the connection's queue level after it took `delivered` bytes of ours.
+    func connectionQueue(level: Int, delivered: Int) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.inTransit = max(0, s.inTransit - delivered)
+            s.queued = level
+            guard s.inTransit + s.queued <= Self.lowWatermark, !s.drainWaiters.isEmpty else { return [] }
+            defer { s.drainWaiters.removeAll() }
+            return s.drainWaiters
+        }
+        for w in waiters { w.resume() }
     }
 
     /// Ends a streamed response cleanly.
@@ -115,14 +157,6 @@ public final class HTTPResponseWriter: Sendable {
         loop.execute { connection.close() }
     }
 
-    /// Bytes queued on the connection and not yet taken by the socket (slow client).
-    public func bufferedBytes() async -> Int {
-        let connection = self.connection
-        return await withCheckedContinuation { (c: CheckedContinuation<Int, Never>) in
-            loop.execute { c.resume(returning: connection.bufferedBytes) }
-        }
-    }
-
     private func transition(from: Phase, to: Phase) -> Bool {
         state.withLock { s in
             guard s.phase == from else { return false }
@@ -133,9 +167,12 @@ public final class HTTPResponseWriter: Sendable {
 
     private func send(_ bytes: [UInt8], ended: Bool) {
         let connection = self.connection
-        let keepAlive = state.withLock { $0.keepAlive }
+        let keepAlive = state.withLock { s -> Bool in
+            s.inTransit += bytes.count
+            return s.keepAlive
+        }
         loop.execute { [self] in
-            connection.enqueue(bytes)
+            connection.enqueue(bytes, from: self)
             if ended { connection.responseEnded(self, keepAlive: keepAlive) }
         }
     }
@@ -157,8 +194,9 @@ public final class HTTPResponseWriter: Sendable {
         let (task, waiters) = state.withLock { s -> (Task<Void, Never>?, [CheckedContinuation<Void, Never>]) in
             s.clientGone = true
             if s.phase != .ended { s.phase = .ended }
-            let w = Array(s.goneWaiters.values)
+            let w = Array(s.goneWaiters.values) + s.drainWaiters
             s.goneWaiters.removeAll()
+            s.drainWaiters.removeAll()
             return (s.task, w)
         }
         task?.cancel()

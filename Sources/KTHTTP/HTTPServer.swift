@@ -21,6 +21,10 @@ public final class HTTPServer: Sendable {
         public var bodyTimeout: Duration
         public var maxHeaderBytes: Int
         public var maxBodyBytes: Int
+        /// At most this many connections from one peer address (IPv6: one /64); 0 = no cap.
+        public var maxConnectionsPerPeer: Int = 0
+        /// Warnings the server raises itself (descriptor exhaustion), once per episode.
+        public var warn: (@Sendable (String) -> Void)?
 
         public init(host: String = "127.0.0.1", port: Int = 0, maxConnections: Int = 10_000,
                     headerTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(75),
@@ -45,6 +49,8 @@ public final class HTTPServer: Sendable {
     let errorResponder: ErrorResponder
     let loop: EventLoop
     let registry = ConnectionRegistry()
+    /// Loop thread only: descriptor-exhaustion back-off of the listener.
+    let acceptor: AcceptBackoff
     let state: Mutex<SharedState>
     /// Adjustable at run time (a config reload changes size_limits).
     private let maxBodyBytes: Atomic<Int>
@@ -54,6 +60,7 @@ public final class HTTPServer: Sendable {
         var port = 0
         var openConnections = 0
         var acceptedTotal = 0
+        var maxConnections = 0
         var draining = false
         /// The first `shutdown` drives the drain; later calls only wait for the loop to stop.
         var shutdownStarted = false
@@ -66,12 +73,16 @@ public final class HTTPServer: Sendable {
         self.errorResponder = errorResponder ?? { status, message in
             ("text/plain; charset=utf-8", Array("\(status) \(HTTPResponseHead.reason(status)): \(message)\n".utf8))
         }
-        self.loop = try EventLoop(name: "kt-http")
+        let loop = try EventLoop(name: "kt-http")
+        self.loop = loop
+        self.acceptor = AcceptBackoff(loop: loop, warn: configuration.warn)
         self.state = Mutex(SharedState())
         self.maxBodyBytes = Atomic(configuration.maxBodyBytes)
     }
 
     public var port: Int { state.withLock { $0.port } }
+    /// The connection cap in force: the configured one, lowered to fit the descriptor limit.
+    public var effectiveMaxConnections: Int { state.withLock { $0.maxConnections } }
     public var openConnections: Int { state.withLock { $0.openConnections } }
 
     public func setMaxBodyBytes(_ n: Int) { maxBodyBytes.store(n, ordering: .relaxed) }
@@ -86,52 +97,104 @@ public final class HTTPServer: Sendable {
             throw HTTPServerError("cannot listen on \(configuration.host):\(configuration.port): \(reason)")
         }
         let port = Int(kt_local_port(fd))
+        let cap = Self.connectionCap(configured: configuration.maxConnections, descriptorLimit: Self.descriptorLimit)
         state.withLock {
             $0.listenFD = fd
             $0.port = port
+            $0.maxConnections = cap
         }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             loop.execute { [self] in
                 loop.register(fd, events: KT_EPOLLIN) { [self] _ in acceptAll(fd) }
-                loop.onTick { [self] in registry.tick() }
+                loop.onTick { [self] in
+                    registry.tick()
+                    acceptor.tick(listenFD: state.withLock { $0.listenFD })
+                }
                 c.resume()
             }
         }
         return port
     }
 
+    /// The process's descriptor limit, raised to the hard limit once (servers hold many sockets;
+    /// `ulimit -n 1024` is a common default soft limit).
+    static let descriptorLimit: Int = Int(kt_raise_nofile_limit())
+
+    /// Leaves room under the descriptor limit for upstream connections, logs and the database.
+    static func connectionCap(configured: Int, descriptorLimit: Int) -> Int {
+        guard descriptorLimit > 0 else { return configured }
+        let reserve = min(256, max(16, descriptorLimit / 4))
+        return max(1, min(configured, descriptorLimit - reserve))
+    }
+
     private func acceptAll(_ listenFD: Int32) {
         while true {
             let fd = kt_accept_nonblocking(listenFD)
-            if fd < 0 { return }  // EAGAIN, or a transient error; epoll tells us again
-            let admitted = state.withLock { s -> Bool in
-                guard !s.draining, s.openConnections < configuration.maxConnections else { return false }
+            if fd < 0 {
+                let e = errno
+                if e == EMFILE || e == ENFILE { acceptor.descriptorsExhausted(listenFD, errno: e) }
+                return  // EAGAIN, or a transient error; epoll tells us again
+            }
+            acceptor.accepted()
+            admit(fd)
+        }
+    }
+
+    private func admit(_ fd: Int32) {
+        let now = ContinuousClock.now
+        let peer = kt_peer_key(fd)
+        var (admitted, draining) = state.withLock { s -> (Bool, Bool) in
+            guard !s.draining, s.openConnections < s.maxConnections else { return (false, s.draining) }
+            s.openConnections += 1
+            s.acceptedTotal += 1
+            return (true, false)
+        }
+        if !admitted, !draining, registry.closeOldestIdle() {
+            // Room made by closing the longest-idle connection: new clients are served before idle ones.
+            admitted = state.withLock { s -> Bool in
+                guard s.openConnections < s.maxConnections else { return false }
                 s.openConnections += 1
                 s.acceptedTotal += 1
                 return true
             }
-            guard admitted else {
-                // Over the limit: a short 503 and close, so clients see why.
-                var out: [UInt8] = []
-                let (type, body) = errorResponder(503, "the server is at its connection limit")
-                var h = HTTPHeaders()
-                h.add("content-type", type)
-                HTTPResponseHead.serialize(status: 503, headers: h, framing: .contentLength(body.count), keepAlive: false, into: &out)
-                out.append(contentsOf: body)
-                _ = out.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                close(fd)
-                continue
-            }
-            _ = kt_set_nodelay(fd)
-            let connection = Connection(fd: fd, server: self)
-            registry.add(connection)
-            loop.register(fd, events: KT_EPOLLIN | KT_EPOLLRDHUP) { [weak connection] events in
-                connection?.handle(events: events)
-            }
+        }
+        if admitted, configuration.maxConnectionsPerPeer > 0, registry.count(peer: peer) >= configuration.maxConnectionsPerPeer {
+            state.withLock { $0.openConnections -= 1 }
+            refuse(fd, "this client address has \(configuration.maxConnectionsPerPeer) connections open, the per-client limit")
+            return
+        }
+        guard admitted else {
+            refuse(fd, draining ? "the server is shutting down" : "the server is at its connection limit")
+            return
+        }
+        _ = kt_set_nodelay(fd)
+        let connection = Connection(fd: fd, server: self, now: now)
+        registry.add(connection)
+        loop.register(fd, events: KT_EPOLLIN | KT_EPOLLRDHUP) { [weak connection] events in
+            connection?.handle(events: events)
         }
     }
 
-    func connectionClosed() {
+    /// A short 503 and close, so clients see why.
+    func refuse(_ fd: Int32, _ message: String) {
+        let out = errorResponseBytes(503, message)
+        _ = out.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        close(fd)
+    }
+
+    /// An answer the server makes itself, with an `x-request-id` like every other answer.
+    func errorResponseBytes(_ status: Int, _ message: String) -> [UInt8] {
+        let (type, body) = errorResponder(status, message)
+        var h = HTTPHeaders()
+        h.add("content-type", type)
+        h.add("x-request-id", RequestID.make())
+        var out: [UInt8] = []
+        HTTPResponseHead.serialize(status: status, headers: h, framing: .contentLength(body.count), keepAlive: false, into: &out)
+        out.append(contentsOf: body)
+        return out
+    }
+
+    func connectionClosed(peer: UInt32) {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.openConnections -= 1
             guard s.draining, s.openConnections == 0 else { return [] }
@@ -202,12 +265,51 @@ public final class HTTPServer: Sendable {
     }
 }
 
+extension HTTPServer {
+    /// What the open connections buffer: the largest input backlog, and all output not yet
+    /// taken by clients (for tests and diagnostics).
+    public func bufferedBytes() async -> (largestInput: Int, totalOutput: Int) {
+        await withCheckedContinuation { c in
+            loop.execute { [self] in c.resume(returning: registry.bufferedBytes()) }
+        }
+    }
+}
+
 /// The open connections of one server; touched on its loop thread only.
 final class ConnectionRegistry: @unchecked Sendable {
     private var connections: [Int32: Connection] = [:]
+    private var perPeer: [UInt32: Int] = [:]
 
-    func add(_ c: Connection) { connections[c.fd] = c }
-    func remove(_ c: Connection) { if connections[c.fd] === c { connections[c.fd] = nil } }
+    func add(_ c: Connection) {
+        connections[c.fd] = c
+        perPeer[c.peer, default: 0] += 1
+    }
+
+    func remove(_ c: Connection) {
+        guard connections[c.fd] === c else { return }
+        connections[c.fd] = nil
+        let n = (perPeer[c.peer] ?? 1) - 1
+        perPeer[c.peer] = n > 0 ? n : nil
+    }
+
+    func count(peer: UInt32) -> Int { perPeer[peer] ?? 0 }
+
+    func bufferedBytes() -> (largestInput: Int, totalOutput: Int) {
+        connections.values.reduce((0, 0)) { ($0.0 > $1.bufferedInputBytes ? $0.0 : $1.bufferedInputBytes, $0.1 + $1.bufferedBytes) }
+    }
+
+    /// Closes the connection idle the longest (one that never sent a byte counts as idle);
+    /// false when every connection has work.
+    func closeOldestIdle() -> Bool {
+        var oldest: (Connection, ContinuousClock.Instant)?
+        for c in connections.values {
+            guard let since = c.idleSince else { continue }
+            if oldest.map({ since < $0.1 }) ?? true { oldest = (c, since) }
+        }
+        guard let (c, _) = oldest else { return false }
+        c.close()
+        return true
+    }
 
     func tick() {
         let now = ContinuousClock.now
@@ -215,7 +317,7 @@ final class ConnectionRegistry: @unchecked Sendable {
     }
 
     func closeIdle() {
-        for c in Array(connections.values) where c.isIdle { c.close() }
+        for c in Array(connections.values) where c.idleSince != nil { c.close() }
     }
 
     func closeAll() {

@@ -2,15 +2,29 @@
 public enum DurationSyntax {
     public struct Problem: Error, Sendable { public var message: String }
 
+    /// The longest duration accepted anywhere (about ten years): longer is a typo or an attack,
+    /// and would overflow the integer clocks it is converted to.
+    public static let maxSeconds: Double = 315_360_000
+
     /// Seconds, or the problem with `text`.
     public static func seconds(_ text: String) -> Result<Double, Problem> {
+        switch unbounded(text) {
+        case .success(let s) where s > maxSeconds:
+            return .failure(Problem(message: "'\(text.prefix(40))' is longer than the maximum of \(Int(maxSeconds)) seconds (10 years)"))
+        case let other:
+            return other
+        }
+    }
+
+    private static func unbounded(_ text: String) -> Result<Double, Problem> {
+        guard text.utf8.count <= 64 else { return .failure(Problem(message: "'\(text.prefix(40))…' is not a duration (e.g. 500ms, 30s, 10m)")) }
         if let seconds = Double(text), seconds >= 0, seconds.isFinite { return .success(seconds) }
         var total: Double = 0
         var number = ""
         var rest = Substring(text)
         var sawUnit = false
         while let c = rest.first {
-            if c.isNumber || c == "." {
+            if c.isASCII && (c.isNumber || c == ".") {
                 number.append(c)
                 rest = rest.dropFirst()
                 continue
@@ -28,7 +42,7 @@ public enum DurationSyntax {
             number = ""
             sawUnit = true
         }
-        guard sawUnit, number.isEmpty else { return .failure(Problem(message: "'\(text)' is not a duration (e.g. 500ms, 30s, 10m)")) }
+        guard sawUnit, number.isEmpty, total.isFinite else { return .failure(Problem(message: "'\(text)' is not a duration (e.g. 500ms, 30s, 10m)")) }
         return .success(total)
     }
 }

@@ -32,12 +32,13 @@ public struct LatencyHistogram: Sendable, Equatable {
     public mutating func record(ms: Double) {
         counts[Self.index(forMs: ms), default: 0] += 1
         total += 1
-        sumMs += ms
+        if ms.isFinite, ms >= 0 { sumMs += ms }
     }
 
+    /// Bucket-wise sums that saturate, so merging many gateways' histograms never traps.
     public mutating func merge(_ other: LatencyHistogram) {
-        for (i, c) in other.counts { counts[i, default: 0] += c }
-        total += other.total
+        for (i, c) in other.counts { counts[i] = (counts[i] ?? 0).saturatingAdd(c) }
+        total = total.saturatingAdd(other.total)
         sumMs += other.sumMs
     }
 
@@ -59,15 +60,28 @@ public struct LatencyHistogram: Sendable, Equatable {
                  ("count", .int(total)), ("sum_ms", .double((sumMs * 1000).rounded() / 1000))])
     }
 
-    /// Parses the wire form; nil when it is malformed (indexes out of range, negative counts).
-    public init?(json: JSONValue) {
-        guard let buckets = json["buckets"]?.arrayValue else { return nil }
+    /// Parses the wire form strictly: at most `bucketCount` pairs of `[index, count]` with
+    /// indexes in range and not repeated, counts in 0...TrafficSample.maxCount, a total within
+    /// that bound too, and a finite non-negative `sum_ms`.
+    public init(json: JSONValue, field: String = "histogram") throws(BoundedFieldError) {
+        func bad(_ why: String) -> BoundedFieldError { BoundedFieldError(field: field, message: "\(field) is malformed: \(why)") }
+        guard let buckets = json["buckets"]?.arrayValue else { throw bad("needs buckets as [[index, count], ...]") }
+        guard buckets.count <= Self.bucketCount else { throw bad("more than \(Self.bucketCount) buckets") }
         for b in buckets {
-            guard let pair = b.arrayValue, pair.count == 2, let i = pair[0].intValue, let c = pair[1].intValue,
-                  (0..<Self.bucketCount).contains(i), c >= 0 else { return nil }
-            counts[i, default: 0] += c
-            total += c
+            guard let pair = b.arrayValue, pair.count == 2 else { throw bad("each bucket is [index, count]") }
+            let i = try BoundedField.integer(pair[0], "\(field) bucket index", in: 0...(Self.bucketCount - 1))!
+            let c = try BoundedField.integer(pair[1], "\(field) bucket count", in: 0...TrafficSample.maxCount)!
+            guard counts[i] == nil else { throw bad("bucket \(i) appears twice") }
+            counts[i] = c
+            total += c   // at most 200 × 2^40: no overflow
         }
-        sumMs = json["sum_ms"]?.doubleValue ?? 0
+        guard total <= TrafficSample.maxCount else { throw bad("more than \(TrafficSample.maxCount) values in all") }
+        sumMs = try BoundedField.number(json["sum_ms"], "\(field).sum_ms", in: 0...1e18, default: 0)!
+    }
+
+    /// The lenient form for data this process wrote itself (stored samples).
+    public init?(json: JSONValue) {
+        guard let h = try? LatencyHistogram(json: json, field: "histogram") else { return nil }
+        self = h
     }
 }

@@ -35,11 +35,16 @@ public struct TrafficSample: Sendable, Equatable {
         }
     }
 
+    /// The most a single heartbeat may report for one counter (a million requests a second for
+    /// about twelve days); more is a broken or hostile gateway, refused with 400.
+    public static let maxCount = 1 << 40
+
+    /// Sums saturate: windows over many gateways and heartbeats never trap.
     public mutating func merge(_ o: TrafficSample) {
-        requests += o.requests
-        blocked += o.blocked
-        redacted += o.redacted
-        for (k, v) in o.errors { errors[k, default: 0] += v }
+        requests = requests.saturatingAdd(o.requests)
+        blocked = blocked.saturatingAdd(o.blocked)
+        redacted = redacted.saturatingAdd(o.redacted)
+        for (k, v) in o.errors { errors[k] = (errors[k] ?? 0).saturatingAdd(v) }
         latency.merge(o.latency)
         overhead.merge(o.overhead)
     }
@@ -50,20 +55,31 @@ public struct TrafficSample: Sendable, Equatable {
                  ("latency", latency.json), ("overhead", overhead.json)])
     }
 
-    public init?(json: JSONValue) {
-        guard let r = json["requests"]?.intValue, r >= 0 else { return nil }
+    /// The error classes a gateway may report.
+    public static let errorClasses: Set<String> = ["upstream", "gateway", "rate_limited", "client"]
+
+    /// Parses the wire form strictly: counters are integers in 0...maxCount, blocked, redacted
+    /// and each error class at most `requests`, only known error classes, valid histograms.
+    public init(json: JSONValue) throws(BoundedFieldError) {
+        let range = 0...Self.maxCount
+        guard json.objectValue != nil else { throw BoundedFieldError(field: "traffic", message: "traffic must be an object") }
+        guard let r = try BoundedField.integer(json["requests"], "traffic.requests", in: range) else {
+            throw BoundedFieldError(field: "traffic.requests", message: "traffic.requests is required")
+        }
         requests = r
-        blocked = max(0, json["blocked"]?.intValue ?? 0)
-        redacted = max(0, json["redacted"]?.intValue ?? 0)
-        for (k, v) in json["errors"]?.objectValue ?? [] { if let n = v.intValue, n >= 0 { errors[k] = n } }
-        if let l = json["latency"] {
-            guard let h = LatencyHistogram(json: l) else { return nil }
-            latency = h
+        blocked = try BoundedField.integer(json["blocked"], "traffic.blocked", in: 0...requests, default: 0)!
+        redacted = try BoundedField.integer(json["redacted"], "traffic.redacted", in: 0...requests, default: 0)!
+        if let e = json["errors"], !e.isNull {
+            guard let pairs = e.objectValue else { throw BoundedFieldError(field: "traffic.errors", message: "traffic.errors must be an object of counts") }
+            for (k, v) in pairs {
+                guard Self.errorClasses.contains(k) else {
+                    throw BoundedFieldError(field: "traffic.errors.\(k)", message: "traffic.errors.\(k.prefix(40)) is not an error class (\(Self.errorClasses.sorted().joined(separator: ", ")))")
+                }
+                errors[k] = try BoundedField.integer(v, "traffic.errors.\(k)", in: 0...requests)
+            }
         }
-        if let o = json["overhead"] {
-            guard let h = LatencyHistogram(json: o) else { return nil }
-            overhead = h
-        }
+        if let l = json["latency"], !l.isNull { latency = try LatencyHistogram(json: l, field: "traffic.latency") }
+        if let o = json["overhead"], !o.isNull { overhead = try LatencyHistogram(json: o, field: "traffic.overhead") }
     }
 }
 

@@ -58,7 +58,7 @@ import KTModel
 }
 
 @Suite struct TrafficSampleTests {
-    @Test func ratesFromKnownMix() {
+    @Test func ratesFromKnownMix() throws {
         var s = TrafficSample()
         for _ in 0..<6 { s.record(status: 200, verdict: "allow", latencyMs: 10, overheadMs: 1) }
         for _ in 0..<2 { s.record(status: 409, verdict: "block", latencyMs: 2, overheadMs: 2) }
@@ -69,6 +69,6 @@ import KTModel
         #expect(h.blockRate == 0.2)
         #expect(h.errorRate == 0.1) // 502 counts; 409 and 429 do not
         #expect(h.requestsPerMinute == 10)
-        #expect(TrafficSample(json: s.json) == s)
+        #expect(try TrafficSample(json: s.json) == s)
     }
 }

@@ -51,6 +51,12 @@ struct FleetHarness {
                                                "--log-level", "warn"], environment: e)
     }
 
+    /// One request to the control plane with an optional bearer token: the status and body text (-1 when no answer).
+    func send(_ method: String, _ path: String, token: String?, body: String? = nil) async -> (Int, String) {
+        let r = await RawClient.request(port: port, method: method, path: path, body: body, headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:])
+        return (r?.status ?? -1, r?.text ?? "")
+    }
+
     /// Polls `check` until it returns a value, or fails after `timeout`.
     static func eventually<T>(_ what: String, timeout: Duration = .seconds(15), _ check: () async throws -> T?) async throws -> T {
         let deadline = ContinuousClock.now + timeout

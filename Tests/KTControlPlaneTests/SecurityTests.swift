@@ -5,11 +5,6 @@ import KTTestSupport
 
 /// Every endpoint needs a token; roles limit what it may do; token values never leak.
 @Suite struct SecurityTests {
-    func status(_ h: FleetHarness, _ method: String, _ path: String, token: String?, body: String? = nil) async -> (Int, String) {
-        let r = await RawClient.request(port: h.port, method: method, path: path, body: body, headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:])
-        return (r?.status ?? -1, r?.text ?? "")
-    }
-
     @Test func rolesAndTokenSecrecy() async throws {
         let h = try await FleetHarness.start()
         defer { h.cp.signal(SIGKILL) }
@@ -18,49 +13,49 @@ import KTTestSupport
         let op = try await h.createToken(role: "operator")
 
         // No token, a wrong token: 401.
-        #expect(await status(h, "GET", "/v1/gateways", token: nil).0 == 401)
-        #expect(await status(h, "GET", "/v1/gateways", token: "kta_not-a-real-token").0 == 401)
-        #expect(await status(h, "GET", "/v1/events", token: nil).0 == 401)
-        #expect(await status(h, "GET", "/v1/health", token: nil).0 == 401)
-        #expect(await status(h, "POST", "/v1/gateways/register", token: nil, body: "{}").0 == 401)
+        #expect(await h.send("GET", "/v1/gateways", token: nil).0 == 401)
+        #expect(await h.send("GET", "/v1/gateways", token: "kta_not-a-real-token").0 == 401)
+        #expect(await h.send("GET", "/v1/events", token: nil).0 == 401)
+        #expect(await h.send("GET", "/v1/health", token: nil).0 == 401)
+        #expect(await h.send("POST", "/v1/gateways/register", token: nil, body: "{}").0 == 401)
 
         // Viewer reads but cannot push, drive rollouts or manage tokens; the 403 names the permission.
-        #expect(await status(h, "GET", "/v1/gateways", token: viewer).0 == 200)
-        let push = await status(h, "POST", "/v1/rollouts", token: viewer, body: "{}")
+        #expect(await h.send("GET", "/v1/gateways", token: viewer).0 == 200)
+        let push = await h.send("POST", "/v1/rollouts", token: viewer, body: "{}")
         #expect(push.0 == 403)
         #expect(push.1.contains("config:push"))
-        let mint = await status(h, "POST", "/v1/tokens", token: viewer, body: #"{"role":"admin"}"#)
+        let mint = await h.send("POST", "/v1/tokens", token: viewer, body: #"{"role":"admin"}"#)
         #expect(mint.0 == 403)
         #expect(mint.1.contains("tokens:manage"))
-        #expect(await status(h, "POST", "/v1/tokens", token: op, body: #"{"role":"admin"}"#).0 == 403)
+        #expect(await h.send("POST", "/v1/tokens", token: op, body: #"{"role":"admin"}"#).0 == 403)
 
         // A gateway token acts only as its own gateway and cannot read the fleet.
-        let fleet = await status(h, "GET", "/v1/gateways", token: gwX)
+        let fleet = await h.send("GET", "/v1/gateways", token: gwX)
         #expect(fleet.0 == 403)
         #expect(fleet.1.contains("fleet:read"))
-        #expect(await status(h, "GET", "/v1/events", token: gwX).0 == 403)
-        #expect(await status(h, "POST", "/v1/gateways/register", token: gwX, body: #"{"id":"gw-x","version":"0.1.0"}"#).0 == 200)
-        #expect(await status(h, "POST", "/v1/gateways/register", token: gwX, body: #"{"id":"gw-y"}"#).0 == 403)
-        let other = await status(h, "POST", "/v1/gateways/gw-y/heartbeat", token: gwX, body: #"{"traffic":{"requests":1}}"#)
+        #expect(await h.send("GET", "/v1/events", token: gwX).0 == 403)
+        #expect(await h.send("POST", "/v1/gateways/register", token: gwX, body: #"{"id":"gw-x","version":"0.1.0"}"#).0 == 200)
+        #expect(await h.send("POST", "/v1/gateways/register", token: gwX, body: #"{"id":"gw-y"}"#).0 == 403)
+        let other = await h.send("POST", "/v1/gateways/gw-y/heartbeat", token: gwX, body: #"{"traffic":{"requests":1}}"#)
         #expect(other.0 == 403)
         #expect(other.1.contains("bound to gateway 'gw-x'"))
-        #expect(await status(h, "POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: #"{"traffic":{"requests":1}}"#).0 == 200)
-        #expect(await status(h, "GET", "/v1/gateways/gw-y/config?wait=0s", token: gwX).0 == 403)
-        #expect(await status(h, "POST", "/v1/gateways/gw-y/events", token: gwX, body: #"{"events":[]}"#).0 == 403)
+        #expect(await h.send("POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: #"{"traffic":{"requests":1}}"#).0 == 200)
+        #expect(await h.send("GET", "/v1/gateways/gw-y/config?wait=0s", token: gwX).0 == 403)
+        #expect(await h.send("POST", "/v1/gateways/gw-y/events", token: gwX, body: #"{"events":[]}"#).0 == 403)
 
         // Malformed bodies get a clear 400, never a crash.
-        let bad = await status(h, "POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: "{not json")
+        let bad = await h.send("POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: "{not json")
         #expect(bad.0 == 400)
         #expect(bad.1.contains("not valid JSON"))
-        #expect(await status(h, "POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: #"{"traffic":{"requests":-1}}"#).0 == 400)
-        #expect(await status(h, "POST", "/v1/gateways/gw-x/events", token: gwX, body: #"{"events":[{"verdict":"maybe"}]}"#).0 == 400)
-        #expect(await status(h, "GET", "/healthz", token: nil).0 == 200)
+        #expect(await h.send("POST", "/v1/gateways/gw-x/heartbeat", token: gwX, body: #"{"traffic":{"requests":-1}}"#).0 == 400)
+        #expect(await h.send("POST", "/v1/gateways/gw-x/events", token: gwX, body: #"{"events":[{"verdict":"maybe"}]}"#).0 == 400)
+        #expect(await h.send("GET", "/healthz", token: nil).0 == 200)
 
         // Revoked tokens stop working at once.
         let list = try await h.json(["control-plane", "token", "list"])
         let viewerID = try #require(list["tokens"]?.arrayValue?.first { $0["role"]?.stringValue == "viewer" }?["id"]?.stringValue)
         #expect(try await h.kt(["control-plane", "token", "revoke", viewerID]).status == 0)
-        #expect(await status(h, "GET", "/v1/gateways", token: viewer).0 == 401)
+        #expect(await h.send("GET", "/v1/gateways", token: viewer).0 == 401)
 
         // Token values never appear after creation: not in listings, logs or the database file.
         let listing = try await h.kt(["control-plane", "token", "list", "--json"]).stdout + (try await h.kt(["control-plane", "token", "list"]).stdout)

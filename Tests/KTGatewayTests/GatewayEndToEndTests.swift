@@ -150,7 +150,7 @@ func sseData(_ body: String) -> [String] {
         defer { Task { await gw.stop(); await mock.stop() } }
         _ = await onThread { () -> Bool in
             let c = try! RawClient(port: port)
-            c.send("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)")
+            c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)")
             let got = c.fill()  // the head and first event
             c.close()
             return got
@@ -217,7 +217,7 @@ func sseData(_ body: String) -> [String] {
             for _ in 0..<10 {
                 let c = try! RawClient(port: port)
                 for _ in 0..<1000 {
-                    c.send("GET /v1/models HTTP/1.1\r\n\r\n")
+                    c.send("GET /v1/models HTTP/1.1\r\nHost: t\r\n\r\n")
                     if c.readResponse()?.status == 200 { ok += 1 }
                 }
             }

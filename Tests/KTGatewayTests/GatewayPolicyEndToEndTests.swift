@@ -107,7 +107,7 @@ func runKTToEnd(_ args: [String]) async -> (Int32, String) {
                     for i in 0..<100_000 {
                         let id = "req-\(c)-\(i)"
                         let body = chat("load \(i)")
-                        client.send("POST /v1/chat/completions HTTP/1.1\r\nx-request-id: \(id)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                        client.send("POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nx-request-id: \(id)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
                         guard let r = client.readResponse(), r.status == 200 else { return }
                         received.add(id)
                     }

@@ -1,7 +1,15 @@
 import KTTestSupport
 import Foundation
 import Testing
+import Synchronization
 @testable import KTHTTP
+
+/// Bytes a handler produced, read by the test.
+final class ProducedCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add(_ n: Int) { count.wrappingAdd(n, ordering: .relaxed) }
+    var bytes: Int { count.load(ordering: .relaxed) }
+}
 
 /// A test server whose handler publishes what happens to it as events.
 struct TestServer {
@@ -9,7 +17,8 @@ struct TestServer {
     let port: Int
     let events: AsyncStream<String>
 
-    static func start(_ configure: (inout HTTPServer.Configuration) -> Void = { _ in }) async throws -> TestServer {
+    static func start(produced: ProducedCounter = ProducedCounter(),
+                      _ configure: (inout HTTPServer.Configuration) -> Void = { _ in }) async throws -> TestServer {
         var config = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
         configure(&config)
         let (events, sink) = AsyncStream<String>.makeStream()
@@ -23,18 +32,18 @@ struct TestServer {
                 let n = Int(req.query["n"] ?? "3") ?? 3
                 w.startStream(status: 200, headers: HTTPHeaders([("content-type", "text/event-stream")]))
                 for i in 0..<n {
-                    w.writeChunk(Array("data: \(i)\n\n".utf8))
+                    await w.writeChunk(Array("data: \(i)\n\n".utf8))
                     try? await Task.sleep(for: .milliseconds(5))
                 }
                 w.endStream()
             case "/abort":
                 w.startStream(status: 200, headers: HTTPHeaders())
-                w.writeChunk(Array("partial".utf8))
+                await w.writeChunk(Array("partial".utf8))
                 w.abortStream()
             case "/wait":
                 sink.yield("started \(req.target)")
                 w.startStream(status: 200, headers: HTTPHeaders())
-                w.writeChunk(Array("first".utf8))
+                await w.writeChunk(Array("first".utf8))
                 // Park until the client goes away; cancellation is what we observe.
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(60)) }
                 sink.yield("cancelled \(req.target)")
@@ -42,6 +51,19 @@ struct TestServer {
                 sink.yield("started \(req.target)")
                 try? await Task.sleep(for: .milliseconds(Int(req.query["ms"] ?? "200") ?? 200))
                 w.respond(status: 200, body: Array("done".utf8))
+            case "/big":
+                w.respond(status: 200, body: [UInt8](repeating: 0x61, count: 65_536))
+            case "/flood":
+                // 128 MB in 64 KiB chunks, as fast as the writer lets it.
+                w.startStream(status: 200, headers: HTTPHeaders())
+                let chunk = [UInt8](repeating: 0x62, count: 65_536)
+                for _ in 0..<2048 {
+                    if w.isClientGone { break }
+                    await w.writeChunk(chunk)
+                    produced.add(chunk.count)
+                }
+                w.endStream()
+                sink.yield("flood ended")
             case "/forget":
                 break
             default:
@@ -65,7 +87,7 @@ struct TestServer {
             let c = try! RawClient(port: s.port)
             c.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
             let a = c.readResponse()
-            c.send("POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nworld")
+            c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nworld")
             return [a, c.readResponse()]
         }
         #expect(r[0]?.status == 200 && r[0]?.text == "hello" && r[0]?.headers["content-length"] == "5")
@@ -77,7 +99,7 @@ struct TestServer {
         let s = try await TestServer.start()
         let bodies: [String] = await onThread {
             let c = try! RawClient(port: s.port)
-            c.send("GET /slow?ms=30 HTTP/1.1\r\n\r\nPOST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\ntwoGET /hello HTTP/1.1\r\n\r\n")
+            c.send("GET /slow?ms=30 HTTP/1.1\r\nHost: t\r\n\r\nPOST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\ntwoGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
             return (0..<3).compactMap { _ in c.readResponse()?.text }
         }
         #expect(bodies == ["done", "two", "hello"])
@@ -88,7 +110,7 @@ struct TestServer {
         let s = try await TestServer.start()
         let r = await onThread { () -> RawClient.Response? in
             let c = try! RawClient(port: s.port)
-            c.send("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+            c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
             c.send("4\r\nabcd\r\n2\r\nef\r\n0\r\n\r\n")
             return c.readResponse()
         }
@@ -100,7 +122,7 @@ struct TestServer {
         let s = try await TestServer.start()
         let r = await onThread { () -> RawClient.Response? in
             let c = try! RawClient(port: s.port)
-            c.send("GET /stream?n=4 HTTP/1.1\r\n\r\n")
+            c.send("GET /stream?n=4 HTTP/1.1\r\nHost: t\r\n\r\n")
             return c.readResponse()
         }
         #expect(r?.headers["transfer-encoding"] == "chunked")
@@ -108,7 +130,7 @@ struct TestServer {
         #expect(r?.cleanEnd == true)
         let aborted = await onThread { () -> RawClient.Response? in
             let c = try! RawClient(port: s.port)
-            c.send("GET /abort HTTP/1.1\r\n\r\n")
+            c.send("GET /abort HTTP/1.1\r\nHost: t\r\n\r\n")
             return c.readResponse()
         }
         #expect(aborted?.text == "partial" && aborted?.cleanEnd == false)
@@ -119,9 +141,9 @@ struct TestServer {
         let s = try await TestServer.start { $0.maxBodyBytes = 100; $0.maxHeaderBytes = 1024 }
         let statuses: [Int?] = await onThread {
             let a = try! RawClient(port: s.port)
-            a.send("POST /echo HTTP/1.1\r\nContent-Length: 101\r\n\r\n")
+            a.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n")
             let b = try! RawClient(port: s.port)
-            b.send("GET /hello HTTP/1.1\r\nX-Big: \(String(repeating: "b", count: 2000))\r\n\r\n")
+            b.send("GET /hello HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "b", count: 2000))\r\n\r\n")
             let c = try! RawClient(port: s.port)
             c.send("{not http}\r\n\r\n")
             return [a.readResponse()?.status, b.readResponse()?.status, c.readResponse()?.status]
@@ -131,7 +153,7 @@ struct TestServer {
         s.server.setMaxBodyBytes(1000)
         let ok = await onThread { () -> Int? in
             let c = try! RawClient(port: s.port)
-            c.send("POST /echo HTTP/1.1\r\nContent-Length: 200\r\n\r\n" + String(repeating: "x", count: 200))
+            c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 200\r\n\r\n" + String(repeating: "x", count: 200))
             return c.readResponse()?.status
         }
         #expect(ok == 200)
@@ -142,10 +164,10 @@ struct TestServer {
         let s = try await TestServer.start { $0.headerTimeout = .milliseconds(300) }
         let (cut, served): (Bool, Bool) = await onThread {
             let slow = try! RawClient(port: s.port)
-            slow.send("GET /hello HTTP/1.1\r\nX-A: 1\r\n")
+            slow.send("GET /hello HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n")
             // Meanwhile a normal client is served at once.
             let fast = try! RawClient(port: s.port)
-            fast.send("GET /hello HTTP/1.1\r\n\r\n")
+            fast.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
             let served = fast.readResponse()?.status == 200
             slow.send("X-B: 2\r\n")  // trickling does not extend the deadline
             let rest = String(decoding: slow.readUntilClosed(), as: UTF8.self)
@@ -159,7 +181,7 @@ struct TestServer {
         let s = try await TestServer.start { $0.idleTimeout = .milliseconds(200) }
         let closed: Bool = await onThread {
             let c = try! RawClient(port: s.port)
-            c.send("GET /hello HTTP/1.1\r\n\r\n")
+            c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
             _ = c.readResponse()
             return c.readUntilClosed().isEmpty  // EOF, well before the 5 s receive timeout
         }
@@ -182,7 +204,7 @@ struct TestServer {
         let s = try await TestServer.start()
         let client = await onThread { () -> RawClient in
             let c = try! RawClient(port: s.port)
-            c.send("GET /wait?id=1 HTTP/1.1\r\n\r\n")
+            c.send("GET /wait?id=1 HTTP/1.1\r\nHost: t\r\n\r\n")
             _ = c.fill()  // the head and first chunk
             return c
         }
@@ -197,7 +219,7 @@ struct TestServer {
         let s = try await TestServer.start()
         let status = await onThread { () -> Int? in
             let c = try! RawClient(port: s.port)
-            c.send("GET /forget HTTP/1.1\r\n\r\n")
+            c.send("GET /forget HTTP/1.1\r\nHost: t\r\n\r\n")
             return c.readResponse()?.status
         }
         #expect(status == 500)
@@ -213,7 +235,7 @@ struct TestServer {
             for _ in 0..<20 {
                 let c = try! RawClient(port: s.port)
                 for _ in 0..<500 {
-                    c.send("GET /hello HTTP/1.1\r\n\r\n")
+                    c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
                     if c.readResponse()?.status == 200 { ok += 1 }
                 }
             }
@@ -227,17 +249,39 @@ struct TestServer {
         await s.server.shutdown()
     }
 
-    @Test func connectionLimitAnswers503() async throws {
+    @Test func connectionLimitAnswers503WhenNoConnectionIsIdle() async throws {
         let s = try await TestServer.start { $0.maxConnections = 1 }
-        let (first, second): (Int?, Int?) = await onThread {
-            let a = try! RawClient(port: s.port)
-            a.send("GET /hello HTTP/1.1\r\n\r\n")
-            let ra = a.readResponse()?.status
+        let a = try RawClient(port: s.port)
+        a.send("GET /wait HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(await s.next("started") != nil)
+        let second: RawClient.Response? = await onThread {
             let b = try! RawClient(port: s.port)
-            let rb = b.readResponse()?.status
-            return (ra, rb)
+            return b.readResponse()
         }
-        #expect(first == 200 && second == 503)
+        #expect(second?.status == 503)
+        #expect(second?.headers["x-request-id"]?.hasPrefix("req_") == true)
+        a.close()
+        await s.server.shutdown()
+    }
+
+    @Test func atTheConnectionLimitTheOldestIdleConnectionMakesRoom() async throws {
+        let s = try await TestServer.start { $0.maxConnections = 2 }
+        let (served, oldestClosed): (Int?, Bool) = await onThread {
+            let old = try! RawClient(port: s.port)
+            old.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            _ = old.readResponse()
+            let silent = try! RawClient(port: s.port)   // never sends: idle as well, but newer
+            _ = silent
+            let fresh = try! RawClient(port: s.port)
+            fresh.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            let status = fresh.readResponse()?.status
+            // EOF, not the 5 s read timeout.
+            let started = ContinuousClock.now
+            let rest = old.readUntilClosed()
+            return (status, rest.isEmpty && ContinuousClock.now - started < .seconds(4))
+        }
+        #expect(served == 200)
+        #expect(oldestClosed)
         await s.server.shutdown()
     }
 
@@ -245,7 +289,7 @@ struct TestServer {
         let s = try await TestServer.start()
         async let response: RawClient.Response? = onThread {
             let c = try! RawClient(port: s.port)
-            c.send("GET /slow?ms=300 HTTP/1.1\r\n\r\n")
+            c.send("GET /slow?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n")
             return c.readResponse()
         }
         #expect(await s.next("started") != nil)

@@ -58,6 +58,8 @@ public final class RawClient: @unchecked Sendable {
     }
 
     public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+    /// Ends both directions now; unlike `close`, this also wakes a thread blocked sending on it.
+    public func shutdownBoth() { shutdown(fd, Int32(SHUT_RDWR)) }
 
     /// Reads more bytes; false on EOF, error or timeout.
     @discardableResult

@@ -19,6 +19,12 @@ int kt_listen_tcp(const char *host, int port, int backlog);
 int kt_local_port(int fd);
 int kt_set_nodelay(int fd);
 int kt_peer_is_loopback(int fd);
+// A key per peer for per-peer connection caps: the IPv4 address, or a hash of an IPv6 /64.
+uint32_t kt_peer_key(int fd);
+// Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the soft limit now in force.
+long kt_raise_nofile_limit(void);
+// A spare descriptor (/dev/null) kept for accepting-and-refusing at the descriptor limit.
+int kt_open_reserve_fd(void);
 int kt_eventfd(void);
 int kt_eventfd_signal(int fd);
 int kt_eventfd_drain(int fd);

@@ -93,8 +93,7 @@ enum BenchCommand {
     }
 
     static func positive(_ v: String, _ flag: String) throws(UsageError) -> Int {
-        guard let n = Int(v), n > 0 else { throw UsageError("\(flag) must be a positive integer, not '\(v)'", command: "kt bench") }
-        return n
+        try UsageError.integer(v, flag: flag, in: 1...100_000_000, command: "kt bench")
     }
 
     /// One thread per connection; all join before this returns.

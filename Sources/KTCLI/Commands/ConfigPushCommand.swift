@@ -62,11 +62,11 @@ enum ConfigPushCommand {
                     body.append(("strategy", .string(s)))
                 }
                 if let n = args.value("batch-size") {
-                    guard let v = Int(n), v > 0 else { throw UsageError("--batch-size must be a positive integer", command: "") }
+                    let v = try UsageError.integer(n, flag: "--batch-size", in: 1...100_000, command: "")
                     body.append(("batch_size", .int(v)))
                 }
                 if let n = args.value("min-requests") {
-                    guard let v = Int(n), v >= 0 else { throw UsageError("--min-requests must be a non-negative integer", command: "") }
+                    let v = try UsageError.integer(n, flag: "--min-requests", in: 0...100_000_000, command: "")
                     body.append(("min_requests", .int(v)))
                 }
                 for (flag, key) in [("pause-between", "pause_between_seconds"), ("health-window", "health_window_seconds"),

@@ -68,7 +68,7 @@ enum GatewayFleetCommands {
                 ("Region", s(g["region"])), ("Labels", labels.isEmpty ? "—" : labels), ("Address", s(g["address"])),
                 ("kt version", s(g["version"])), ("Registered", s(g["registered_at"])),
                 ("Last seen", FleetCLI.ago(g["last_seen_seconds_ago"]?.doubleValue) + (g["last_seen"]?.stringValue.map { " (\($0))" } ?? "")),
-                ("Uptime", g["uptime_seconds"]?.doubleValue.map { "\(Int($0))s" } ?? "—"),
+                ("Uptime", g["uptime_seconds"]?.doubleValue.map { "\(Int(saturating: $0))s" } ?? "—"),
                 ("Config source", s(c?["source"])),
                 ("Desired config", "\(s(c?["desired_version"])) \(FleetCLI.shortSHA(c?["desired_sha"]?.stringValue))"),
                 ("Applied config", "\(s(c?["applied_version"])) \(FleetCLI.shortSHA(c?["applied_sha"]?.stringValue))"),
@@ -76,7 +76,7 @@ enum GatewayFleetCommands {
                 ("Drift", c?["drift"]?.boolValue == true ? "yes: applied ≠ desired" : "no"),
                 ("Last NACK", c?["last_nack"].flatMap { $0.isNull ? nil : "\(s($0["version"])): \(s($0["error"])) at \(s($0["at"]))" } ?? "—"),
                 ("Events", "received \(g["events_received"]?.intValue ?? 0), queued at gateway \(g["events_queued"]?.intValue ?? 0), dropped \(g["events_dropped"]?.intValue ?? 0)"),
-                ("Health (\(Int(h?["window_seconds"]?.doubleValue ?? 0))s)",
+                ("Health (\(Int(saturating: h?["window_seconds"]?.doubleValue ?? 0))s)",
                  "\(h?["requests"]?.intValue ?? 0) requests, \(String(format: "%.1f", h?["requests_per_minute"]?.doubleValue ?? 0))/min, block \(FleetCLI.percent(h?["block_rate"])), errors \(FleetCLI.percent(h?["error_rate"])), p50 \(FleetCLI.ms(h?["p50_ms"])), p99 \(FleetCLI.ms(h?["p99_ms"])), overhead p99 \(FleetCLI.ms(h?["overhead_p99_ms"]))"),
             ]
             let w = rows.map(\.0.count).max()!
@@ -123,7 +123,7 @@ enum GatewayFleetCommands {
     }
 
     static func render(_ r: JSONValue, style: TerminalStyle, tty: Bool) -> String {
-        let window = Int(r["window_seconds"]?.doubleValue ?? 0)
+        let window = Int(saturating: r["window_seconds"]?.doubleValue ?? 0)
         var table = TextTable(["Gateway", "Requests/min", "Block Rate", "P50", "P99", "Error Rate", "Status"], rightAligned: [1, 2, 3, 4, 5])
         for g in r["gateways"]?.arrayValue ?? [] {
             table.add([g["id"]?.stringValue ?? "", String(format: "%.1f", g["requests_per_minute"]?.doubleValue ?? 0),
@@ -155,7 +155,7 @@ enum EventsTailCommand {
             }
             var limit = 50
             if let l = args.value("limit") {
-                guard let n = Int(l), n > 0 else { ctx.err("error: --limit must be a positive integer"); return 2 }
+                guard let n = try? BoundedField.integer(text: l, "--limit", in: 1...100_000) else { ctx.err("error: --limit must be a positive integer"); return 2 }
                 limit = n
             }
             if let s = args.value("since") {

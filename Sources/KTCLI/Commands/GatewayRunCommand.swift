@@ -18,8 +18,7 @@ enum GatewayRunCommand {
                 options.failMode = mode
             }
             if let mc = args.value("max-concurrency") {
-                guard let n = Int(mc), n > 0 else { throw UsageError("--max-concurrency must be a positive integer", command: "kt gateway run") }
-                options.maxConcurrency = n
+                options.maxConcurrency = try UsageError.integer(mc, flag: "--max-concurrency", in: 1...1_000_000, command: "kt gateway run")
             }
             if let t = args.value("header-timeout") { options.headerTimeout = try DurationText.parse(t, flag: "--header-timeout") }
             if let t = args.value("drain-timeout") { options.drainTimeout = try DurationText.parse(t, flag: "--drain-timeout") }
@@ -121,7 +120,7 @@ enum GatewayRunCommand {
             if !h.isEmpty { host = h == "localhost" ? "127.0.0.1" : h }
             portText = String(text[text.index(after: colon)...])
         }
-        guard let port = Int(portText), (0...65535).contains(port) else {
+        guard let port = try? BoundedField.integer(text: portText, "port", in: 0...65535) else {
             throw UsageError("--listen '\(text)' is not HOST:PORT (e.g. 0.0.0.0:41002)", command: command)
         }
         return (host, port)

@@ -9,12 +9,11 @@ enum SimulateFleetCommand {
         do throws(UsageError) {
             func int(_ name: String) throws(UsageError) -> Int? {
                 guard let v = args.value(name) else { return nil }
-                guard let n = Int(v), n >= 0 else { throw UsageError("--\(name) must be a non-negative integer", command: "kt dev simulate-fleet") }
-                return n
+                return try UsageError.integer(v, flag: "--\(name)", in: 0...100_000, command: "kt dev simulate-fleet")
             }
             func double(_ name: String) throws(UsageError) -> Double? {
                 guard let v = args.value(name) else { return nil }
-                guard let d = Double(v.hasSuffix("%") ? String(v.dropLast()) : v), d >= 0 else {
+                guard let d = Double(v.hasSuffix("%") ? String(v.dropLast()) : v), d.isFinite, d >= 0, d <= 1e9 else {
                     throw UsageError("--\(name) must be a non-negative number", command: "kt dev simulate-fleet")
                 }
                 return v.hasSuffix("%") ? d / 100 : d

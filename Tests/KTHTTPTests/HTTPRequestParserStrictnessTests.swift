@@ -1,0 +1,97 @@
+import Testing
+@testable import KTHTTP
+
+/// Framing the parser must refuse (RFC 9112), and numbers it must never trap on.
+@Suite struct HTTPRequestParserStrictnessTests {
+    /// The status the parser answers `text` with, or nil when it accepts every request in it.
+    func status(_ text: String, limits: HTTPRequestParser.Limits = .init()) -> Int? {
+        var p = HTTPRequestParser(limits: limits)
+        p.feed(Array(text.utf8))
+        do {
+            while case .request = try p.next() {}
+            return nil
+        } catch {
+            return error.status
+        }
+    }
+
+    let post = "POST / HTTP/1.1\r\nHost: h\r\n"
+
+    @Test func hugeChunkSizesAreRefusedNotTrapped() {
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n1\r\nA\r\n7fffffffffffffff\r\n") == 413)
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\nffffffffffffffffffffffffffffffff\r\n") == 413)
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n8000000000000000\r\n") == 413)
+        #expect(status(post + "Content-Length: 99999999999999999999999999\r\n\r\n") == 413)
+        #expect(status(post + "Content-Length: 9223372036854775807\r\n\r\n") == 413)
+    }
+
+    @Test func contentLengthIsDigitsOnly() {
+        for bad in ["+5", "-1", "5 5", "5,5", "0x5", "", "5.0", "٥"] {
+            #expect(status(post + "Content-Length: \(bad)\r\n\r\nhello") == 400, "Content-Length: \(bad)")
+        }
+        #expect(status(post + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!") == 400)
+        #expect(status(post + "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello") == nil)
+        #expect(status(post + "Content-Length: 005\r\n\r\nhello") == nil)
+    }
+
+    @Test func chunkSizesAreHexDigitsOnly() {
+        for bad in ["+a", "-0", "0x5", " 5", "5 ", "", "g"] {
+            #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n\(bad)\r\nhello\r\n0\r\n\r\n") == 400, "chunk size '\(bad)'")
+        }
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n5 ;ext=1\r\nhello\r\n0\r\n\r\n") == nil)
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n5;a=\"b\"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n") == nil)
+    }
+
+    @Test func transferEncodingMustBeOneChunked() {
+        #expect(status(post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") == 400)
+        #expect(status(post + "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n") == 400)
+        #expect(status(post + "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n") == 400)
+        #expect(status(post + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n") == 501)
+        #expect(status(post + "Transfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n") == nil)
+    }
+
+    @Test func controlCharactersAndObsoleteFormsAreRefused() {
+        #expect(status("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\u{01}b\r\n\r\n") == 400)
+        #expect(status("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\u{7F}\r\n\r\n") == 400)
+        #expect(status("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n") == 400)
+        #expect(status("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n") == 400)      // obs-fold
+        #expect(status("GET / HTTP/1.1\r\nHost: h\r\nX A: a\r\n\r\n") == 400)           // space in name
+        #expect(status("GET / HTTP/1.1\r\nHost: h\r\nX-A : a\r\n\r\n") == 400)          // space before colon
+        #expect(status("GET / HTTP/1.1\nHost: h\r\n\r\n") == 400)                       // bare LF
+        #expect(status("GET / HTTP/1.1\r\nHost: h\r\nX-A: caf\u{E9} \tok\r\n\r\n") == nil) // obs-text and HTAB
+    }
+
+    @Test func hostHeaderRules() {
+        #expect(status("GET / HTTP/1.1\r\n\r\n") == 400)
+        #expect(status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") == 400)
+        #expect(status("GET / HTTP/1.0\r\n\r\n") == nil)
+        #expect(status("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n") == 400)
+    }
+
+    @Test func requestLineIsCheckedAsSoonAsItIsComplete() {
+        // No blank line follows: the parser must not wait for one (HTTP/0.9, garbage).
+        #expect(status("GET /\r\n") == 400)
+        #expect(status("GET / HTTP/1.1 extra\r\n") == 400)
+        #expect(status("GET  / HTTP/1.1\r\n") == 400)
+        #expect(status("get / HTTP/1.1\r\n") == 400)
+        #expect(status("GET / HTTP/2.0\r\n") == 505)
+        #expect(status("GET / HTTQ/1.1\r\n") == 400)
+        #expect(status("GET /\n") == 400)
+        #expect(status("GET / HTTP/1.1\r\nHost: h\r\n") == nil)   // a good line waits for the rest
+        #expect(status("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n") == nil)
+    }
+
+    @Test func headerCountAndTrailerSizeAreBounded() {
+        let many = (0..<101).map { "X-\($0): 1\r\n" }.joined()
+        #expect(status("GET / HTTP/1.1\r\nHost: h\r\n" + many + "\r\n") == 431)
+        let trailers = String(repeating: "X-T: \(String(repeating: "t", count: 100))\r\n", count: 200)
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n0\r\n" + trailers + "\r\n") == 431)
+    }
+
+    @Test func decimalSaturates() {
+        #expect(HTTPRequestParser.decimal("0".utf8) == 0)
+        #expect(HTTPRequestParser.decimal("9223372036854775807".utf8) == Int.max)
+        #expect(HTTPRequestParser.decimal("9223372036854775808".utf8) == Int.max)
+        #expect(HTTPRequestParser.decimal("1".utf8 + [0]) == nil)
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import KTTestSupport
+import Testing
+@testable import KTHTTP
+
+/// Clients written by an attacker, against a real server on 127.0.0.1.
+@Suite(.serialized) struct HostileClientTests {
+    /// Polls (bounded, 5 s) until the server holds more than `bound` bytes of output for clients.
+    func outputQueued(_ s: TestServer, over bound: Int) async -> Int {
+        var queued = 0
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            queued = await s.server.bufferedBytes().totalOutput
+            if queued > bound { break }
+            await Task.yield()
+        }
+        return queued
+    }
+
+    @Test func overflowingChunkSizeIsRefusedAndTheServerKeepsServing() async throws {
+        let s = try await TestServer.start()
+        let (hostile, after): (RawClient.Response?, Int?) = await onThread {
+            let c = try! RawClient(port: s.port)
+            c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nA\r\n7fffffffffffffff\r\n")
+            let r = c.readResponse()
+            return (r, RawClient.get(port: s.port, path: "/hello")?.status)
+        }
+        #expect(hostile?.status == 413)
+        #expect(hostile?.headers["x-request-id"]?.hasPrefix("req_") == true)
+        #expect(after == 200)
+        await s.server.shutdown()
+    }
+
+    @Test func bareRequestLineIsAnsweredAtOnceNotAtTheHeaderTimeout() async throws {
+        let s = try await TestServer.start { $0.headerTimeout = .seconds(30) }
+        let r: RawClient.Response? = await onThread {
+            let c = try! RawClient(port: s.port, timeoutSeconds: 5)
+            c.send("GET /\r\n")
+            return c.readResponse()
+        }
+        #expect(r?.status == 400)
+        await s.server.shutdown()
+    }
+
+    @Test func aSilentConnectionIsCutAtTheHeaderTimeout() async throws {
+        let s = try await TestServer.start { $0.headerTimeout = .milliseconds(300); $0.idleTimeout = .seconds(60) }
+        let closedEarly: Bool = await onThread {
+            let c = try! RawClient(port: s.port, timeoutSeconds: 5)
+            let started = ContinuousClock.now
+            _ = c.readUntilClosed()
+            return ContinuousClock.now - started < .seconds(4)
+        }
+        #expect(closedEarly)
+        await s.server.shutdown()
+    }
+
+    @Test func pipelinedBytesBehindASlowRequestAreNotBufferedWithoutBound() async throws {
+        let s = try await TestServer.start()
+        let c = try RawClient(port: s.port)
+        c.send("GET /wait HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(await s.next("started") != nil)
+        // 32 MB of pipelined requests behind it, from a thread (the send blocks once the server
+        // stops reading and the socket buffers fill; closing the client ends it).
+        let chunk = String(repeating: "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", count: 2000)
+        let senderDone = DispatchSemaphore(value: 0)
+        let sender = Thread {
+            for _ in 0..<500 { c.send(chunk) }
+            senderDone.signal()
+        }
+        sender.start()
+        // Poll (bounded) until the server has read what it will read; it must stay under the bound.
+        var largest = 0
+        let deadline = ContinuousClock.now + .seconds(3)
+        while ContinuousClock.now < deadline {
+            largest = max(largest, await s.server.bufferedBytes().largestInput)
+            if largest >= 64 * 1024 { break }
+            await Task.yield()
+        }
+        for _ in 0..<50 { largest = max(largest, await s.server.bufferedBytes().largestInput); await Task.yield() }
+        #expect(largest >= 64 * 1024, "the server read the pipelined bytes up to its bound")
+        #expect(largest <= 64 * 1024 + 65_536, "buffered \(largest) bytes of pipelined input")
+        // Wake the blocked sender, then close: the unread answer makes the close a reset, which
+        // the server sees although it is not reading (a FIN would wait behind the unread bytes).
+        c.shutdownBoth()
+        await onThread { senderDone.wait() }
+        c.close()
+        #expect(await s.next("cancelled") != nil)
+        await s.server.shutdown()
+    }
+
+    @Test func aClientThatNeverReadsHoldsBackItsPipelinedRequests() async throws {
+        let s = try await TestServer.start()
+        let c = try RawClient(port: s.port)
+        // 200 pipelined requests for 64 KiB answers, never read.
+        c.send(String(repeating: "GET /big HTTP/1.1\r\nHost: t\r\n\r\n", count: 200))
+        var queued = await outputQueued(s, over: HTTPResponseWriter.highWatermark)
+        for _ in 0..<50 { queued = max(queued, await s.server.bufferedBytes().totalOutput); await Task.yield() }
+        #expect(queued > HTTPResponseWriter.highWatermark, "the socket filled")
+        // At most one answer over the high watermark waits; without the bound it would be ~12 MB.
+        #expect(queued <= HTTPResponseWriter.highWatermark + 2 * 65_536, "queued \(queued) bytes for a client that reads nothing")
+        c.close()
+        await s.server.shutdown()
+    }
+
+    @Test func aStreamToAClientThatNeverReadsSuspendsItsProducer() async throws {
+        let produced = ProducedCounter()
+        let s = try await TestServer.start(produced: produced)
+        let c = try RawClient(port: s.port)
+        c.send("GET /flood HTTP/1.1\r\nHost: t\r\n\r\n")
+        // Once the socket is full, output queues up in the server and the producer parks.
+        let queued = await outputQueued(s, over: HTTPResponseWriter.lowWatermark)
+        #expect(queued > HTTPResponseWriter.lowWatermark, "the socket filled")
+        for _ in 0..<100 { await Task.yield() }
+        // Without backpressure the producer would have queued all 128 MB by now.
+        #expect(produced.bytes < 64 << 20, "produced \(produced.bytes) bytes for a client that reads nothing")
+        #expect(await s.server.bufferedBytes().totalOutput <= HTTPResponseWriter.highWatermark + 2 * 65_536)
+        c.close()
+        #expect(await s.next("flood ended") != nil)
+        #expect(produced.bytes < 64 << 20)
+        await s.server.shutdown()
+    }
+}
