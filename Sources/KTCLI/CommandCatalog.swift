@@ -14,6 +14,8 @@ public enum CommandCatalog {
                     OptionSpec("policy-config", value: "FILE", repeatable: true, "policy config; later files override earlier ones"),
                     OptionSpec("fail-mode", value: "block|allow", "what to do when a policy itself errors (default block)"),
                     OptionSpec("max-concurrency", value: "N", "requests handled at once before 503 (default 1024)"),
+                    OptionSpec("max-connections", value: "N", "open client connections (default 4 × max-concurrency, fitted under ulimit -n)"),
+                    OptionSpec("max-connections-per-client", value: "N", "open connections from one client address (default: no cap)"),
                     OptionSpec("upstream", value: "URL", "debug: send every request to this OpenAI-compatible base URL (KEEPTRUSTS_UPSTREAM)"),
                     OptionSpec("upstream-api-key", value: "KEY", "debug: API key for --upstream (KEEPTRUSTS_UPSTREAM_API_KEY)"),
                     OptionSpec("upstream-api-key-header", value: "NAME", "debug: header for the key (KEEPTRUSTS_UPSTREAM_API_KEY_HEADER)"),

@@ -72,8 +72,10 @@ public final class ControlPlane: Sendable {
     public func start() async throws -> Int {
         await registry.restore(try store.loadGateways())
         try await rollouts.restore()
-        let config = HTTPServer.Configuration(host: options.host, port: options.port, maxConnections: 20_000,
+        var config = HTTPServer.Configuration(host: options.host, port: options.port, maxConnections: 20_000,
                                               idleTimeout: .seconds(120), maxBodyBytes: 8 << 20)
+        let logger = self.logger
+        config.warn = { message in logger.warn(message, []) }
         let server = try HTTPServer(configuration: config, errorResponder: { status, message in
             ("application/json", Array(APIError(status: status, code: "bad_request", message: message).json.serialized().utf8))
         }) { [self] request, writer in

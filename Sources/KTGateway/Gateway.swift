@@ -14,6 +14,10 @@ public actor Gateway {
         public var configPaths: [String] = []
         public var failMode = FailMode.block
         public var maxConcurrency = 1024
+        /// Open client connections; nil: 4 × maxConcurrency (at least 256), fitted under the
+        /// descriptor limit. Given explicitly it is kept even above that limit (with a warning).
+        public var maxConnections: Int?
+        public var maxConnectionsPerPeer = 0
         public var upstreamOverride: UpstreamOverride?
         public var adminToken: String?
         public var logLevel = JSONLogger.Level.info
@@ -96,9 +100,14 @@ public actor Gateway {
     public func start() async throws -> Int {
         precondition(server == nil, "Gateway.start() called twice")
         let snapshot = core.currentSnapshot
-        let config = HTTPServer.Configuration(host: options.host, port: options.port, maxConnections: max(options.maxConcurrency * 4, 256),
+        var config = HTTPServer.Configuration(host: options.host, port: options.port,
+                                              maxConnections: options.maxConnections ?? max(options.maxConcurrency * 4, 256),
                                               headerTimeout: options.headerTimeout, maxBodyBytes: snapshot.config.sizeLimits.maxBodyBytes)
+        config.maxConnectionsPerPeer = options.maxConnectionsPerPeer
+        config.fitToDescriptorLimit = options.maxConnections == nil
         let core = self.core
+        let logger = core.logger
+        config.warn = { message in logger.warn(message, []) }
         let server = try HTTPServer(configuration: config, errorResponder: { status, message in
             let type = status == 413 ? "invalid_request_error" : (status >= 500 ? "api_error" : "invalid_request_error")
             let code: String

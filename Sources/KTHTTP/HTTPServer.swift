@@ -23,6 +23,8 @@ public final class HTTPServer: Sendable {
         public var maxBodyBytes: Int
         /// At most this many connections from one peer address (IPv6: one /64); 0 = no cap.
         public var maxConnectionsPerPeer: Int = 0
+        /// Lower `maxConnections` to fit under the descriptor limit (off when an operator set it).
+        public var fitToDescriptorLimit = true
         /// Warnings the server raises itself (descriptor exhaustion), once per episode.
         public var warn: (@Sendable (String) -> Void)?
 
@@ -97,7 +99,11 @@ public final class HTTPServer: Sendable {
             throw HTTPServerError("cannot listen on \(configuration.host):\(configuration.port): \(reason)")
         }
         let port = Int(kt_local_port(fd))
-        let cap = Self.connectionCap(configured: configuration.maxConnections, descriptorLimit: Self.descriptorLimit)
+        let fitted = Self.connectionCap(configured: configuration.maxConnections, descriptorLimit: Self.descriptorLimit)
+        let cap = configuration.fitToDescriptorLimit ? fitted : configuration.maxConnections
+        if cap > fitted {
+            configuration.warn?("max connections \(cap) is more than the descriptor limit (\(Self.descriptorLimit), ulimit -n) leaves room for; at the limit new connections are refused with 503")
+        }
         state.withLock {
             $0.listenFD = fd
             $0.port = port

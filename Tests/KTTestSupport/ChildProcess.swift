@@ -13,9 +13,15 @@ public final class ChildProcess: @unchecked Sendable {
         return ((exe as NSString).deletingLastPathComponent as NSString).appendingPathComponent("kt")
     }
 
-    public init(_ args: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: Self.ktBinary)
-        process.arguments = args
+    /// `descriptorLimit`: run under `ulimit -n` (soft and hard), as an operator's shell might.
+    public init(_ args: [String], environment: [String: String] = [:], descriptorLimit: Int? = nil) throws {
+        if let n = descriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(n) && exec \"$0\" \"$@\"", Self.ktBinary] + args
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.ktBinary)
+            process.arguments = args
+        }
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env
@@ -161,8 +167,8 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Starts `kt gateway run` on a free port and returns it with the port.
-    public static func gateway(_ args: [String], environment: [String: String] = [:]) async throws -> (ChildProcess, Int) {
-        let p = try ChildProcess(["gateway", "run", "--listen", "127.0.0.1:0"] + args, environment: environment)
+    public static func gateway(_ args: [String], environment: [String: String] = [:], descriptorLimit: Int? = nil) async throws -> (ChildProcess, Int) {
+        let p = try ChildProcess(["gateway", "run", "--listen", "127.0.0.1:0"] + args, environment: environment, descriptorLimit: descriptorLimit)
         guard let line = await p.waitForLine(containing: "gateway listening"),
               let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
               let port = Int(line[range].split(separator: ":")[1]) else {
@@ -189,6 +195,18 @@ extension ChildProcess {
 }
 
 public struct StartError: Error, CustomStringConvertible { public var description: String }
+
+extension ChildProcess {
+    /// CPU time (user + system) the process has used so far, in seconds.
+    public var cpuSeconds: Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return -1 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3, utime 14 and stime 15 (1-based over the whole line).
+        guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return -1 }
+        return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
 
 /// Complete lines so far, plus the bytes of the one still arriving (kept as bytes so a UTF-8
 /// character split across two reads is decoded whole).

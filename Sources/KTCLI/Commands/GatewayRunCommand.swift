@@ -20,6 +20,12 @@ enum GatewayRunCommand {
             if let mc = args.value("max-concurrency") {
                 options.maxConcurrency = try UsageError.integer(mc, flag: "--max-concurrency", in: 1...1_000_000, command: "kt gateway run")
             }
+            if let n = args.value("max-connections") {
+                options.maxConnections = try UsageError.integer(n, flag: "--max-connections", in: 1...1_000_000, command: "kt gateway run")
+            }
+            if let n = args.value("max-connections-per-client") {
+                options.maxConnectionsPerPeer = try UsageError.integer(n, flag: "--max-connections-per-client", in: 1...1_000_000, command: "kt gateway run")
+            }
             if let t = args.value("header-timeout") { options.headerTimeout = try DurationText.parse(t, flag: "--header-timeout") }
             if let t = args.value("drain-timeout") { options.drainTimeout = try DurationText.parse(t, flag: "--drain-timeout") }
             if let level = args.value("log-level") {
