@@ -17,6 +17,7 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
     private enum Job {
         case start(Transfer)
         case cancel(Transfer)
+        case resume(Transfer)
     }
 
     public static let shared: CurlTransport = CurlTransport()
@@ -67,6 +68,7 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
                 switch job {
                 case .start(let t): start(t)
                 case .cancel(let t): finish(t, code: CURLE_ABORTED_BY_CALLBACK, cancelled: true)
+                case .resume(let t): if !t.finished, let easy = t.easy { curl_easy_pause(easy, 0) }   // CURLPAUSE_CONT
                 }
             }
             curl_multi_perform(multi, &stillRunning)
@@ -121,7 +123,7 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
         }, key)
         _ = kt_curl_set_write(easy, { ptr, size, n, ud in
             let t = Unmanaged<Transfer>.fromOpaque(ud!).takeUnretainedValue()
-            return t.bodyData(UnsafeRawBufferPointer(start: ptr, count: size * n)) ? size * n : 0
+            return t.bodyData(UnsafeRawBufferPointer(start: ptr, count: size * n))
         }, key)
         curl_multi_add_handle(multi, easy)
     }
@@ -141,7 +143,11 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
             t.finishBody(error: UpstreamError(.cancelled, "cancelled"))
             return
         }
-        if code == CURLE_OK {
+        if t.tooLarge {
+            let error = UpstreamError(.responseTooLarge, "upstream response is larger than \(t.request.maxResponseBytes) bytes")
+            t.failHead(error)
+            t.finishBody(error: error)
+        } else if code == CURLE_OK {
             t.deliverHeadIfNeeded()
             t.finishBody(error: nil)
         } else {
@@ -174,7 +180,28 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
         var headers: [(String, String)] = []
         var headDelivered = false
         var finished = false
+        /// The body passed `maxResponseBytes`; the transfer was stopped.
+        var tooLarge = false
+        var received = 0
+        /// Streamed bytes handed to the consumer and not yet passed on by it.
+        let pending = Atomic<Int>(0)
+        /// Set (curl thread) when the transfer was paused because `pending` was high.
+        let paused = Atomic<Bool>(false)
         weak var transport: CurlTransport?
+
+        /// Above this many unconsumed bytes the transfer pauses (TCP then pushes back on the
+        /// provider); it resumes once the consumer is down to the low watermark.
+        static let pauseAbove = 1 << 20
+        static let resumeBelow = 256 << 10
+        static let writePause = 0x1000_0001   // CURL_WRITEFUNC_PAUSE
+
+        /// Consumer side: `n` bytes were passed on.
+        func consumed(_ n: Int) {
+            let left = pending.subtract(n, ordering: .sequentiallyConsistent).newValue
+            if left <= Self.resumeBelow, paused.exchange(false, ordering: .sequentiallyConsistent), let transport = CurlTransport.owner(of: self) {
+                transport.enqueue(.resume(self))
+            }
+        }
 
         init(request: UpstreamRequest) { self.request = request }
 
@@ -212,7 +239,7 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
                 if !buffered.isEmpty { continuation.yield(buffered) }
                 buffered = []
             }
-            c.resume(returning: .success(UpstreamResponse(status: status, headers: headers, body: stream)))
+            c.resume(returning: .success(UpstreamResponse(status: status, headers: headers, body: stream, consumed: { [weak self] n in self?.consumed(n) })))
         }
 
         func failHead(_ error: UpstreamError) {
@@ -221,16 +248,31 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
             c.resume(returning: .failure(error))
         }
 
-        func bodyData(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        /// curl's write callback: how many bytes were taken, 0 to abort, `writePause` to pause.
+        func bodyData(_ bytes: UnsafeRawBufferPointer) -> Int {
+            received += bytes.count
+            if received > request.maxResponseBytes {
+                tooLarge = true
+                return 0
+            }
             if !request.stream {
                 buffered.append(contentsOf: bytes)
-                // Bounded: the gateway refuses bodies past max_response_bytes anyway.
-                return buffered.count <= 1 << 30
+                return bytes.count
             }
             deliverHeadIfNeeded()
-            guard let c = bodyContinuation else { return true }
-            if case .terminated = c.yield(Array(bytes)) { return false }  // consumer gone: abort
-            return true
+            guard let c = bodyContinuation else { return bytes.count }
+            if request.pausesForConsumer, pending.load(ordering: .sequentiallyConsistent) > Self.pauseAbove {
+                // Pause first, then look again: a consumer that drained meanwhile saw no pause to undo.
+                paused.store(true, ordering: .sequentiallyConsistent)
+                if pending.load(ordering: .sequentiallyConsistent) > Self.resumeBelow {
+                    received -= bytes.count   // curl delivers the same bytes again after the pause
+                    return Self.writePause
+                }
+                paused.store(false, ordering: .sequentiallyConsistent)
+            }
+            pending.add(bytes.count, ordering: .sequentiallyConsistent)
+            if case .terminated = c.yield(Array(bytes)) { return 0 }  // consumer gone: abort
+            return bytes.count
         }
 
         func finishBody(error: UpstreamError?) {

@@ -92,9 +92,11 @@ extension GatewayCore {
             if ctx.attempts > 0 { metrics.recordFallback() }
             ctx.attempts += 1
             ctx.target = target.target.id
-            let upstreamRequest = UpstreamRequest(
+            var upstreamRequest = UpstreamRequest(
                 url: target.url(for: endpoint.rawValue), headers: upstreamHeaders(target, stream: parsed.stream),
-                body: parsed.body(forTargetModel: target.target.model), timeoutMs: target.target.timeoutMs, stream: parsed.stream)
+                body: parsed.body(forTargetModel: target.target.model), timeoutMs: target.target.timeoutMs, stream: parsed.stream,
+                maxResponseBytes: snap.config.sizeLimits.maxResponseBytes)
+            upstreamRequest.pausesForConsumer = true
             let attemptStart = ContinuousClock.now
             let response: UpstreamResponse
             do throws(UpstreamError) {
@@ -181,6 +183,8 @@ extension GatewayCore {
                     } else {
                         await writer.writeChunk(chunk)
                     }
+                    // Written (the writer waited for a slow client): the upstream may send more.
+                    response.consumed(chunk.count)
                 }
                 ctx.upstreamSeconds += (ContinuousClock.now - streamStart).secondsDouble
                 if Task.isCancelled || writer.isClientGone { await clientGone(&ctx); return }
@@ -216,6 +220,14 @@ extension GatewayCore {
             finish(&ctx)
             return
         }
+        // An answer that is not what the request asked for would pass the response policies by
+        // (they read JSON, or the event stream of a stream request): refuse it.
+        if isSSE, (200..<300).contains(response.status) {
+            ctx.upstreamSeconds += (ContinuousClock.now - attemptStart).secondsDouble
+            metrics.recordUpstreamError(target: target.target.id, kind: "invalid_response")
+            await respondError(writer, &ctx, .upstream("upstream '\(target.target.id)' answered a non-stream request with an event stream", code: "upstream_invalid_response"))
+            return
+        }
         let body: [UInt8]
         do {
             body = try await response.collect(limit: snap.config.sizeLimits.maxResponseBytes)
@@ -231,8 +243,14 @@ extension GatewayCore {
         metrics.recordUpstream(target: target.target.id, seconds: upstreamTime)
         recordLatency(target.target.id, seconds: upstreamTime)
         var outBody = body
-        if response.status == 200, contentType.lowercased().contains("json"),
-           var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] {
+        let object = contentType.lowercased().contains("json") ? (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] : nil
+        if (200..<300).contains(response.status), object == nil {
+            metrics.recordUpstreamError(target: target.target.id, kind: "invalid_response")
+            await respondError(writer, &ctx, .upstream("upstream '\(target.target.id)' answered \(response.status) with a body that is not a JSON object (\(contentType.prefix(60)))",
+                                                       code: "upstream_invalid_response"))
+            return
+        }
+        if response.status == 200, var object {
             if let usage = object["usage"] as? [String: Any] {
                 ctx.promptTokens = usage["prompt_tokens"] as? Int
                 ctx.completionTokens = usage["completion_tokens"] as? Int
@@ -295,6 +313,7 @@ extension GatewayCore {
         let total = (ContinuousClock.now - ctx.started).secondsDouble
         var fields: [(String, JSONValue)] = [
             ("id", .string(ctx.requestID)),
+            ("client_request_id", .optional(ctx.clientRequestID)),
             ("time", .string(Date().formatted(.iso8601.year().month().day().timeSeparator(.colon).time(includingFractionalSeconds: true)) + "Z")),
             ("gateway", .string(options.gatewayID)),
             ("config_version", .string(snap.config.pack.version)), ("config_sha", .string(snap.loaded.sha)),
@@ -322,8 +341,9 @@ extension GatewayCore {
     }
 
     func apply(_ decision: ChainDecision, phase: String, to ctx: inout RequestContext) {
+        let includeContent = currentSnapshot.engine.auditSettings?.includeContent == true
         ctx.policyResults += decision.results.map { r in
-            var j = r.json
+            var j = r.json(includeContent: includeContent)
             if case .object(var f) = j { f.insert(("phase", .string(phase)), at: 1); j = .object(f) }
             return j
         }

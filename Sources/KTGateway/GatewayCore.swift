@@ -118,8 +118,10 @@ public final class GatewayCore: Sendable {
 
     func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) async {
         let started = ContinuousClock.now
-        let requestID = request.headers["x-request-id"].flatMap { $0.count <= 128 && !$0.isEmpty ? $0 : nil } ?? Self.newRequestID()
-        var ctx = RequestContext(requestID: requestID, started: started, route: String(request.path))
+        // The audit and event id is always the gateway's own (a client's could be forged or
+        // repeated); a well-formed client id is kept beside it for correlation.
+        var ctx = RequestContext(requestID: RequestID.make(), started: started, route: Self.routeLabel(request.path))
+        ctx.clientRequestID = RequestID.sanitizedClientID(request.headers["x-request-id"])
         let path = request.path
         switch (request.method, path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
@@ -138,6 +140,14 @@ public final class GatewayCore: Sendable {
             let text = metrics.render(breakers: breakerStates(), configInfo: (s.config.pack.version, s.loaded.sha))
             await respond(writer, &ctx, 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8), log: false)
         case ("GET", "/keeptrusts/events"):
+            // Events describe other users' requests (with content when the audit keeps it).
+            guard eventsReadAllowed(request) else {
+                await respondError(writer, &ctx, OpenAIError(status: options.adminToken == nil ? 403 : 401, type: "permission_error",
+                                                             message: options.adminToken == nil
+                                                                ? "the event log is served to loopback only; start the gateway with --admin-token to read it remotely"
+                                                                : "the event log needs the admin token (Authorization: Bearer …)", code: "forbidden"))
+                return
+            }
             let q = request.query
             let after = Int(q["since"] ?? "") ?? 0
             let limit = min(max(Int(q["limit"] ?? "") ?? 100, 1), 1000)
@@ -164,9 +174,7 @@ public final class GatewayCore: Sendable {
                 await respondError(writer, &ctx, .notFound("The model '\(id)' does not exist on this gateway", code: "model_not_found"))
             }
         default:
-            let known = ["/healthz", "/readyz", "/health", "/metrics", "/keeptrusts/config", "/keeptrusts/events", "/keeptrusts/config/reload",
-                         "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"]
-            if known.contains(String(path)) {
+            if Self.knownRoutes.contains(String(path)) {
                 var e = OpenAIError.invalidRequest("method \(request.method) is not allowed on \(path)", status: 405, code: "method_not_allowed")
                 e.headers = [("allow", path.hasPrefix("/v1/models") || !path.hasPrefix("/v1/") && path != "/keeptrusts/config/reload" ? "GET" : "POST")]
                 await respondError(writer, &ctx, e)
@@ -180,8 +188,15 @@ public final class GatewayCore: Sendable {
         .object([("id", .string(id)), ("object", "model"), ("created", .int(created)), ("owned_by", "keeptrusts")])
     }
 
-    static func newRequestID() -> String {
-        "req_" + String(UInt64.random(in: 0...UInt64.max), radix: 16) + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    /// The routes this gateway serves; anything else is `other` in metrics and logs, so a scanner
+    /// cannot create label values (and memory) without bound.
+    static let knownRoutes: Set<String> = ["/healthz", "/readyz", "/health", "/metrics", "/keeptrusts/config", "/keeptrusts/events",
+                                           "/keeptrusts/config/reload", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"]
+
+    static func routeLabel(_ path: Substring) -> String {
+        if knownRoutes.contains(String(path)) { return String(path) }
+        if path.hasPrefix("/v1/models/") { return "/v1/models/{id}" }
+        return "other"
     }
 
     // MARK: Ops
@@ -227,10 +242,19 @@ public final class GatewayCore: Sendable {
         ])
     }
 
-    func handleReload(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async {
+    /// The request carries the admin token (false when the gateway has none).
+    func hasAdminToken(_ request: HTTPRequest) -> Bool {
         let bearer = request.headers["authorization"].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-        let tokenOK = options.adminToken.map { token in bearer.map { ConstantTime.equal($0, token) } ?? false } ?? false
-        guard request.peerIsLoopback || tokenOK else {
+        return options.adminToken.map { token in bearer.map { ConstantTime.equal($0, token) } ?? false } ?? false
+    }
+
+    /// The admin token when one is set; loopback when none is.
+    func eventsReadAllowed(_ request: HTTPRequest) -> Bool {
+        options.adminToken == nil ? request.peerIsLoopback : hasAdminToken(request)
+    }
+
+    func handleReload(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async {
+        guard request.peerIsLoopback || hasAdminToken(request) else {
             await respondError(writer, &ctx, OpenAIError(status: 403, type: "permission_error",
                                                    message: "config reload is allowed from loopback or with the admin token", code: "forbidden"))
             return
@@ -255,6 +279,7 @@ public final class GatewayCore: Sendable {
         var h = HTTPHeaders()
         h.add("content-type", contentType)
         h.add("x-request-id", ctx.requestID)
+        if let client = ctx.clientRequestID { h.add("x-client-request-id", client) }
         h.add("x-kt-overhead-ms", ctx.overheadMsText())
         return h
     }
@@ -286,7 +311,7 @@ public final class GatewayCore: Sendable {
         metrics.recordRequest(route: ctx.route, status: ctx.status, target: ctx.target, seconds: total,
                               overheadSeconds: isProxy ? max(0, total - ctx.upstreamSeconds) : nil)
         guard log else { return }
-        var fields: [(String, JSONValue)] = [("request_id", .string(ctx.requestID)), ("route", .string(ctx.route)),
+        var fields: [(String, JSONValue)] = [("request_id", .string(ctx.requestID)), ("client_request_id", .optional(ctx.clientRequestID)), ("route", .string(ctx.route)),
                                              ("status", .int(ctx.status)), ("duration_ms", .double((total * 1000 * 100).rounded() / 100))]
         if isProxy {
             fields.append(("overhead_ms", .double((max(0, total - ctx.upstreamSeconds) * 1000 * 100).rounded() / 100)))
@@ -303,6 +328,8 @@ public final class GatewayCore: Sendable {
 /// Per-request bookkeeping for metrics, headers and the log line.
 struct RequestContext {
     var requestID: String
+    /// The client's own `x-request-id`, sanitised (≤ 128 visible ASCII characters).
+    var clientRequestID: String?
     var started: ContinuousClock.Instant
     var route: String
     var status = 0
@@ -327,7 +354,7 @@ struct RequestContext {
     var responseContent: String?
     var recorded = false
 
-    var isProxy: Bool { route.hasPrefix("/v1/") && route != "/v1/models" && !route.hasPrefix("/v1/models/") }
+    var isProxy: Bool { route == "/v1/chat/completions" || route == "/v1/completions" || route == "/v1/embeddings" }
 
     func overheadMsText() -> String {
         let ms = max(0, (ContinuousClock.now - started).secondsDouble - upstreamSeconds) * 1000

@@ -21,6 +21,9 @@ public final class MockUpstreamServer: Sendable {
         public var hang = false
         public var reply: String?
         public var chunkChars = 8
+        /// Answer every completion 200 with this content type and raw body (malformed answers).
+        public var rawContentType: String?
+        public var rawBody: String?
         public init() {}
     }
 
@@ -79,6 +82,8 @@ public final class MockUpstreamServer: Sendable {
             b.hang = o["hang"] as? Bool ?? false
             b.reply = o["reply"] as? String
             b.chunkChars = o["chunk_chars"] as? Int ?? 8
+            b.rawContentType = o["raw_content_type"] as? String
+            b.rawBody = o["raw_body"] as? String
             setBehavior(b)
             json(200, .object([("ok", true)]))
             return
@@ -104,6 +109,11 @@ public final class MockUpstreamServer: Sendable {
         if b.reset {
             w.startStream(status: 200, headers: HTTPHeaders())
             w.abortStream()
+            return
+        }
+        if let type = b.rawContentType {
+            w.respond(status: 200, headers: HTTPHeaders([("content-type", type)]), body: Array((b.rawBody ?? "").utf8))
+            stats.withLock { $0.completed += 1 }
             return
         }
         if let status = b.status {

@@ -8,8 +8,15 @@ public struct UpstreamRequest: Sendable {
     public var body: [UInt8]
     public var timeoutMs: Int
     public var stream: Bool
+    /// The transfer stops as soon as the body passes this (max_response_bytes), not after it.
+    public var maxResponseBytes: Int
+    /// The consumer reports what it passed on (`UpstreamResponse.consumed`), and a stream pauses
+    /// while more than about a megabyte waits for it. Off for consumers that read to the end.
+    public var pausesForConsumer = false
 
-    public init(url: String, method: String = "POST", headers: [(String, String)], body: [UInt8], timeoutMs: Int, stream: Bool) {
+    public init(url: String, method: String = "POST", headers: [(String, String)], body: [UInt8], timeoutMs: Int, stream: Bool,
+                maxResponseBytes: Int = 1 << 30) {
+        self.maxResponseBytes = maxResponseBytes
         self.url = url
         self.method = method
         self.headers = headers
@@ -24,11 +31,16 @@ public struct UpstreamResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: AsyncThrowingStream<[UInt8], any Error>
+    /// Called by the consumer with the size of each chunk it has passed on (written to its
+    /// client); a transport that pauses a fast upstream resumes it from here.
+    public var consumed: @Sendable (Int) -> Void
 
-    public init(status: Int, headers: [(String, String)], body: AsyncThrowingStream<[UInt8], any Error>) {
+    public init(status: Int, headers: [(String, String)], body: AsyncThrowingStream<[UInt8], any Error>,
+                consumed: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.consumed = consumed
     }
 
     public func header(_ name: String) -> String? {
@@ -42,6 +54,7 @@ public struct UpstreamResponse: Sendable {
         for try await chunk in body {
             out.append(contentsOf: chunk)
             if out.count > limit { throw UpstreamError(.responseTooLarge, "upstream response is larger than \(limit) bytes") }
+            consumed(chunk.count)
         }
         return out
     }

@@ -60,10 +60,26 @@ public struct PolicyResult: Sendable {
         self.details = details
     }
 
-    public var json: JSONValue {
-        .object([("policy", .string(policy.rawValue)), ("status", .string(status.rawValue)), ("reason_code", .optional(reasonCode)),
-                 ("message", .optional(message)), ("duration_us", .int(micros)), ("details", .object(details))])
+    public var json: JSONValue { json(includeContent: true) }
+
+    /// Without content (audit `include_content: false`), signals that quote the prompt (the
+    /// detector's n-grams) are replaced by their count: events and audit records must not carry
+    /// prompt words the operator chose not to store.
+    public func json(includeContent: Bool) -> JSONValue {
+        var shown = details
+        if !includeContent {
+            shown = details.map { key, value in
+                guard key == "signals", let list = value.arrayValue else { return (key, value) }
+                let quoting = list.filter { $0.stringValue.map(Self.quotesContent) ?? false }
+                let kept = list.filter { !($0.stringValue.map(Self.quotesContent) ?? false) }
+                return (key, .array(kept + (quoting.isEmpty ? [] : [.string("ngrams:\(quoting.count)")])))
+            }
+        }
+        return .object([("policy", .string(policy.rawValue)), ("status", .string(status.rawValue)), ("reason_code", .optional(reasonCode)),
+                        ("message", .optional(message)), ("duration_us", .int(micros)), ("details", .object(shown))])
     }
+
+    static func quotesContent(_ signal: String) -> Bool { signal.hasPrefix("ngram:") }
 }
 
 /// The outcome of running the chain over one phase.

@@ -125,7 +125,7 @@ func runKTToEnd(_ args: [String]) async -> (Int32, String) {
         var onDisk = Set<String>()
         for file in try FileManager.default.contentsOfDirectory(atPath: state + "/audit") {
             let text = try String(contentsOfFile: state + "/audit/" + file, encoding: .utf8)
-            for m in text.matches(of: /"id":"(req-[0-9]+-[0-9]+)"/) { onDisk.insert(String(m.1)) }
+            for m in text.matches(of: /"client_request_id":"(req-[0-9]+-[0-9]+)"/) { onDisk.insert(String(m.1)) }
         }
         #expect(acknowledged.isSubset(of: onDisk), "missing: \(acknowledged.subtracting(onDisk).prefix(5))")
         // And the chain still verifies after a restart repairs any torn tail.
