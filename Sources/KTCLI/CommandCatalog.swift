@@ -16,6 +16,7 @@ public enum CommandCatalog {
                     OptionSpec("max-concurrency", value: "N", "requests handled at once before 503 (default 1024)"),
                     OptionSpec("max-connections", value: "N", "open client connections (default 4 × max-concurrency, fitted under ulimit -n)"),
                     OptionSpec("max-connections-per-client", value: "N", "open connections from one client address (default: no cap)"),
+                    OptionSpec("policy-budget", value: "DURATION", "time one phase of the policy chain may take; then fail-mode decides (default 2s)"),
                     OptionSpec("upstream", value: "URL", "debug: send every request to this OpenAI-compatible base URL (KEEPTRUSTS_UPSTREAM)"),
                     OptionSpec("upstream-api-key", value: "KEY", "debug: API key for --upstream (KEEPTRUSTS_UPSTREAM_API_KEY)"),
                     OptionSpec("upstream-api-key-header", value: "NAME", "debug: header for the key (KEEPTRUSTS_UPSTREAM_API_KEY_HEADER)"),

@@ -29,6 +29,8 @@ public struct ConfigDiagnostic: Error, Sendable, Equatable, CustomStringConverti
         public static let lowInjectionThreshold = Code(rawValue: "W003")
         /// A provider target that no routing can reach twice (duplicate model with round_robin off) etc.
         public static let providerNote = Code(rawValue: "W004")
+        /// A regular expression with a nested quantifier (`(a+)+`): exponential backtracking.
+        public static let riskyRegex = Code(rawValue: "W005")
     }
 
     public var code: Code

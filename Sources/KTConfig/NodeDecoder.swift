@@ -160,11 +160,20 @@ final class NodeDecoder {
         guard let node, let pattern = string(node, path) else { return nil }
         do {
             _ = try NSRegularExpression(pattern: pattern)
+            warnIfRisky(pattern, path, node)
             return pattern
         } catch {
             report(.invalidKeyOrValue, path, node, "invalid regular expression '\(pattern)'")
             return nil
         }
+    }
+
+    /// W005 for a nested quantifier: such a pattern can take exponential time on a short input
+    /// (the gateway stops it at its policy budget, and fail_mode then decides the request).
+    func warnIfRisky(_ pattern: String, _ path: String, _ node: YAMLNode?) {
+        guard let group = RegexRisk.nestedQuantifier(in: pattern) else { return }
+        report(.riskyRegex, path, node, "the pattern has a nested quantifier '\(group)': it can backtrack exponentially on a short input; "
+               + "rewrite it without a repeated group around a repeat (e.g. (a+)+ → a+)", severity: .warning)
     }
 
     /// Patterns written either as plain regex strings or as `{name, pattern}` mappings.

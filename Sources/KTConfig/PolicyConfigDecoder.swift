@@ -390,6 +390,7 @@ public enum PolicyConfigDecoder {
                         d.report(.invalidKeyOrValue, p, item, "invalid regular expression \(term)")
                         continue
                     }
+                    d.warnIfRisky(String(term.dropFirst().dropLast()), p, item)
                 }
                 s.blockIf.append(term)
             }

@@ -18,6 +18,9 @@ public actor Gateway {
         /// descriptor limit. Given explicitly it is kept even above that limit (with a warning).
         public var maxConnections: Int?
         public var maxConnectionsPerPeer = 0
+        /// Time one phase of the policy chain may take; past it the policy that runs out fails
+        /// and fail_mode decides (block: 409 policy.error; allow: forwarded).
+        public var policyBudget: Duration = .seconds(2)
         public var upstreamOverride: UpstreamOverride?
         public var adminToken: String?
         public var logLevel = JSONLogger.Level.info

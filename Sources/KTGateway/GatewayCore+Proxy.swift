@@ -66,7 +66,8 @@ extension GatewayCore {
         ctx.promptChars = promptText.count
         if !engine.isEmpty {
             let before = segments
-            let decision = engine.evaluate(&segments, context: .request)
+            guard let (decision, checked) = await evaluateOffPool(engine, segments, phase: .request, writer, &ctx) else { return }
+            segments = checked
             apply(decision, phase: "request", to: &ctx)
             if decision.verdict == .block {
                 await respondError(writer, &ctx, Self.policyBlocked(decision, output: false))
@@ -133,6 +134,26 @@ extension GatewayCore {
             return
         }
         await respondAfterFailures(failures, skippedOpen: skippedOpen, writer, &ctx)
+    }
+
+    /// Runs the chain for one phase on the policy executor, within the gateway's policy budget
+    /// (counted from when evaluation starts). nil when the executor's queue is full: the client
+    /// has been answered 503.
+    func evaluateOffPool(_ engine: PolicyEngine, _ segments: [TextSegment], phase: PolicyKind.Phase,
+                         _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async -> (ChainDecision, [TextSegment])? {
+        let budget = options.policyBudget
+        do {
+            return try await policyExecutor.run {
+                var s = segments
+                let d = engine.evaluate(&s, context: .within(budget, phase: phase))
+                return (d, s)
+            }
+        } catch {
+            var e = OpenAIError.unavailable("the gateway's policy workers are saturated; retry shortly", code: "overloaded")
+            e.headers = [("retry-after", "1")]
+            await respondError(writer, &ctx, e)
+            return nil
+        }
     }
 
     func upstreamHeaders(_ target: CompiledTarget, stream: Bool) -> [(String, String)] {
@@ -257,9 +278,8 @@ extension GatewayCore {
             }
             let engine = snap.engine
             if engine.hasPolicies(for: .response) {
-                var segments = PolicySegments.response(object)
-                let before = segments
-                let decision = engine.evaluate(&segments, context: .response)
+                let before = PolicySegments.response(object)
+                guard let (decision, segments) = await evaluateOffPool(engine, before, phase: .response, writer, &ctx) else { return }
                 apply(decision, phase: "response", to: &ctx)
                 if decision.verdict == .block {
                     await respondError(writer, &ctx, Self.policyBlocked(decision, output: true))

@@ -19,6 +19,7 @@ public final class GatewayCore: Sendable {
     private let roundRobin = Atomic<Int>(0)
     private let reload = Mutex<(@Sendable () async -> Gateway.ReloadOutcome)?>(nil)
     let rateLimiter = RateLimiter()
+    let policyExecutor = PolicyExecutor.shared
     let events = EventRing()
     /// Heartbeat traffic and the event upload queue (managed mode only).
     public let telemetry: ManagedTelemetry

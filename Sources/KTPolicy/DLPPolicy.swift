@@ -6,15 +6,15 @@ import KTConfig
 /// fuzzy (edit distance up to `max_distance` per term, so "confidental" still matches).
 struct DLPPolicy: CompiledPolicy {
     let settings: DLPFilterSettings
-    let patterns: [(String, NSRegularExpression)]
+    let patterns: [(String, ConfiguredRegex)]
     let terms: [(String, NSRegularExpression)]
     let longest: Int
 
     init(settings: DLPFilterSettings) throws(PolicyError) {
         self.settings = settings
-        var p: [(String, NSRegularExpression)] = []
+        var p: [(String, ConfiguredRegex)] = []
         for n in settings.detectPatterns {
-            guard let r = try? NSRegularExpression(pattern: n.pattern) else { throw PolicyError("dlp-filter pattern '\(n.name)' is invalid") }
+            guard let r = try? ConfiguredRegex(pattern: n.pattern) else { throw PolicyError("dlp-filter pattern '\(n.name)' is invalid") }
             p.append((n.name, r))
         }
         patterns = p
@@ -28,10 +28,10 @@ struct DLPPolicy: CompiledPolicy {
     var maxMatchLength: Int { longest }
     func runs(in phase: PolicyKind.Phase) -> Bool { true }
 
-    func matches(in text: String) -> [(NSRange, String)] {
+    func matches(in text: String, deadline: UInt64 = EvaluationContext.noDeadline) throws -> [(NSRange, String)] {
         let full = NSRange(location: 0, length: (text as NSString).length)
         var out: [(NSRange, String)] = []
-        for (name, r) in patterns { for m in r.matches(in: text, range: full) where m.range.length > 0 { out.append((m.range, name)) } }
+        for (name, r) in patterns { for m in try r.matches(in: text, range: full, deadline: deadline) where m.range.length > 0 { out.append((m.range, name)) } }
         for (term, r) in terms { for m in r.matches(in: text, range: full) { out.append((m.range, term)) } }
         if settings.fuzzyMatching && settings.maxDistance > 0 { out += fuzzy(text) }
         // Keep the first of overlapping matches.
@@ -65,7 +65,7 @@ struct DLPPolicy: CompiledPolicy {
     func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) throws -> PolicyVerdict {
         var hits: [String] = []
         for i in segments.indices where !segments[i].isOperatorAuthored {
-            let found = matches(in: segments[i].text)
+            let found = try matches(in: segments[i].text, deadline: context.deadline)
             guard !found.isEmpty else { continue }
             hits += found.map(\.1)
             if settings.action == .redact {
@@ -82,16 +82,16 @@ struct DLPPolicy: CompiledPolicy {
 
 /// safety-filter: blocks on terms (case-insensitive, word-bounded) or `/regex/` entries.
 struct SafetyPolicy: CompiledPolicy {
-    let rules: [(String, NSRegularExpression)]
+    let rules: [(String, ConfiguredRegex)]
     let longest: Int
 
     init(settings: SafetyFilterSettings) throws(PolicyError) {
-        var r: [(String, NSRegularExpression)] = []
+        var r: [(String, ConfiguredRegex)] = []
         for entry in settings.blockIf {
             let pattern: String
             if entry.count >= 2, entry.hasPrefix("/"), entry.hasSuffix("/") { pattern = String(entry.dropFirst().dropLast()) }
             else { pattern = #"(?<!\w)"# + NSRegularExpression.escapedPattern(for: entry) + #"(?!\w)"# }
-            guard let re = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive]) else {
+            guard let re = try? ConfiguredRegex(pattern: pattern, options: [.caseInsensitive]) else {
                 throw PolicyError("safety-filter rule \(entry) is not a valid regular expression")
             }
             r.append((entry, re))
@@ -107,7 +107,7 @@ struct SafetyPolicy: CompiledPolicy {
     func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) throws -> PolicyVerdict {
         for s in segments where !s.isOperatorAuthored {
             let full = NSRange(location: 0, length: (s.text as NSString).length)
-            for (rule, re) in rules where re.firstMatch(in: s.text, range: full) != nil {
+            for (rule, re) in rules where try re.firstMatch(in: s.text, range: full, deadline: context.deadline) != nil {
                 return PolicyVerdict(.block, reasonCode: "safety.match", message: "blocked by safety rule", details: [("rule", .string(rule))])
             }
         }
@@ -119,14 +119,14 @@ struct SafetyPolicy: CompiledPolicy {
 /// (once, on the whole answer or the end of a stream). Rewriting is not a redaction: the
 /// verdict stays allow and the rules applied are recorded.
 struct RewriterPolicy: CompiledPolicy {
-    let rules: [(ResponseRewriterSettings.Rule, NSRegularExpression?)]
+    let rules: [(ResponseRewriterSettings.Rule, ConfiguredRegex?)]
 
     init(settings: ResponseRewriterSettings) throws(PolicyError) {
-        var r: [(ResponseRewriterSettings.Rule, NSRegularExpression?)] = []
+        var r: [(ResponseRewriterSettings.Rule, ConfiguredRegex?)] = []
         for rule in settings.rules {
-            var re: NSRegularExpression?
+            var re: ConfiguredRegex?
             if let p = rule.pattern {
-                guard let compiled = try? NSRegularExpression(pattern: p) else { throw PolicyError("response-rewriter rule '\(rule.name)' has an invalid pattern") }
+                guard let compiled = try? ConfiguredRegex(pattern: p) else { throw PolicyError("response-rewriter rule '\(rule.name)' has an invalid pattern") }
                 re = compiled
             }
             r.append((rule, re))
@@ -145,11 +145,10 @@ struct RewriterPolicy: CompiledPolicy {
                 switch rule.position {
                 case .replace:
                     guard let re else { continue }
-                    let ns = segments[i].text as NSString
-                    let full = NSRange(location: 0, length: ns.length)
-                    if re.firstMatch(in: segments[i].text, range: full) != nil {
-                        segments[i].text = re.stringByReplacingMatches(in: segments[i].text, range: full,
-                                                                       withTemplate: NSRegularExpression.escapedTemplate(for: rule.replacement))
+                    let rewritten = try re.replacingMatches(in: segments[i].text, template: NSRegularExpression.escapedTemplate(for: rule.replacement),
+                                                            deadline: context.deadline)
+                    if rewritten != segments[i].text {
+                        segments[i].text = rewritten
                         applied.append(rule.name)
                     }
                 case .prepend:  // every window: a stream keeps its released prefix stable

@@ -43,11 +43,24 @@ public struct InjectionDetector: Sendable {
 
     public func score(_ raw: String) -> Score { evaluate(raw).score }
 
+    /// The score, or `PolicyError` once `deadline` (uptime nanoseconds) passes between chunks.
+    public func score(_ raw: String, deadline: UInt64) throws(PolicyError) -> Score {
+        var late = false
+        let r = evaluate(raw, deadline: deadline, late: &late)
+        if late { throw PolicyError("prompt-injection ran past the policy evaluation budget on a \(raw.utf8.count)-byte text") }
+        return r.score
+    }
+
     /// The highest raw margin over the whole text, its chunks and decoded payloads (before
     /// calibration): what the trainer calibrates.
     public func bestMargin(_ raw: String) -> Float { evaluate(raw).margin }
 
     func evaluate(_ raw: String) -> (score: Score, margin: Float) {
+        var late = false
+        return evaluate(raw, deadline: .max, late: &late)
+    }
+
+    func evaluate(_ raw: String, deadline: UInt64, late: inout Bool) -> (score: Score, margin: Float) {
         let n = normalizer.normalize(raw)
         var best: (z: Float, range: Range<Int>, families: [String], decoded: String?) = (-.infinity, 0..<0, [], nil)
         // Rules run once over the whole text; a chunk has the families whose matches overlap it.
@@ -80,6 +93,10 @@ public struct InjectionDetector: Sendable {
             var start = 0
             var startIndex = view.startIndex
             while start < scalars {
+                if deadline != .max, DispatchTime.now().uptimeNanoseconds > deadline {
+                    late = true
+                    break
+                }
                 let end = min(scalars, start + Self.chunkLength)
                 let endIndex = view.index(startIndex, offsetBy: end - start)
                 consider(start..<end, words: Substring(view[startIndex..<endIndex]), invisible: 0, homoglyphs: 0, encoded: false)

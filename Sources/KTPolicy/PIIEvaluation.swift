@@ -33,7 +33,7 @@ public enum PIIEvaluation {
                       let start = span["start"] as? Int, let end = span["end"] as? Int, end <= scalars.count else { continue }
                 gold.append((entity, NSRange(location: utf16At[start], length: utf16At[end] - utf16At[start])))
             }
-            let predicted = recognizers.find(in: text).filter { labelToEntity.values.contains($0.entity) }
+            let predicted = (try? recognizers.find(in: text)) ?? [].filter { labelToEntity.values.contains($0.entity) }
             var matchedGold = Set<Int>()
             for p in predicted {
                 if let g = gold.indices.first(where: { !matchedGold.contains($0) && gold[$0].0 == p.entity && overlaps(gold[$0].1, p.range) }) {

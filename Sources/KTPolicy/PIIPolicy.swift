@@ -27,7 +27,7 @@ struct PIIPolicy: CompiledPolicy {
         let active = context.phase == .response && !settings.scanResponses ? (cardsOnly ?? recognizers) : recognizers
         var counts: [String: Int] = [:]
         for i in segments.indices where !segments[i].isOperatorAuthored {
-            let matches = active.find(in: segments[i].text)
+            let matches = try active.find(in: segments[i].text, deadline: context.deadline)
             guard !matches.isEmpty else { continue }
             for m in matches { counts[m.entity, default: 0] += 1 }
             if settings.action == .redact {

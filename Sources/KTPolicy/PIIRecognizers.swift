@@ -21,7 +21,7 @@ public struct PIIRecognizers: Sendable {
     }
 
     let recognizers: [Recognizer]
-    let custom: [(String, NSRegularExpression)]
+    let custom: [(String, ConfiguredRegex)]
 
     public init(entities: [PIIEntity] = PIIEntity.allCases, customPatterns: [NamedPattern] = []) throws(PolicyError) {
         func re(_ p: String, _ options: NSRegularExpression.Options = []) -> NSRegularExpression {
@@ -50,9 +50,9 @@ public struct PIIRecognizers: Sendable {
             }
         }
         recognizers = list
-        var custom: [(String, NSRegularExpression)] = []
+        var custom: [(String, ConfiguredRegex)] = []
         for p in customPatterns {
-            do { custom.append((p.name, try NSRegularExpression(pattern: p.pattern))) } catch {
+            do { custom.append((p.name, try ConfiguredRegex(pattern: p.pattern))) } catch {
                 throw PolicyError("detect_patterns '\(p.name)': invalid regular expression")
             }
         }
@@ -60,7 +60,7 @@ public struct PIIRecognizers: Sendable {
     }
 
     /// All findings, overlapping ones resolved in favour of the longer (then earlier) match.
-    public func find(in text: String) -> [PIIMatch] {
+    public func find(in text: String, deadline: UInt64 = EvaluationContext.noDeadline) throws -> [PIIMatch] {
         let ns = text as NSString
         let full = NSRange(location: 0, length: ns.length)
         var found: [PIIMatch] = []
@@ -73,7 +73,7 @@ public struct PIIRecognizers: Sendable {
             }
         }
         for (name, regex) in custom {
-            for m in regex.matches(in: text, range: full) where m.range.length > 0 {
+            for m in try regex.matches(in: text, range: full, deadline: deadline) where m.range.length > 0 {
                 found.append(PIIMatch(entity: name, range: m.range, value: ns.substring(with: m.range)))
             }
         }

@@ -55,6 +55,7 @@ public final class PolicyEngine: Sendable {
             guard policy.runs(in: phase) else { continue }
             let start = DispatchTime.now().uptimeNanoseconds
             do {
+                if start > context.deadline { throw PolicyError("the policy evaluation budget was used up before \(policy.kind.rawValue) ran") }
                 let v = try policy.evaluate(&segments, context: context)
                 let micros = Int((DispatchTime.now().uptimeNanoseconds - start) / 1000)
                 let status: PolicyResult.Status = v.verdict == .allow ? .allow : (v.verdict == .redact ? .redact : .block)

@@ -1,3 +1,4 @@
+import Foundation
 import KTModel
 
 public enum Verdict: String, Sendable, Comparable {
@@ -31,9 +32,22 @@ public struct EvaluationContext: Sendable {
     /// For responses: true on the whole answer or the last window of a stream (append/prepend
     /// rules act only then).
     public var isFinal: Bool
-    public init(phase: PolicyKind.Phase, isFinal: Bool = true) {
+    /// Uptime nanoseconds by which the chain must be done; config regexes stop at it and the
+    /// policy that ran out fails (fail_mode decides the request).
+    public var deadline: UInt64
+    public init(phase: PolicyKind.Phase, isFinal: Bool = true, deadline: UInt64 = EvaluationContext.noDeadline) {
         self.phase = phase
         self.isFinal = isFinal
+        self.deadline = deadline
+    }
+
+    /// A context whose deadline is `budget` from now.
+    public static func within(_ budget: Duration, phase: PolicyKind.Phase, isFinal: Bool = true) -> EvaluationContext {
+        let ns = budget.components.seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let total = ns.overflow ? UInt64.max : UInt64(max(0, ns.partialValue)) &+ UInt64(budget.components.attoseconds / 1_000_000_000)
+        let now = DispatchTime.now().uptimeNanoseconds
+        let (deadline, o) = now.addingReportingOverflow(total)
+        return EvaluationContext(phase: phase, isFinal: isFinal, deadline: o ? .max : deadline)
     }
     public static let request = EvaluationContext(phase: .request)
     public static let response = EvaluationContext(phase: .response)

@@ -6,18 +6,21 @@ import KTModel
 struct PromptInjectionPolicy: CompiledPolicy {
     let settings: PromptInjectionSettings
     let detector: InjectionDetector
+    /// The config's `attack_patterns`, run here against the evaluation's deadline.
+    let attackPatterns: [ConfiguredRegex]
 
     init(settings: PromptInjectionSettings) throws(PolicyError) {
         self.settings = settings
-        var extra: [NSRegularExpression] = []
+        var extra: [ConfiguredRegex] = []
         for p in settings.attackPatterns {
-            guard let re = try? NSRegularExpression(pattern: p.pattern) else { throw PolicyError("attack_patterns '\(p.name)' is invalid") }
+            guard let re = try? ConfiguredRegex(pattern: p.pattern) else { throw PolicyError("attack_patterns '\(p.name)' is invalid") }
             extra.append(re)
         }
+        attackPatterns = extra
         detector = InjectionDetector(normalizer: InjectionNormalizer(normalizeUnicode: settings.encoding.normalizeUnicode,
                                                                     foldHomoglyphs: settings.encoding.detectHomoglyphs,
                                                                     decodePayloads: settings.encoding.decodeBase64),
-                                     extraPatterns: extra)
+                                     extraPatterns: [])
     }
 
     var kind: PolicyKind { .promptInjection }
@@ -27,7 +30,13 @@ struct PromptInjectionPolicy: CompiledPolicy {
     func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) throws -> PolicyVerdict {
         var best = InjectionDetector.Score(score: 0, signals: [])
         for s in segments where settings.scanRoles.contains(s.role) && !s.text.isEmpty {
-            let r = detector.score(s.text)
+            var r = try detector.score(s.text, deadline: context.deadline)
+            let full = NSRange(location: 0, length: (s.text as NSString).length)
+            for re in attackPatterns where try re.firstMatch(in: s.text, range: full, deadline: context.deadline) != nil {
+                r.score = max(r.score, 0.99)
+                r.signals.append("attack_pattern")
+                break
+            }
             if r.score > best.score { best = r }
         }
         let details: [(String, JSONValue)] = [("score", .double(best.score)), ("threshold", .double(settings.threshold)),

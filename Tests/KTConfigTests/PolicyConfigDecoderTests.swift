@@ -90,6 +90,22 @@ import KTModel
         #expect(report.warnings.map(\.code) == [.auditLoggerNotLast])
     }
 
+    @Test func nestedQuantifiersWarnW005() throws {
+        let report = try ConfigLinter.lint(paths: [Fixtures.path("warnings/W005-nested-quantifier.yaml")])
+        #expect(report.valid)
+        #expect(report.warnings.map(\.code) == [.riskyRegex])
+        #expect(report.warnings.first?.path == "policy.dlp-filter.detect_patterns[0].pattern")
+    }
+
+    @Test func regexRiskFindsNestedQuantifiersOnly() {
+        for risky in ["(a+)+$", "(\\w*)*x", "((ab)+c)*", "(x+y?){2,}", "(?:a{2,})+", "(a|b+)*"] {
+            #expect(RegexRisk.nestedQuantifier(in: risky) != nil, "\(risky)")
+        }
+        for safe in ["a+b+", "(ab)+", "[a+]+", "\\(a+\\)+", "(a{2})+", "\\d{3}-\\d{4}", "(?:ab|cd)?", "(a+)?"] {
+            #expect(RegexRisk.nestedQuantifier(in: safe) == nil, "\(safe)")
+        }
+    }
+
     func diagnostics(_ yaml: String) -> [ConfigDiagnostic] {
         do {
             _ = try loader.load(text: yaml, name: "t.yaml")

@@ -26,6 +26,7 @@ enum GatewayRunCommand {
             if let n = args.value("max-connections-per-client") {
                 options.maxConnectionsPerPeer = try UsageError.integer(n, flag: "--max-connections-per-client", in: 1...1_000_000, command: "kt gateway run")
             }
+            if let t = args.value("policy-budget") { options.policyBudget = try DurationText.parse(t, flag: "--policy-budget") }
             if let t = args.value("header-timeout") { options.headerTimeout = try DurationText.parse(t, flag: "--header-timeout") }
             if let t = args.value("drain-timeout") { options.drainTimeout = try DurationText.parse(t, flag: "--drain-timeout") }
             if let level = args.value("log-level") {
