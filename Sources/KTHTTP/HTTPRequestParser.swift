@@ -104,8 +104,9 @@ public struct HTTPRequestParser: Sendable {
                 // Empty lines before a request line are skipped (RFC 9112 §2.2).
                 while buffer.count - readIndex >= 2, buffer[readIndex] == 13, buffer[readIndex + 1] == 10 { readIndex += 2 }
                 if buffer.count - readIndex == 1, buffer[readIndex] == 13 { return .needMoreData }
+                // The request line first, whether or not the rest of the head is here yet.
+                try checkRequestLineEarly()
                 guard let end = findHeadEnd() else {
-                    try checkRequestLineEarly()
                     if buffer.count - readIndex > limits.maxHeaderBytes {
                         throw Failure(status: 431, message: "request header fields are larger than \(limits.maxHeaderBytes) bytes")
                     }
@@ -271,16 +272,20 @@ public struct HTTPRequestParser: Sendable {
     }
 
     private func parseHead(_ bytes: ArraySlice<UInt8>) throws(Failure) -> Head {
+        // Leading empty lines were skipped by `next`. The request line is judged first, exactly as
+        // `checkRequestLineEarly` judges it, so the verdict does not depend on how bytes arrive.
         var lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
-        // Every line but the last ended with CRLF; the last one's CRLF is part of the terminator.
-        for i in 0..<(lines.count - 1) {
+        guard let first = lines.first else { throw Failure(status: 400, message: "empty request") }
+        if lines.count > 1 {
+            guard first.last == 13 else { throw Failure(status: 400, message: "the request line must end with CRLF") }
+            lines[0] = first.dropLast()
+        }
+        let (method, target, version) = try Self.parseRequestLine(lines[0])
+        // Every other line but the last ended with CRLF; the last one's CRLF is part of the terminator.
+        for i in 1..<max(1, lines.count - 1) {
             guard lines[i].last == 13 else { throw Failure(status: 400, message: "header lines must end with CRLF, not a bare LF") }
             lines[i] = lines[i].dropLast()
         }
-        // Tolerate leading empty lines before the request line (RFC 9112 §2.2).
-        while let first = lines.first, first.isEmpty { lines.removeFirst() }
-        guard let requestLine = lines.first else { throw Failure(status: 400, message: "empty request") }
-        let (method, target, version) = try Self.parseRequestLine(requestLine)
         guard lines.count - 1 <= limits.maxHeaderCount else {
             throw Failure(status: 431, message: "more than \(limits.maxHeaderCount) header fields")
         }

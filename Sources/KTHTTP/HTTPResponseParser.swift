@@ -1,3 +1,5 @@
+import Foundation
+
 /// Incremental HTTP/1.1 response parser (Content-Length, chunked, or until close).
 public struct HTTPResponseParser: Sendable {
     public enum Event: Sendable, Equatable {

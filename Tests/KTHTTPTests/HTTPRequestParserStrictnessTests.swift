@@ -88,6 +88,28 @@ import Testing
         #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n0\r\n" + trailers + "\r\n") == 431)
     }
 
+    /// Found by the http-request fuzz target: a head whose request line had a bad version (505)
+    /// and whose later line had a bare LF (400) was judged 400 when it arrived whole and 505 when
+    /// it arrived in two pieces. The request line is now always judged first.
+    @Test func theVerdictDoesNotDependOnHowTheBytesArrive() {
+        let head = Array("POST / HTTP/0.1\r\nHost: h\r\nTransfer-Enc\u{05}\n\r\n\r\n".utf8)
+        func verdict(_ pieces: [[UInt8]]) -> Int? {
+            var p = HTTPRequestParser()
+            do {
+                for piece in pieces {
+                    p.feed(piece)
+                    while case .request = try p.next() {}
+                }
+                return nil
+            } catch { return error.status }
+        }
+        let whole = verdict([head])
+        #expect(whole == 505)
+        for cut in 0...head.count {
+            #expect(verdict([Array(head[..<cut]), Array(head[cut...])]) == whole, "cut at \(cut)")
+        }
+    }
+
     @Test func decimalSaturates() {
         #expect(HTTPRequestParser.decimal("0".utf8) == 0)
         #expect(HTTPRequestParser.decimal("9223372036854775807".utf8) == Int.max)
