@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "KTConfig", dependencies: ["KTModel", "CYAML", "CCrypto"], swiftSettings: strict),
         .target(name: "CCurlShim", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "KTHTTP", dependencies: ["CKTShim"], swiftSettings: strict),
-        .target(name: "KTPolicy", dependencies: ["KTModel", "KTConfig", "CKTShim"], resources: [.copy("Resources/injection-model.bin")],
+        .target(name: "KTPolicy", dependencies: ["KTModel", "KTConfig"], resources: [.copy("Resources/injection-model.bin")],
                 swiftSettings: strict),
         .target(name: "KTGateway", dependencies: ["KTModel", "KTConfig", "KTHTTP", "KTPolicy", "CCurlShim"], swiftSettings: strict),
         .target(name: "KTControlPlane", dependencies: ["KTModel", "KTConfig", "KTHTTP", "CSQLite", "CZlib"], swiftSettings: strict),

@@ -11,8 +11,8 @@ if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx-light wrk >/dev/null
 fi
 DUR="${1:-10}"
-swift build -c release --product kt >&2
-KT="$PWD/.build/release/kt"
+[ -n "${KT_BIN:-}" ] || swift build -c release --product kt >&2
+KT="${KT_BIN:-$PWD/.build/release/kt}"
 WORK="$(mktemp -d /tmp/kt-bench.XXXXXX)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; }

@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
-swift build -c release --product kt >&2
-KT="$PWD/.build/release/kt"
+[ -n "${KT_BIN:-}" ] || swift build -c release --product kt >&2
+KT="${KT_BIN:-$PWD/.build/release/kt}"
 WORK="$(mktemp -d /tmp/kt-bench-pol.XXXXXX)"
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT

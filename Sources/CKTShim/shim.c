@@ -121,8 +121,3 @@ long kt_raise_nofile_limit(void) {
 }
 
 int kt_open_reserve_fd(void) { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
-
-#include <sys/syscall.h>
-int kt_set_thread_nice(int nice) {
-    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
-}

@@ -15,7 +15,7 @@ let fuzzDir: String = {
 public func fuzzAuditRecovery(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let audit = fuzzDir + "/audit"
     for f in (try? FileManager.default.contentsOfDirectory(atPath: audit)) ?? [] { try? FileManager.default.removeItem(atPath: audit + "/" + f) }
-    FileManager.default.createFile(atPath: audit + "/segment-000001.jsonl", contents: Data(bytes: data, count: size))
+    _ = FileManager.default.createFile(atPath: audit + "/segment-000001.jsonl", contents: Data(bytes: data, count: size))
     _ = AuditLog.verify(directory: audit)
     if let log = try? AuditLog(stateDir: fuzzDir, settings: AuditLoggerSettings()) {
         log.close()

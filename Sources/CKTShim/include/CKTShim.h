@@ -25,8 +25,6 @@ uint32_t kt_peer_key(int fd);
 long kt_raise_nofile_limit(void);
 // A spare descriptor (/dev/null) kept for accepting-and-refusing at the descriptor limit.
 int kt_open_reserve_fd(void);
-// Sets the nice value of the calling thread only (Linux threads have their own).
-int kt_set_thread_nice(int nice);
 int kt_eventfd(void);
 int kt_eventfd_signal(int fd);
 int kt_eventfd_drain(int fd);
