@@ -243,37 +243,29 @@ extension ControlPlane {
 
     // MARK: Gateways
 
+    /// A fleet-protocol message from a body: a strict decode, its first problem a 400 naming the field.
+    func message<M>(_ request: HTTPRequest, limit: Int, _ decode: (JSONValue) throws(BoundedFieldError) -> M) throws -> M {
+        let b = try body(request, limit: limit)
+        do { return try decode(b) } catch { throw APIError.badRequest(error.message) }
+    }
+
     func register(_ request: HTTPRequest, _ writer: HTTPResponseWriter) async throws -> Int {
         let principal = try authenticate(request)
-        let b = try body(request, limit: 256 << 10)
-        guard let id = b["id"]?.stringValue ?? principal.gatewayID else {
+        let m = try message(request, limit: (RunningConfigReport.maxContentBytes + (64 << 10))) { j throws(BoundedFieldError) in try RegistrationMessage(json: j) }
+        guard let id = m.id ?? principal.gatewayID else {
             throw APIError.badRequest("id is required (the gateway's id; a gateway token supplies it)")
         }
-        guard Self.validGatewayID(id) else { throw APIError.badRequest("id '\(id)' must be 1–128 letters, digits, '-', '_' or '.'") }
+        guard Self.validGatewayID(id) else { throw APIError.badRequest("id '\(id.prefix(140))' must be 1–128 letters, digits, '-', '_' or '.'") }
         _ = try authorizeGateway(request, id)
-        var labels: [(String, String)] = []
-        if let l = b["labels"] {
-            guard let obj = l.objectValue else { throw APIError.badRequest("labels must be an object of strings") }
-            for (k, v) in obj {
-                guard let s = v.stringValue else { throw APIError.badRequest("labels.\(k) must be a string") }
-                labels.append((k, s))
-            }
-        }
-        var interval: Double?
-        if let i = b["heartbeat_interval_seconds"] {
-            guard let d = i.doubleValue, d > 0, d <= 3600 else { throw APIError.badRequest("heartbeat_interval_seconds must be a number in (0, 3600]") }
-            interval = d
-        }
-        let running = ConfigRef(json: b["config"])
+        let running = m.config.map { ConfigRef(version: $0.version, sha: $0.sha) }
         // A config from local files is kept (source "local") so previews can diff against it and
         // rollbacks can return to it; it is only stored when its content really has that sha.
-        if let r = running, let content = b["config"]?["content"]?.stringValue, content.utf8.count <= 1 << 20,
+        if let r = running, let content = m.config?.content,
            try await store.config(sha: r.sha) == nil, let l = try? ConfigLoader().load(text: content, name: "local"), l.fullSHA == r.sha {
             _ = try await store.internConfig(source: "local", sha: r.sha, content: content)
         }
-        let r = RegistrationRequest(name: b["name"]?.stringValue, region: b["region"]?.stringValue, labels: labels,
-                                    version: b["version"]?.stringValue, address: b["address"]?.stringValue,
-                                    heartbeatInterval: interval, running: try await named(running), source: b["config"]?["source"]?.stringValue)
+        let r = RegistrationRequest(name: m.name, region: m.region, labels: m.labels, version: m.version, address: m.address,
+                                    heartbeatInterval: m.heartbeatIntervalSeconds, running: try await named(running), source: m.config?.source)
         let g = await registry.findOrCreate(id)
         let answer = await g.register(r)
         logger.info("gateway registered", [("id", .string(id)), ("version", .optional(r.version)), ("config_sha", .optional(running?.sha))])
@@ -293,23 +285,10 @@ extension ControlPlane {
         guard let g = await registry.find(id) else {
             throw APIError(status: 404, code: "not_registered", message: "gateway '\(id)' is not registered; register first")
         }
-        let b = try body(request, limit: 1 << 20)
-        var sample = TrafficSample()
-        let h: Heartbeat
-        do throws(BoundedFieldError) {
-            if let t = b["traffic"], !t.isNull { sample = try TrafficSample(json: t) }
-            let counter = 0...TrafficSample.maxCount
-            h = Heartbeat(intervalSeconds: try BoundedField.number(b["interval_seconds"], "interval_seconds", in: 0.001...3600),
-                          status: b["status"]?.stringValue, uptimeSeconds: try BoundedField.number(b["uptime_seconds"], "uptime_seconds", in: 0...1e10),
-                          eventsDropped: try BoundedField.integer(b["events_dropped"], "events_dropped", in: counter),
-                          eventsQueued: try BoundedField.integer(b["events_queued"], "events_queued", in: counter),
-                          version: b["version"]?.stringValue, running: nil,
-                          // Up to the year 9999: anything later is not a clock.
-                          gatewayUnixMs: try BoundedField.integer(b["unix_ms"], "unix_ms", in: 0...253_402_300_799_000), sample: sample)
-        } catch {
-            throw APIError.badRequest(error.message)
-        }
-        var running = ConfigRef(json: b["config"])
+        let m = try message(request, limit: 1 << 20) { j throws(BoundedFieldError) in try HeartbeatMessage(json: j) }
+        let h = Heartbeat(intervalSeconds: m.intervalSeconds, status: m.status, uptimeSeconds: m.uptimeSeconds, eventsDropped: m.eventsDropped,
+                          eventsQueued: m.eventsQueued, version: m.version, running: nil, gatewayUnixMs: m.unixMs, sample: m.traffic)
+        var running = m.config.map { ConfigRef(version: $0.version, sha: $0.sha) }
         if let r = running, let known = await g.configState.applied, known.sameSHA(r.sha) { running = known } else { running = try await named(running) }
         var beat = h
         beat.running = running
@@ -332,14 +311,14 @@ extension ControlPlane {
             writer.respond(status: 304, headers: HTTPHeaders(), body: [])
             return 304
         case .task(let t):
-            reply(writer, 200, .object([("task", t)]))
+            let task = (try? TaskRequest(json: t)) ?? TaskRequest(id: t["id"]?.stringValue ?? "", kind: "doctor", parameters: t)
+            reply(writer, 200, ConfigPollAnswer(task: task).json)
             return 200
         case .config(let ref, let source):
             guard let v = try await store.config(sha: ref.sha) else {
                 throw APIError(status: 500, code: "internal", message: "desired config \(ref.version) is missing from the store")
             }
-            reply(writer, 200, .object([("config", .object([("version", .string(ref.version)), ("sha", .string(v.sha)),
-                                                            ("source", .optional(source)), ("content", .string(v.content))]))]))
+            reply(writer, 200, ConfigPollAnswer(config: .init(version: ref.version, sha: v.sha, source: source, content: v.content)).json)
             return 200
         }
     }
@@ -347,13 +326,10 @@ extension ControlPlane {
     func ack(_ request: HTTPRequest, _ writer: HTTPResponseWriter, id: String) async throws -> Int {
         _ = try authorizeGateway(request, id)
         guard let g = await registry.find(id) else { throw APIError(status: 404, code: "not_registered", message: "gateway '\(id)' is not registered") }
-        let b = try body(request, limit: 256 << 10)
-        guard let sha = b["sha"]?.stringValue, let status = b["status"]?.stringValue, status == "applied" || status == "rejected" else {
-            throw APIError.badRequest("ack needs sha and status applied|rejected")
-        }
-        let version = try await named(ConfigRef(version: b["version"]?.stringValue ?? "", sha: sha))?.version ?? ""
-        await g.acknowledge(version: version, sha: sha, applied: status == "applied", error: b["error"]?.stringValue)
-        logger.info("config \(status)", [("gateway", .string(id)), ("version", .string(version)), ("error", .optional(b["error"]?.stringValue))])
+        let m = try message(request, limit: 256 << 10) { j throws(BoundedFieldError) in try ConfigAckMessage(json: j) }
+        let version = try await named(ConfigRef(version: m.version, sha: m.sha))?.version ?? ""
+        await g.acknowledge(version: version, sha: m.sha, applied: m.status == .applied, error: m.error)
+        logger.info("config \(m.status.rawValue)", [("gateway", .string(id)), ("version", .string(version)), ("error", .optional(m.error))])
         reply(writer, 200, .object([("ok", true)]))
         return 200
     }
@@ -362,21 +338,16 @@ extension ControlPlane {
         _ = try authorizeGateway(request, id)
         guard let g = await registry.find(id) else { throw APIError(status: 404, code: "not_registered", message: "gateway '\(id)' is not registered") }
         let b = try body(request)
-        guard let list = b["events"]?.arrayValue else { throw APIError.badRequest("events must be an array") }
-        guard list.count <= 1000 else { throw APIError(status: 413, code: "too_large", message: "at most 1000 events per batch (got \(list.count))") }
-        var rows: [(at: Double, verdict: String, body: String)] = []
-        for (i, e) in list.enumerated() {
-            guard e.objectValue != nil else { throw APIError.badRequest("events[\(i)] must be an object") }
-            guard let verdict = e["verdict"]?.stringValue, ["allow", "redact", "block"].contains(verdict) else {
-                throw APIError.badRequest("events[\(i)].verdict must be allow, redact or block")
-            }
-            let at = e["time"]?.stringValue.flatMap(Timestamps.parse) ?? now()
-            rows.append((at, verdict, e.setting("gateway", .string(id)).serialized()))
+        let batch: EventBatchMessage
+        do { batch = try EventBatchMessage(json: b) } catch {
+            if error.field == "events.count" { throw APIError(status: 413, code: "too_large", message: error.message) }
+            throw APIError.badRequest(error.message)
+        }
+        let rows: [(at: Double, verdict: String, body: String)] = batch.events.map { e in
+            (e["time"]?.stringValue.flatMap(Timestamps.parse) ?? now(), e["verdict"]!.stringValue!, e.setting("gateway", .string(id)).serialized())
         }
         let seqs = try await store.insertEvents(gateway: id, rows)
-        let dropped: Int?
-        do throws(BoundedFieldError) { dropped = try BoundedField.integer(b["dropped"], "dropped", in: 0...TrafficSample.maxCount) } catch { throw APIError.badRequest(error.message) }
-        await g.noteEvents(rows.count, dropped: dropped)
+        await g.noteEvents(rows.count, dropped: batch.dropped)
         metrics.events(rows.count)
         hub.publish(zip(seqs, rows).map { StoredEvent(seq: $0, gateway: id, at: $1.at, verdict: $1.verdict, body: $1.body) })
         reply(writer, 200, .object([("accepted", .int(rows.count)), ("last_seq", .int(seqs.last ?? 0))]))

@@ -89,13 +89,10 @@ public final class FleetSimulator: Sendable {
         var running = ConfigState(version: "sim-initial", sha: SimSHA.initial)
         // Register (retrying while the control plane is not there).
         while !Task.isCancelled {
-            let body: JSONValue = .object([
-                ("id", .string(id)), ("name", .string(id)), ("region", .string(options.region)),
-                ("labels", .object([("simulated", "true"), ("kind", .string(kind.rawValue))])), ("version", .string(KTVersion.current)),
-                ("heartbeat_interval_seconds", .double(options.heartbeatInterval.secondsDouble)),
-                ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha))])),
-            ])
-            if (try? await client.call("POST", "/v1/gateways/register", body: body)) != nil { break }
+            let message = RegistrationMessage(id: id, name: id, region: options.region, labels: [("simulated", "true"), ("kind", kind.rawValue)],
+                                              version: KTVersion.current, heartbeatIntervalSeconds: options.heartbeatInterval.secondsDouble,
+                                              config: RunningConfigReport(version: running.version, sha: running.sha))
+            if (try? await client.call("POST", "/v1/gateways/register", body: message.json)) != nil { break }
             try? await Task.sleep(for: .milliseconds(Int64.random(in: 200...1000)))
         }
         stats.withLock { $0.registered += 1 }
@@ -125,11 +122,9 @@ public final class FleetSimulator: Sendable {
             next += interval
             let sample = synthesize(kind: kind)
             let running = state.withLock { $0 }
-            let body: JSONValue = .object([
-                ("interval_seconds", .double(interval.secondsDouble)), ("status", "healthy"), ("version", .string(KTVersion.current)),
-                ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha))])),
-                ("traffic", sample.json), ("events_queued", 0), ("events_dropped", 0), ("unix_ms", .int(UnixTime.milliseconds())),
-            ])
+            let body = HeartbeatMessage(intervalSeconds: interval.secondsDouble, status: "healthy", version: KTVersion.current,
+                                        config: RunningConfigReport(version: running.version, sha: running.sha), traffic: sample,
+                                        eventsQueued: 0, eventsDropped: 0, unixMs: UnixTime.milliseconds()).json
             let started = ContinuousClock.now
             let ok = (try? await client.call("POST", path + "/heartbeat", body: body, timeout: 10)) != nil
             let ms = (ContinuousClock.now - started).secondsDouble * 1000
@@ -143,7 +138,7 @@ public final class FleetSimulator: Sendable {
                                     ("verdict", .string(blocked ? "block" : "allow")), ("status", .int(blocked ? 409 : 200)),
                                     ("model", "sim-model"), ("config_sha", .string(String(running.sha.prefix(12))))])
                 }
-                if (try? await client.call("POST", path + "/events", body: .object([("events", .array(events))]))) != nil {
+                if (try? await client.call("POST", path + "/events", body: EventBatchMessage(events: events).json)) != nil {
                     stats.withLock { $0.events += events.count }
                 }
             }
@@ -191,28 +186,28 @@ public final class FleetSimulator: Sendable {
                 try? await Task.sleep(for: .milliseconds(Int64.random(in: 250...1000)))
                 continue
             }
-            guard let c = answer?["config"], let sha = c["sha"]?.stringValue else {
-                if let task = answer?["task"], let tid = task["id"]?.stringValue {
-                    _ = try? await client.call("POST", path + "/tasks/\(ControlPlaneClient.percentEncode(tid))", body: Self.doctorAnswer(task, kind: kind))
+            let decoded = answer.flatMap { try? ConfigPollAnswer(json: $0) }
+            guard let c = decoded?.config else {
+                if let task = decoded?.task {
+                    _ = try? await client.call("POST", path + "/tasks/\(ControlPlaneClient.percentEncode(task.id))", body: Self.doctorAnswer(task.json, kind: kind))
                 }
                 continue
             }
-            let version = c["version"]?.stringValue ?? "?"
+            let (version, sha) = (c.version, c.sha)
             if kind == .slow { try? await Task.sleep(for: options.slowAckDelay) }
-            let ack: JSONValue
+            let ack: ConfigAckMessage
             if kind == .rejecting {
-                ack = .object([("version", .string(version)), ("sha", .string(sha)), ("status", "rejected"),
-                               ("error", "simulated rejection: this gateway refuses every config")])
+                ack = ConfigAckMessage(version: version, sha: sha, status: .rejected, error: "simulated rejection: this gateway refuses every config")
                 stats.withLock { $0.nacks += 1 }
             } else {
-                ack = .object([("version", .string(version)), ("sha", .string(sha)), ("status", "applied")])
+                ack = ConfigAckMessage(version: version, sha: sha, status: .applied)
                 stats.withLock { $0.acks += 1 }
             }
             // The ACK says what it runs; state moves before, so the next heartbeat agrees.
             if kind != .rejecting { state.withLock { $0 = ConfigState(version: version, sha: sha) } }
             var delivered = false
             while !delivered && !Task.isCancelled {
-                delivered = (try? await client.call("POST", path + "/config/ack", body: ack)) != nil
+                delivered = (try? await client.call("POST", path + "/config/ack", body: ack.json)) != nil
                 if !delivered { try? await Task.sleep(for: .milliseconds(500)) }
             }
             if kind == .rejecting {
@@ -227,13 +222,12 @@ public final class FleetSimulator: Sendable {
         while !Task.isCancelled {
             let answer: JSONValue?
             do { answer = try await client.call("GET", path + "/config?known_sha=\(rejected)&wait=30s", timeout: 45) } catch { return }
-            if let c = answer?["config"], let sha = c["sha"]?.stringValue {
+            if let c = answer.flatMap({ try? ConfigPollAnswer(json: $0) })?.config {
                 let running = state.withLock { $0 }
-                if ConfigSHA.matches(sha, running.sha) {
+                if ConfigSHA.matches(c.sha, running.sha) {
                     // Desired went back to what it runs (a rollback): acknowledge.
-                    _ = try? await client.call("POST", path + "/config/ack", body: .object([("version", .string(c["version"]?.stringValue ?? running.version)),
-                                                                                            ("sha", .string(sha)), ("status", "applied")]))
-                    state.withLock { $0.version = c["version"]?.stringValue ?? running.version }
+                    _ = try? await client.call("POST", path + "/config/ack", body: ConfigAckMessage(version: c.version, sha: c.sha, status: .applied).json)
+                    state.withLock { $0.version = c.version }
                 }
                 return
             }

@@ -84,15 +84,13 @@ public final class ManagedAgent: Sendable {
 
     func register() async throws(ControlPlaneClient.Failure) {
         let running = await gateway.runningConfig
-        let body: JSONValue = .object([
-            ("id", .string(identity.id)), ("name", .string(identity.name)), ("region", .string(identity.region)),
-            ("labels", .object(identity.labels.map { ($0.0, .string($0.1)) })), ("version", .string(KTVersion.current)),
-            ("address", .optional(identity.address)), ("heartbeat_interval_seconds", .double(heartbeatInterval.secondsDouble)),
+        let message = RegistrationMessage(
+            id: identity.id, name: identity.name, region: identity.region, labels: identity.labels, version: KTVersion.current,
+            address: identity.address, heartbeatIntervalSeconds: heartbeatInterval.secondsDouble,
             // The content too, so the control plane can diff against it and roll back to it.
-            ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha)), ("source", .optional(running.source)),
-                                ("content", .string(gateway.core.currentSnapshot.loaded.canonicalJSON))])),
-        ])
-        _ = try await client.call("POST", "/v1/gateways/register", body: body)
+            config: RunningConfigReport(version: running.version, sha: running.sha, source: running.source,
+                                        content: gateway.core.currentSnapshot.loaded.canonicalJSON))
+        _ = try await client.call("POST", "/v1/gateways/register", body: message.json)
         logger.log(.info, "registered with the control plane", [("control_plane", .string(client.baseURL)), ("id", .string(identity.id))], always: true)
     }
 
@@ -133,19 +131,14 @@ public final class ManagedAgent: Sendable {
         let running = await gateway.runningConfig
         let health = gateway.core.healthJSON()
         let t = gateway.core.telemetry
-        let body: JSONValue = .object([
-            ("interval_seconds", .double(heartbeatInterval.secondsDouble)),
-            ("status", health["status"] ?? .null),
-            ("uptime_seconds", .double(Date().timeIntervalSince(startedAt).rounded())),
-            ("version", .string(KTVersion.current)),
-            ("config", .object([("version", .string(running.version)), ("sha", .string(running.sha)), ("source", .optional(running.source))])),
-            ("traffic", traffic.json),
-            ("events_queued", .int(t.queued)), ("events_dropped", .int(t.dropped)),
-            ("missed_heartbeats", .int(missed)),
-            // The control plane compares it with its own clock (doctor's clock check).
-            ("unix_ms", .int(UnixTime.milliseconds())),
-        ])
-        _ = try await client.call("POST", gatewayPath + "/heartbeat", body: body, timeout: max(5, heartbeatInterval.secondsDouble))
+        var message = HeartbeatMessage(intervalSeconds: heartbeatInterval.secondsDouble, status: health["status"]?.stringValue,
+                                       uptimeSeconds: Date().timeIntervalSince(startedAt).rounded(), version: KTVersion.current,
+                                       config: RunningConfigReport(version: running.version, sha: running.sha, source: running.source),
+                                       traffic: traffic, eventsQueued: t.queued, eventsDropped: t.dropped,
+                                       // The control plane compares it with its own clock (doctor's clock check).
+                                       unixMs: UnixTime.milliseconds())
+        message.missedHeartbeats = missed
+        _ = try await client.call("POST", gatewayPath + "/heartbeat", body: message.json, timeout: max(5, heartbeatInterval.secondsDouble))
     }
 
     // MARK: Config long-poll
@@ -176,8 +169,14 @@ public final class ManagedAgent: Sendable {
                 await backoff.sleep()
                 continue
             }
-            guard let answer else { continue } // 304: unchanged
-            if let task = answer["task"], task.objectValue != nil {
+            guard let raw = answer else { continue } // 304: unchanged
+            let decoded: ConfigPollAnswer
+            do { decoded = try ConfigPollAnswer(json: raw) } catch {
+                logger.warn("the control plane's config answer is malformed; ignored", [("error", .string(error.message))])
+                await backoff.sleep()
+                continue
+            }
+            if let task = decoded.task?.json {
                 if running.enter(limit: Self.maxConcurrentTasks) {
                     tasks.addTask {
                         await self.runTask(task)
@@ -188,22 +187,21 @@ public final class ManagedAgent: Sendable {
                 }
                 continue
             }
-            guard let c = answer["config"], let content = c["content"]?.stringValue, let sha = c["sha"]?.stringValue else { continue }
-            let version = c["version"]?.stringValue ?? "unknown"
-            let source = c["source"]?.stringValue
-            let ack: JSONValue
+            guard let c = decoded.config else { continue }
+            let (content, sha, version, source) = (c.content, c.sha, c.version, c.source)
+            let ack: ConfigAckMessage
             if ConfigSHA.matches(sha, await gateway.runningConfig.sha) {
                 await gateway.adoptManaged(version: version, source: source)
-                ack = .object([("version", .string(version)), ("sha", .string(sha)), ("status", "applied")])
+                ack = ConfigAckMessage(version: version, sha: sha, status: .applied)
             } else {
                 switch await gateway.applyManaged(content: content, version: version, sha: sha, source: source) {
                 case .success(let applied):
                     if !ConfigSHA.matches(applied, sha) {
                         logger.warn("applied config sha differs from the control plane's", [("control_plane_sha", .string(sha)), ("sha", .string(applied))])
                     }
-                    ack = .object([("version", .string(version)), ("sha", .string(sha)), ("status", "applied")])
+                    ack = ConfigAckMessage(version: version, sha: sha, status: .applied)
                 case .failure(let error):
-                    ack = .object([("version", .string(version)), ("sha", .string(sha)), ("status", "rejected"), ("error", .string(error.message))])
+                    ack = ConfigAckMessage(version: version, sha: sha, status: .rejected, error: error.message)
                 }
             }
             known = sha
@@ -212,11 +210,11 @@ public final class ManagedAgent: Sendable {
     }
 
     /// An ACK matters (rollouts wait on it): retried until delivered or cancelled.
-    func deliver(ack: JSONValue) async {
+    func deliver(ack: ConfigAckMessage) async {
         var backoff = Backoff(cap: maxBackoff)
         while !Task.isCancelled {
             do {
-                _ = try await client.call("POST", gatewayPath + "/config/ack", body: ack)
+                _ = try await client.call("POST", gatewayPath + "/config/ack", body: ack.json)
                 return
             } catch {
                 await reRegisterIfNeeded(error)
@@ -257,7 +255,7 @@ public final class ManagedAgent: Sendable {
         let t = gateway.core.telemetry
         let batch = t.peekEvents(max: max)
         guard !batch.isEmpty else { return 0 }
-        _ = try await client.call("POST", gatewayPath + "/events", body: .object([("events", .array(batch)), ("dropped", .int(t.dropped))]))
+        _ = try await client.call("POST", gatewayPath + "/events", body: EventBatchMessage(events: batch, dropped: t.dropped).json)
         t.confirm(batch)
         return batch.count
     }
