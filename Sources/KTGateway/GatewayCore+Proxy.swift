@@ -61,6 +61,11 @@ extension GatewayCore {
         }
         let engine = snap.engine
         var segments = PolicySegments.request(parsed.object, endpoint: endpoint)
+        guard segments.count <= ParsedRequest.maxSegments else {
+            await respondError(writer, &ctx, .invalidRequest("the request has \(segments.count) text parts; at most \(ParsedRequest.maxSegments) are accepted",
+                                                          status: 422, code: "too_many_parts"))
+            return
+        }
         let promptText = segments.map(\.text).joined(separator: "\n")
         ctx.promptSHA = SHA256.hex(promptText)
         ctx.promptChars = promptText.count
@@ -385,6 +390,9 @@ extension GatewayCore {
 
 /// The parts of an OpenAI request the gateway needs, validated, with the original bytes kept.
 struct ParsedRequest {
+    static let maxMessages = 4096
+    /// Text parts the policies scan in one request (messages, content parts, tool arguments).
+    static let maxSegments = 16_384
     var model: String
     var stream: Bool
     var object: [String: Any]
@@ -417,6 +425,11 @@ struct ParsedRequest {
         case .chat:
             guard let messages = object["messages"] as? [Any], !messages.isEmpty else {
                 return .failure(.invalidRequest("'messages' must be a non-empty array", param: "messages", code: "missing_required_parameter"))
+            }
+            // Each message is scanned by every policy: a cap keeps one request's work bounded.
+            guard messages.count <= Self.maxMessages else {
+                return .failure(.invalidRequest("'messages' has \(messages.count) entries; at most \(Self.maxMessages) are accepted", status: 422,
+                                                param: "messages", code: "too_many_messages"))
             }
             for (i, m) in messages.enumerated() {
                 guard let msg = m as? [String: Any], msg["role"] is String else {

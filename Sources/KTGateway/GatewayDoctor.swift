@@ -68,11 +68,21 @@ public enum GatewayDoctor {
         var fs = statvfs()
         let freeBytes = statvfs(dir, &fs) == 0 ? Double(fs.f_bavail) * Double(fs.f_frsize) : .infinity
         // Verification reads every segment: on a thread of its own, raced against the deadline.
-        // A large log keeps being verified on that thread; the answer does not wait for it.
+        // A large log keeps being verified on that thread; the answer does not wait for it. One
+        // verification per directory at a time: doctor runs that arrive meanwhile do not start
+        // more threads reading the same log (the pool of verifiers is bounded by directories).
+        guard AuditVerifications.begin(dir) else {
+            return DoctorCheck("audit", .warn, "directory writable; a verification of the hash chain is still running from an earlier check",
+                               hint: "run 'kt audit verify' on the state dir to verify the whole log")
+        }
         let verified: AuditLog.Verification? = await withCheckedContinuation { c in
             let pending = Mutex<CheckedContinuation<AuditLog.Verification?, Never>?>(c)
             let finish = { @Sendable (v: AuditLog.Verification?) in pending.withLock { $0.take() }?.resume(returning: v) }
-            Thread { finish(verify(dir)) }.start()
+            Thread {
+                let v = verify(dir)
+                AuditVerifications.end(dir)
+                finish(v)
+            }.start()
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(timeoutMs)) { finish(nil) }
         }
         guard let v = verified else {
@@ -92,4 +102,11 @@ public enum GatewayDoctor {
         }
         return DoctorCheck("audit", .ok, "\(v.records) records in \(v.segments) segment\(v.segments == 1 ? "" : "s") verified; directory writable")
     }
+}
+
+/// Audit directories being verified right now (at most one verification each).
+enum AuditVerifications {
+    private static let running = Mutex<Set<String>>([])
+    static func begin(_ dir: String) -> Bool { running.withLock { $0.insert(dir).inserted } }
+    static func end(_ dir: String) { _ = running.withLock { $0.remove(dir) } }
 }

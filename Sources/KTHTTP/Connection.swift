@@ -15,6 +15,8 @@ final class Connection: @unchecked Sendable {
     private var polledEvents: UInt32 = KT_EPOLLIN | KT_EPOLLRDHUP
     private(set) var closed = false
     private var inFlight: HTTPResponseWriter?
+    /// The idle instant last reported to the registry (to report each idle period once).
+    private var reportedIdle: ContinuousClock.Instant?
 
     init(fd: Int32, server: HTTPServer, now: ContinuousClock.Instant) {
         self.fd = fd
@@ -32,6 +34,13 @@ final class Connection: @unchecked Sendable {
     /// first when the server needs room.
     var idleSince: ContinuousClock.Instant? { machine.idleSince }
 
+    /// Tells the registry when a new idle period starts, so eviction finds the oldest quickly.
+    func reportIdle() {
+        guard !closed, let since = machine.idleSince, since != reportedIdle else { return }
+        reportedIdle = since
+        server.registry.becameIdle(self, since: since)
+    }
+
     func handle(events: UInt32) {
         if events & (KT_EPOLLHUP | KT_EPOLLERR) != 0 && events & KT_EPOLLIN == 0 {
             perform(machine.peerClosed())
@@ -46,6 +55,7 @@ final class Connection: @unchecked Sendable {
         }
         if !closed, events & KT_EPOLLOUT != 0 { flush() }
         updatePolling()
+        reportIdle()
     }
 
     private func readAvailable() {
@@ -143,6 +153,7 @@ final class Connection: @unchecked Sendable {
         let draining = server.state.withLock { $0.draining }
         perform(machine.responseEnded(keepAlive: keepAlive, serverDraining: draining, now: .now))
         updatePolling()
+        reportIdle()
     }
 
     private func flush() {

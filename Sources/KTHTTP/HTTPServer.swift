@@ -176,6 +176,7 @@ public final class HTTPServer: Sendable {
         _ = kt_set_nodelay(fd)
         let connection = Connection(fd: fd, server: self, now: now)
         registry.add(connection)
+        connection.reportIdle()
         loop.register(fd, events: KT_EPOLLIN | KT_EPOLLRDHUP) { [weak connection] events in
             connection?.handle(events: events)
         }
@@ -285,6 +286,11 @@ extension HTTPServer {
 final class ConnectionRegistry: @unchecked Sendable {
     private var connections: [Int32: Connection] = [:]
     private var perPeer: [UInt32: Int] = [:]
+    /// Connections in the order they became idle, with the instant they did: the front is the
+    /// longest idle. Entries go stale when the connection works or closes (their instant no
+    /// longer matches) and are skipped, so finding the oldest idle one is amortised O(1).
+    private var idleOrder: [(connection: Connection, since: ContinuousClock.Instant)] = []
+    private var idleHead = 0
 
     func add(_ c: Connection) {
         connections[c.fd] = c
@@ -300,6 +306,21 @@ final class ConnectionRegistry: @unchecked Sendable {
 
     func count(peer: UInt32) -> Int { perPeer[peer] ?? 0 }
 
+    /// `c` became idle at `since` (accepted, or its answer ended on a keep-alive connection).
+    func becameIdle(_ c: Connection, since: ContinuousClock.Instant) {
+        idleOrder.append((c, since))
+        // Compact once the consumed front is most of the queue.
+        if idleHead > 1024, idleHead * 2 > idleOrder.count {
+            idleOrder.removeFirst(idleHead)
+            idleHead = 0
+        }
+        // Stale entries of busy connections could pile up behind a long-idle front: bound them.
+        if idleOrder.count - idleHead > 4 * max(1024, connections.count) {
+            idleOrder = idleOrder[idleHead...].filter { !$0.connection.closed && $0.connection.idleSince == $0.since }
+            idleHead = 0
+        }
+    }
+
     func bufferedBytes() -> (largestInput: Int, totalOutput: Int) {
         connections.values.reduce((0, 0)) { ($0.0 > $1.bufferedInputBytes ? $0.0 : $1.bufferedInputBytes, $0.1 + $1.bufferedBytes) }
     }
@@ -307,14 +328,15 @@ final class ConnectionRegistry: @unchecked Sendable {
     /// Closes the connection idle the longest (one that never sent a byte counts as idle);
     /// false when every connection has work.
     func closeOldestIdle() -> Bool {
-        var oldest: (Connection, ContinuousClock.Instant)?
-        for c in connections.values {
-            guard let since = c.idleSince else { continue }
-            if oldest.map({ since < $0.1 }) ?? true { oldest = (c, since) }
+        while idleHead < idleOrder.count {
+            let (c, since) = idleOrder[idleHead]
+            idleHead += 1
+            if !c.closed, c.idleSince == since {
+                c.close()
+                return true
+            }
         }
-        guard let (c, _) = oldest else { return false }
-        c.close()
-        return true
+        return false
     }
 
     func tick() {

@@ -33,12 +33,21 @@ import KTGateway
             release.wait()
             return AuditLog.verify(directory: dir, live: true)
         }
-        release.signal()
         #expect(check.status == .warn, "\(check.message)")
         #expect(check.message.contains("took longer than 0.02s"))
         #expect(check.hint?.contains("kt audit verify") == true)
+        // While that verification still runs, another check does not start a second one.
+        let overlapping = await GatewayDoctor.auditCheck(directory: log.directory, timeoutMs: 60_000)
+        #expect(overlapping.status == .warn && overlapping.message.contains("still running"), "\(overlapping.message)")
+        release.signal()
         // The same log, given time, verifies: the warning was the deadline, not the log.
-        let patient = await GatewayDoctor.auditCheck(directory: log.directory, timeoutMs: 60_000)
+        // (Polled: the released verification ends on its own thread.)
+        var patient = overlapping
+        let deadline = ContinuousClock.now + .seconds(10)
+        while patient.message.contains("still running"), ContinuousClock.now < deadline {
+            await Task.yield()
+            patient = await GatewayDoctor.auditCheck(directory: log.directory, timeoutMs: 60_000)
+        }
         #expect(patient.status == .ok && patient.message.contains("50 records"), "\(patient.message)")
     }
 

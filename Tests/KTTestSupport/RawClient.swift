@@ -20,7 +20,9 @@ public final class RawClient: @unchecked Sendable {
     private var raw: [UInt8] = []
     private var parser = HTTPResponseParser()
 
-    public init(port: Int, timeoutSeconds: Int = 5) throws {
+    /// `sendTimeoutSeconds`: a send that the peer does not take for this long gives up (tests of
+    /// servers that stop reading); 0 waits for ever.
+    public init(port: Int, timeoutSeconds: Int = 5, sendTimeoutSeconds: Int = 0) throws {
         // `self.fd` is assigned last: a throw before it skips `deinit`, which would otherwise
         // close the same number a second time — by then perhaps another thread's descriptor.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -31,6 +33,10 @@ public final class RawClient: @unchecked Sendable {
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if sendTimeoutSeconds > 0 {
+            var stv = timeval(tv_sec: sendTimeoutSeconds, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &stv, socklen_t(MemoryLayout<timeval>.size))
+        }
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -48,13 +54,16 @@ public final class RawClient: @unchecked Sendable {
     }
 
     public func send(_ text: String) { send(Array(text.utf8)) }
-    public func send(_ bytes: [UInt8]) {
+    /// Sends what the peer takes; returns how many bytes that was (less on error or send timeout).
+    @discardableResult
+    public func send(_ bytes: [UInt8]) -> Int {
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
+            if n <= 0 { return off }
             off += n
         }
+        return off
     }
 
     public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
@@ -114,6 +123,24 @@ public final class RawClient: @unchecked Sendable {
             }
         }
     }
+}
+
+/// Resident memory of a process (VmRSS), in bytes.
+public func residentBytes(pid: Int32) -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return -1 }
+    return kb * 1024
+}
+
+/// Raises this process's descriptor soft limit to its hard limit (tests that open thousands).
+public func raiseDescriptorLimit() -> Int {
+    var rl = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) == 0 else { return -1 }
+    rl.rlim_cur = rl.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl)
+    _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl)
+    return Int(rl.rlim_cur)
 }
 
 /// Open file descriptors of this process.
