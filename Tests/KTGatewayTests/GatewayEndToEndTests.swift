@@ -211,6 +211,9 @@ func sseData(_ body: String) -> [String] {
         let (gw, port) = try await ChildProcess.gateway(["--policy-config", config, "--log-level", "warn"])
         defer { Task { await gw.stop() } }
         _ = await onThread { RawClient.get(port: port, path: "/healthz") }
+        // One proxied request first: libcurl's thread creates its wake-up descriptors on its
+        // first poll, which under load can come after the count below.
+        _ = await RawClient.post(port: port, path: "/v1/chat/completions", json: chatBody)
         let before = openFDCount(pid: gw.pid)
         let ok: Int = await onThread {
             var ok = 0
