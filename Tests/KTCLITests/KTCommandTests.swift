@@ -25,6 +25,16 @@ func runInProcess(_ args: [String], env: [String: String] = [:]) async -> (Int32
         #expect(pcode == 0 && pout.contains("--success-threshold EXPR") && pout.contains("--rollback-on-error"))
     }
 
+    @Test func gatewayRunRefusesOutOfRangeLimits() async {
+        for (args, flag) in [(["--max-connections", "0"], "--max-connections"), (["--max-connections", "99999999999999999999"], "--max-connections"),
+                             (["--max-connections-per-client", "-1"], "--max-connections-per-client"), (["--policy-budget", "0s"], "--policy-budget"),
+                             (["--policy-budget", "1e300"], "--policy-budget"), (["--max-concurrency", "+5"], "--max-concurrency")] {
+            let (code, _, err) = await runInProcess(["gateway", "run", "--policy-config", "valid/mock-quick-launch.yaml"] + args)
+            #expect(code == 2, "\(args)")
+            #expect(err.contains(flag), "\(args): \(err)")
+        }
+    }
+
     @Test func versionPrints() async {
         let (code, out, _) = await runInProcess(["--version"])
         #expect(code == 0 && out == "kt \(KTVersion.current)\n")

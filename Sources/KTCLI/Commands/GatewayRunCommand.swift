@@ -26,7 +26,13 @@ enum GatewayRunCommand {
             if let n = args.value("max-connections-per-client") {
                 options.maxConnectionsPerPeer = try UsageError.integer(n, flag: "--max-connections-per-client", in: 1...1_000_000, command: "kt gateway run")
             }
-            if let t = args.value("policy-budget") { options.policyBudget = try DurationText.parse(t, flag: "--policy-budget") }
+            if let t = args.value("policy-budget") {
+                let budget = try DurationText.parse(t, flag: "--policy-budget")
+                guard budget >= .milliseconds(10), budget <= .seconds(600) else {
+                    throw UsageError("--policy-budget must be from 10ms to 10m (got '\(t.prefix(40))')", command: "kt gateway run")
+                }
+                options.policyBudget = budget
+            }
             if let t = args.value("header-timeout") { options.headerTimeout = try DurationText.parse(t, flag: "--header-timeout") }
             if let t = args.value("drain-timeout") { options.drainTimeout = try DurationText.parse(t, flag: "--drain-timeout") }
             if let level = args.value("log-level") {
