@@ -286,13 +286,9 @@ extension ControlPlane {
             throw APIError(status: 404, code: "not_registered", message: "gateway '\(id)' is not registered; register first")
         }
         let m = try message(request, limit: 1 << 20) { j throws(BoundedFieldError) in try HeartbeatMessage(json: j) }
-        let h = Heartbeat(intervalSeconds: m.intervalSeconds, status: m.status, uptimeSeconds: m.uptimeSeconds, eventsDropped: m.eventsDropped,
-                          eventsQueued: m.eventsQueued, version: m.version, running: nil, gatewayUnixMs: m.unixMs, sample: m.traffic)
         var running = m.config.map { ConfigRef(version: $0.version, sha: $0.sha) }
         if let r = running, let known = await g.configState.applied, known.sameSHA(r.sha) { running = known } else { running = try await named(running) }
-        var beat = h
-        beat.running = running
-        await g.heartbeat(beat)
+        await g.heartbeat(m, running: running)
         let desired = await g.configState.desired
         reply(writer, 200, .object([("ok", true), ("desired", desired?.json ?? .null)]))
         return 200

@@ -142,7 +142,8 @@ public actor ManagedGateway {
         applied = running
     }
 
-    func heartbeat(_ h: Heartbeat) {
+    /// One heartbeat (PRODUCT.md §6 step 2); `running` is its config as the control plane names it.
+    func heartbeat(_ h: HeartbeatMessage, running: ConfigRef?) {
         let t = now()
         lastSeen = t
         heartbeats += 1
@@ -152,12 +153,12 @@ public actor ManagedGateway {
         if let d = h.eventsDropped { eventsDropped = d }
         if let q = h.eventsQueued { eventsQueued = q }
         if let v = h.version { ktVersion = v }
-        if let running = h.running { noteApplied(running) }
-        if let ms = h.gatewayUnixMs { clockSkewSeconds = Double(ms) / 1000 - t }
-        samples.append((t, h.sample))
+        if let running { noteApplied(running) }
+        if let ms = h.unixMs { clockSkewSeconds = Double(ms) / 1000 - t }
+        samples.append((t, h.traffic))
         let cutoff = t - sampleRetention
         if let first = samples.first, first.at < cutoff { samples.removeAll { $0.at < cutoff } }
-        persistence.heartbeat(self.id, record, lastSeen: t, sample: (t, h.sample.json))
+        persistence.heartbeat(self.id, record, lastSeen: t, sample: (t, h.traffic.json))
         resolveAcks()
     }
 
@@ -434,15 +435,3 @@ struct RegistrationRequest: Sendable {
     var source: String?
 }
 
-/// One heartbeat (PRODUCT.md §6 step 2).
-struct Heartbeat: Sendable {
-    var intervalSeconds: Double?
-    var status: String?
-    var uptimeSeconds: Double?
-    var eventsDropped: Int?
-    var eventsQueued: Int?
-    var version: String?
-    var running: ConfigRef?
-    var gatewayUnixMs: Int?
-    var sample: TrafficSample
-}

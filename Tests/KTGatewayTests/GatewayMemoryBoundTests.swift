@@ -6,6 +6,15 @@ import KTTestSupport
 @Suite(.serialized) struct GatewayMemoryBoundTests {
     static let limit = 150 << 20
 
+    /// `/healthz` with a generous read timeout: the suite runs other heavy tests beside these.
+    static func healthz(port: Int) async -> Int? {
+        await onThread {
+            guard let c = try? RawClient(port: port, timeoutSeconds: 20) else { return nil }
+            c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            return c.readResponse()?.status
+        }
+    }
+
     func mockConfig(reply: String? = nil, latencyMs: Int = 0) throws -> String {
         let mock = reply.map { #"{ latency_ms: \#(latencyMs), response: "\#($0)" }"# } ?? "{ latency_ms: \(latencyMs) }"
         let yaml = """
@@ -65,11 +74,7 @@ import KTTestSupport
         }
         #expect(peak - before < Self.limit, "RSS grew by \((peak - before) >> 20) MB")
         // Still serving (a generous timeout: the suite runs other heavy tests beside this one).
-        let alive: Int? = await onThread {
-            guard let c = try? RawClient(port: port, timeoutSeconds: 20) else { return nil }
-            c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-            return c.readResponse()?.status
-        }
+        let alive = await Self.healthz(port: port)
         #expect(alive == 200)
         for c in clients { c.close() }
     }
@@ -81,11 +86,7 @@ import KTTestSupport
         let idle: [RawClient] = await onThread { (0..<6_000).compactMap { _ in try? RawClient(port: port, timeoutSeconds: 2) } }
         #expect(idle.count >= 5_900)
         let started = ContinuousClock.now
-        let status: Int? = await onThread {
-            guard let c = try? RawClient(port: port, timeoutSeconds: 20) else { return nil }
-            c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-            return c.readResponse()?.status
-        }
+        let status = await Self.healthz(port: port)
         #expect(status == 200)
         #expect(ContinuousClock.now - started < .seconds(2), "a new client waited \(ContinuousClock.now - started)")
         for c in idle { c.close() }
