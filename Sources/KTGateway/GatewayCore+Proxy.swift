@@ -26,6 +26,14 @@ extension GatewayCore {
             return
         }
         let snap = currentSnapshot
+        // Strict audit that cannot store records refuses work before it reaches a policy or
+        // an upstream (the writer keeps retrying; its outage record counts these refusals).
+        if snap.engine.auditSettings?.durability == .strict, let log = audit, let failure = log.health.failure {
+            log.noteRejectedRequest()
+            ctx.auditExempt = true
+            await respondError(writer, &ctx, Self.auditUnavailable(failure))
+            return
+        }
         guard snap.config.pack.enabled else {
             await respondError(writer, &ctx, .unavailable("policy pack '\(snap.config.pack.name)' is disabled; the gateway forwards nothing",
                                                     code: "policy_pack_disabled"))
@@ -188,10 +196,20 @@ extension GatewayCore {
             // Without response-phase policies the bytes pass through untouched; with them the
             // guard holds back a window and re-emits checked (possibly redacted) text.
             var guardian: StreamGuard? = engine.hasPolicies(for: .response) ? StreamGuard(engine: engine) : nil
+            // Strict audit: the client sees [DONE] only once the record is durable.
+            var terminatorHold: StreamTerminatorHold? = engine.auditSettings?.durability == .strict ? StreamTerminatorHold() : nil
+            func send(_ bytes: [UInt8]) async {
+                if terminatorHold != nil {
+                    let now = terminatorHold!.feed(bytes)
+                    if !now.isEmpty { await writer.writeChunk(now) }
+                } else {
+                    await writer.writeChunk(bytes)
+                }
+            }
             func release(_ outputs: [StreamGuard.Output]) async -> ChainDecision? {
                 for o in outputs {
                     switch o {
-                    case .send(let bytes): await writer.writeChunk(bytes)
+                    case .send(let bytes): await send(bytes)
                     case .blocked(let d): return d
                     }
                 }
@@ -207,7 +225,7 @@ extension GatewayCore {
                     if guardian != nil {
                         if let d = await release(guardian!.feed(chunk)) { blocked = d; break }
                     } else {
-                        await writer.writeChunk(chunk)
+                        await send(chunk)
                     }
                     // Written (the writer waited for a slow client): the upstream may send more.
                     response.consumed(chunk.count)
@@ -222,11 +240,18 @@ extension GatewayCore {
                 if let d = blocked {
                     apply(d, phase: "response", to: &ctx)
                     ctx.errorCode = "output_blocked"
-                    await recordDecision(&ctx)
+                    let failure = await recordDecision(&ctx)
                     // An error event and no [DONE]: the client must not take this for a complete answer.
-                    await writer.writeChunk(Array("data: \(Self.policyBlocked(d, output: true).json.serialized())\n\n".utf8))
+                    let error = failure.map(Self.auditUnavailable) ?? Self.policyBlocked(d, output: true)
+                    await writer.writeChunk(Array("data: \(error.json.serialized())\n\n".utf8))
                 } else {
-                    await recordDecision(&ctx)
+                    if let rest = terminatorHold?.finish(), !rest.isEmpty { await writer.writeChunk(rest) }
+                    if let failure = await recordDecision(&ctx) {
+                        // The text went out but its record did not: no [DONE], an error event instead.
+                        await writer.writeChunk(Array("data: \(Self.auditUnavailable(failure).json.serialized())\n\n".utf8))
+                    } else if let held = terminatorHold?.held, !held.isEmpty {
+                        await writer.writeChunk(held)
+                    }
                 }
                 writer.endStream()
             } catch {
@@ -329,12 +354,33 @@ extension GatewayCore {
         finish(&ctx)
     }
 
-    /// One decision event per request: to the local ring and, with audit-logger, to the audit log
-    /// (awaiting the fsync in strict mode, before the caller releases the response).
-    func recordDecision(_ ctx: inout RequestContext) async {
-        guard !ctx.recorded else { return }
+    /// One decision event per request: to the audit log (awaiting the fsync in strict mode,
+    /// before the caller releases the response), then to the local ring and the heartbeat.
+    /// Returns why strict audit could not store it (the caller answers 503 instead), else nil;
+    /// the ring and heartbeat then see the 503 the client gets.
+    @discardableResult
+    func recordDecision(_ ctx: inout RequestContext) async -> String? {
+        guard !ctx.recorded else { return nil }
         ctx.recorded = true
         let snap = currentSnapshot
+        var event = decisionEvent(ctx, snap)
+        var failure: String?
+        if !ctx.auditExempt, let settings = snap.engine.auditSettings, let log = self.audit {
+            if case .failed(let why) = await log.append(event), settings.durability == .strict { failure = why }
+        }
+        if failure != nil {
+            ctx.status = 503
+            ctx.errorCode = "audit_unavailable"
+            event = decisionEvent(ctx, snap)
+        }
+        let total = (ContinuousClock.now - ctx.started).secondsDouble
+        events.append(event)
+        telemetry.record(status: ctx.status, verdict: ctx.verdict, latencyMs: total * 1000,
+                         overheadMs: max(0, total - ctx.upstreamSeconds) * 1000, event: event)
+        return failure
+    }
+
+    func decisionEvent(_ ctx: RequestContext, _ snap: GatewaySnapshot) -> JSONValue {
         let total = (ContinuousClock.now - ctx.started).secondsDouble
         var fields: [(String, JSONValue)] = [
             ("id", .string(ctx.requestID)),
@@ -353,16 +399,19 @@ extension GatewayCore {
             ("tokens", .object([("prompt", ctx.promptTokens.map { .int($0) } ?? .null), ("completion", ctx.completionTokens.map { .int($0) } ?? .null)])),
             ("prompt_sha256", .optional(ctx.promptSHA)), ("prompt_chars", .int(ctx.promptChars)),
         ]
-        let audit = snap.engine.auditSettings
-        if audit?.includeContent == true {
+        if snap.engine.auditSettings?.includeContent == true {
             fields.append(("content", .object([("prompt", ctx.promptContent.map { .array($0.map { .string($0) }) } ?? .null),
                                                ("response", .optional(ctx.responseContent))])))
         }
-        let event = JSONValue.object(fields)
-        events.append(event)
-        telemetry.record(status: ctx.status, verdict: ctx.verdict, latencyMs: total * 1000,
-                         overheadMs: max(0, total - ctx.upstreamSeconds) * 1000, event: event)
-        if audit != nil, let log = self.audit { await log.append(event) }
+        return .object(fields)
+    }
+
+    /// The answer when strict audit cannot store a request's record.
+    static func auditUnavailable(_ reason: String) -> OpenAIError {
+        var e = OpenAIError.unavailable("the gateway cannot store audit records (\(reason)); it answers nothing it cannot audit — retry shortly",
+                                        code: "audit_unavailable")
+        e.headers = [("retry-after", "5")]
+        return e
     }
 
     func apply(_ decision: ChainDecision, phase: String, to ctx: inout RequestContext) {

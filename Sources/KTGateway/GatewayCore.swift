@@ -31,7 +31,7 @@ public final class GatewayCore: Sendable {
     func ensureAudit(for snapshot: GatewaySnapshot) throws(KTError) {
         guard let settings = snapshot.engine.auditSettings else { return }
         if let existing = audit { existing.update(settings); return }
-        let log = try AuditLog(stateDir: options.resolvedStateDir, settings: settings)
+        let log = try AuditLog(stateDir: options.resolvedStateDir, settings: settings, gatewayID: options.gatewayID)
         auditLog.withLock { $0 = log }
     }
 
@@ -129,7 +129,9 @@ public final class GatewayCore: Sendable {
             await respondJSON(writer, &ctx, 200, .object([("status", "ok")]))
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
             let s = currentSnapshot
-            if s.config.pack.enabled {
+            if s.engine.auditSettings?.durability == .strict, let failure = audit?.health.failure {
+                await respondError(writer, &ctx, Self.auditUnavailable(failure))
+            } else if s.config.pack.enabled {
                 await respondJSON(writer, &ctx, 200, .object([("status", "ready"), ("sha", .string(s.loaded.sha))]))
             } else {
                 await respondError(writer, &ctx, .unavailable("policy pack '\(s.config.pack.name)' is disabled", code: "policy_pack_disabled"))
@@ -138,7 +140,8 @@ public final class GatewayCore: Sendable {
             await respondJSON(writer, &ctx, 200, healthJSON())
         case ("GET", "/metrics"):
             let s = currentSnapshot
-            let text = metrics.render(breakers: breakerStates(), configInfo: (s.config.pack.version, s.loaded.sha))
+            let text = metrics.render(breakers: breakerStates(), configInfo: (s.config.pack.version, s.loaded.sha),
+                                      audit: s.engine.auditSettings != nil ? audit?.health : nil)
             await respond(writer, &ctx, 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8), log: false)
         case ("GET", "/keeptrusts/events"):
             // Events describe other users' requests (with content when the audit keeps it).
@@ -206,10 +209,14 @@ public final class GatewayCore: Sendable {
         let s = currentSnapshot
         let states = breakerStates()
         let openCount = states.filter { $0.1 == 1 }.count
+        let auditHealth = s.engine.auditSettings != nil ? audit?.health : nil
         let status: String
         if !s.config.pack.enabled || (openCount == states.count && !states.isEmpty) { status = "unhealthy" }
-        else if openCount > 0 { status = "degraded" }
+        else if openCount > 0 || auditHealth?.ok == false { status = "degraded" }
         else { status = "healthy" }
+        var reasons: [JSONValue] = []
+        if let a = auditHealth, let f = a.failure { reasons.append(.string("audit log cannot store records: \(f)")) }
+        if openCount > 0 { reasons.append(.string("\(openCount) provider target\(openCount == 1 ? "" : "s") with an open circuit breaker")) }
         let providers: [JSONValue] = s.targets.map { t in
             .object([("id", .string(t.target.id)), ("provider", .string(t.target.provider.rawValue)),
                      ("model", .string(t.target.model)), ("circuit", .string(breakerName(t.target.id))),
@@ -217,6 +224,8 @@ public final class GatewayCore: Sendable {
         }
         return .object([
             ("status", .string(status)),
+            ("reasons", .array(reasons)),
+            ("audit", auditHealth.map { Self.auditJSON($0, durability: s.engine.auditSettings!.durability) } ?? .null),
             ("uptime_seconds", .int(Int(Date().timeIntervalSince(startedAt)))),
             ("version", .string(KTVersion.current)),
             ("config", .object([("name", .string(s.config.pack.name)), ("version", .string(s.config.pack.version)),
@@ -225,6 +234,13 @@ public final class GatewayCore: Sendable {
             ("requests_processed", .int(metrics.requestsProcessed)),
             ("requests_in_flight", .int(metrics.inFlightCount)),
         ])
+    }
+
+    static func auditJSON(_ a: AuditLog.Health, durability: AuditLoggerSettings.Durability) -> JSONValue {
+        .object([("status", .string(a.ok ? "ok" : "failing")), ("durability", .string(durability.rawValue)), ("reason", .optional(a.failure)),
+                 ("failing_since", a.failingSince.map { .string(ISO8601DateFormatter().string(from: $0)) } ?? .null),
+                 ("records_written", .int(a.recordsWritten)), ("records_failed", .int(a.recordsFailed)),
+                 ("records_dropped", .int(a.recordsDropped)), ("requests_rejected", .int(a.requestsRejected))])
     }
 
     /// The effective (layered) config. Secrets never live in it; the debug override key is shown redacted.
@@ -289,7 +305,14 @@ public final class GatewayCore: Sendable {
                  extraHeaders: [(String, String)] = [], log: Bool = true) async {
         ctx.status = status
         // The decision is recorded before the answer leaves (strict audit durability needs that order).
-        if ctx.isProxy { await recordDecision(&ctx) }
+        if ctx.isProxy, let failure = await recordDecision(&ctx) {
+            let e = Self.auditUnavailable(failure)
+            var h = baseHeaders(ctx, contentType: "application/json")
+            for (n, v) in e.headers { h.add(n, v) }
+            writer.respond(status: e.status, headers: h, body: e.body)
+            finish(&ctx, log: log)
+            return
+        }
         var h = baseHeaders(ctx, contentType: contentType)
         for (n, v) in extraHeaders { h.add(n, v) }
         writer.respond(status: status, headers: h, body: body)
@@ -354,6 +377,8 @@ struct RequestContext {
     var promptContent: [String]?
     var responseContent: String?
     var recorded = false
+    /// Refused because strict audit is failing: no record is attempted (the outage record counts it).
+    var auditExempt = false
 
     var isProxy: Bool { route == "/v1/chat/completions" || route == "/v1/completions" || route == "/v1/embeddings" }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import KTPolicy
 
 /// Counters and histograms for `/metrics` (Prometheus text exposition 0.0.4).
 public final class GatewayMetrics: Sendable {
@@ -63,7 +64,7 @@ public final class GatewayMetrics: Sendable {
     public var requestsProcessed: Int { state.withLock { $0.processed } }
 
     /// Prometheus text; `breakers` are current breaker gauge values by target.
-    public func render(breakers: [(String, Int)], configInfo: (version: String, sha: String)?) -> String {
+    public func render(breakers: [(String, Int)], configInfo: (version: String, sha: String)?, audit: AuditLog.Health? = nil) -> String {
         let s = state.withLock { $0 }
         var out = ""
         func esc(_ v: String) -> String {
@@ -101,6 +102,13 @@ public final class GatewayMetrics: Sendable {
         out += "# HELP kt_requests_in_flight Requests being handled now.\n# TYPE kt_requests_in_flight gauge\nkt_requests_in_flight \(inFlightCount)\n"
         out += "# HELP kt_config_reloads_total Config reloads, by result.\n# TYPE kt_config_reloads_total counter\n"
         for (k, v) in s.reloads.sorted(by: { $0.key < $1.key }) { out += "kt_config_reloads_total{result=\"\(k)\"} \(v)\n" }
+        if let a = audit {
+            out += "# HELP kt_audit_healthy 1 while the audit log stores records, 0 while writes fail.\n# TYPE kt_audit_healthy gauge\nkt_audit_healthy \(a.ok ? 1 : 0)\n"
+            out += "# HELP kt_audit_records_total Audit records by outcome: written (durable), failed (a write or fsync failed), dropped (the writer's queue was full).\n# TYPE kt_audit_records_total counter\n"
+            out += "kt_audit_records_total{outcome=\"written\"} \(a.recordsWritten)\nkt_audit_records_total{outcome=\"failed\"} \(a.recordsFailed)\nkt_audit_records_total{outcome=\"dropped\"} \(a.recordsDropped)\n"
+            out += "# HELP kt_audit_write_errors_total Failed audit writes and fsyncs.\n# TYPE kt_audit_write_errors_total counter\nkt_audit_write_errors_total \(a.writeErrors)\n"
+            out += "# HELP kt_audit_rejected_requests_total Requests refused because strict audit could not store records.\n# TYPE kt_audit_rejected_requests_total counter\nkt_audit_rejected_requests_total \(a.requestsRejected)\n"
+        }
         if let c = configInfo {
             out += "# HELP kt_config_info The running config.\n# TYPE kt_config_info gauge\nkt_config_info{version=\"\(esc(c.version))\",sha=\"\(c.sha)\"} 1\n"
         }

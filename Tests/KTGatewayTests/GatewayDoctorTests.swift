@@ -11,7 +11,7 @@ import KTGateway
         var settings = AuditLoggerSettings()
         settings.durability = .batched
         let log = try AuditLog(stateDir: try Fixtures.tempDir(), settings: settings)
-        for i in 0..<records { await log.append(.object([("n", .int(i)), ("verdict", "allow"), ("note", "a decision record of ordinary size")])) }
+        for i in 0..<records { _ = await log.append(.object([("n", .int(i)), ("verdict", "allow"), ("note", "a decision record of ordinary size")])) }
         log.close()
         return log
     }

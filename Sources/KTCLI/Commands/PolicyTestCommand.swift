@@ -143,9 +143,17 @@ enum AuditVerifyCommand {
         let v = AuditLog.verify(directory: dir)
         if args.flag("json") {
             ctx.out(JSONValue.object([("ok", .bool(v.ok)), ("records", .int(v.records)), ("segments", .int(v.segments)),
+                                      ("outages", .int(v.outages)), ("abandoned", .int(v.abandoned)),
+                                      ("abandoned_in", .array(v.abandonedIn.map { .string($0) })),
                                       ("problem", .optional(v.problem))]).serialized(pretty: true))
         } else if v.ok {
             ctx.out("\(ctx.style.green(ctx.style.check)) audit chain intact: \(v.records) records in \(v.segments) segment(s)")
+            if v.outages > 0 {
+                ctx.out("  \(v.outages) audit outage record(s): episodes in which records could not be stored (their 'type' is audit_outage)")
+            }
+            if v.abandoned > 0 {
+                ctx.out("  \(v.abandoned) line(s) of failed writes were never acknowledged and are outside the chain (in \(v.abandonedIn.joined(separator: ", ")))")
+            }
         } else {
             ctx.out("\(ctx.style.red(ctx.style.cross)) audit chain broken after \(v.records) good records: \(v.problem ?? "")")
         }
