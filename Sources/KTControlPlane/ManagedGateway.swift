@@ -77,6 +77,8 @@ public actor ManagedGateway {
     var eventsQueued = 0
     var eventsReceived = 0
     var heartbeats = 0
+    /// The audit log's state from the last heartbeat (nil: no audit-logger, or not reported).
+    var audit: HeartbeatMessage.AuditReport?
 
     var source: String?
     var desired: ConfigRef?
@@ -153,6 +155,7 @@ public actor ManagedGateway {
         if let d = h.eventsDropped { eventsDropped = d }
         if let q = h.eventsQueued { eventsQueued = q }
         if let v = h.version { ktVersion = v }
+        audit = h.audit
         if let running { noteApplied(running) }
         if let ms = h.unixMs { clockSkewSeconds = Double(ms) / 1000 - t }
         samples.append((t, h.traffic))
@@ -300,6 +303,7 @@ public actor ManagedGateway {
         let age = t - seen
         if age > Self.offlineAfterIntervals * intervalSeconds { return (.offline, "no heartbeat for \(Self.ageText(age))") }
         if let n = lastNack, let d = desired, d.sameSHA(n.sha) { return (.degraded, "rejected \(n.version)") }
+        if let failure = audit?.failure { return (.degraded, "audit log cannot store records: \(failure)") }
         if reportedStatus == "unhealthy" || reportedStatus == "degraded" { return (.degraded, "gateway reports \(reportedStatus!)") }
         if age > Self.lateAfterIntervals * intervalSeconds { return (.degraded, "heartbeat late (\(Self.ageText(age)))") }
         // Counters only (no histogram merges): this runs for every gateway on every list.
@@ -371,6 +375,7 @@ public actor ManagedGateway {
             ("registered_at", .double(registeredAt)), ("heartbeat_interval_seconds", .double(intervalSeconds)),
             ("reported_status", .optional(reportedStatus)), ("uptime_seconds", uptimeSeconds.map { .double($0) } ?? .null),
             ("events_dropped", .int(eventsDropped)), ("events_queued", .int(eventsQueued)), ("events_received", .int(eventsReceived)),
+            ("audit", audit?.json ?? .null),
             ("config", .object([("source", .optional(source)), ("desired", desired?.json ?? .null), ("applied", applied?.json ?? .null),
                                 ("previous", previous?.json ?? .null), ("last_nack", lastNack?.json ?? .null)])),
         ])
@@ -390,6 +395,7 @@ public actor ManagedGateway {
         eventsDropped = r["events_dropped"]?.intValue ?? 0
         eventsQueued = r["events_queued"]?.intValue ?? 0
         eventsReceived = r["events_received"]?.intValue ?? 0
+        audit = r["audit"].flatMap { try? HeartbeatMessage.AuditReport(json: $0) }
         let c = r["config"]
         source = c?["source"]?.stringValue
         desired = ConfigRef(json: c?["desired"])

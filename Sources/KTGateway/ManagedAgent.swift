@@ -138,6 +138,9 @@ public final class ManagedAgent: Sendable {
                                        // The control plane compares it with its own clock (doctor's clock check).
                                        unixMs: UnixTime.milliseconds())
         message.missedHeartbeats = missed
+        if gateway.core.currentSnapshot.engine.auditSettings != nil, let a = gateway.core.audit?.health {
+            message.audit = .init(failure: a.failure, recordsFailed: a.recordsFailed, recordsDropped: a.recordsDropped)
+        }
         _ = try await client.call("POST", gatewayPath + "/heartbeat", body: message.json, timeout: max(5, heartbeatInterval.secondsDouble))
     }
 

@@ -18,6 +18,7 @@ import KTModel
                                   config: RunningConfigReport(version: "v1", sha: String(sha.prefix(12))), traffic: traffic,
                                   eventsQueued: 3, eventsDropped: 1, unixMs: 1_764_590_400_000)
         hb.missedHeartbeats = 2
+        hb.audit = .init(failure: "write to /var/lib/kt/audit/segment-000003.jsonl failed: No space left on device", recordsFailed: 4, recordsDropped: 0)
         #expect(try HeartbeatMessage(json: hb.json) == hb)
         let ack = ConfigAckMessage(version: "v2", sha: sha, status: .rejected, error: "E002 unknown key")
         #expect(try ConfigAckMessage(json: ack.json) == ack)

@@ -104,6 +104,30 @@ public struct HeartbeatMessage: Sendable, Equatable {
     public var missedHeartbeats: Int?
     /// The gateway's clock when it sent this (clock-skew check).
     public var unixMs: Int?
+    /// The audit log's state, when the chain has an audit-logger.
+    public var audit: AuditReport?
+
+    /// What the gateway says about its audit log.
+    public struct AuditReport: Sendable, Equatable {
+        /// Why records cannot be stored now; nil while they can.
+        public var failure: String?
+        public var recordsFailed: Int
+        public var recordsDropped: Int
+        public init(failure: String?, recordsFailed: Int, recordsDropped: Int) {
+            self.failure = failure
+            self.recordsFailed = recordsFailed
+            self.recordsDropped = recordsDropped
+        }
+        public var json: JSONValue {
+            .object([("failure", .optional(failure)), ("records_failed", .int(recordsFailed)), ("records_dropped", .int(recordsDropped))])
+        }
+        public init(json: JSONValue) throws(BoundedFieldError) {
+            let r = try WireReader(json, message: "heartbeat.audit")
+            failure = try r.string("failure", max: 1024)
+            recordsFailed = try r.integer("records_failed", in: 0...TrafficSample.maxCount) ?? 0
+            recordsDropped = try r.integer("records_dropped", in: 0...TrafficSample.maxCount) ?? 0
+        }
+    }
 
     public init(intervalSeconds: Double? = nil, status: String? = nil, uptimeSeconds: Double? = nil, version: String? = nil,
                 config: RunningConfigReport? = nil, traffic: TrafficSample = TrafficSample(), eventsQueued: Int? = nil,
@@ -120,11 +144,15 @@ public struct HeartbeatMessage: Sendable, Equatable {
     }
 
     public var json: JSONValue {
-        .compactObject([("interval_seconds", intervalSeconds.map { .double($0) } ?? .null), ("status", .optional(status)),
-                        ("uptime_seconds", uptimeSeconds.map { .double($0) } ?? .null), ("version", .optional(version)),
-                        ("config", config?.json ?? .null), ("traffic", traffic.json),
-                        ("events_queued", eventsQueued.map { .int($0) } ?? .null), ("events_dropped", eventsDropped.map { .int($0) } ?? .null),
-                        ("missed_heartbeats", missedHeartbeats.map { .int($0) } ?? .null), ("unix_ms", unixMs.map { .int($0) } ?? .null)])
+        var fields: [(String, JSONValue)] = [("interval_seconds", intervalSeconds.map { .double($0) } ?? .null), ("status", .optional(status)),
+                                             ("uptime_seconds", uptimeSeconds.map { .double($0) } ?? .null), ("version", .optional(version)),
+                                             ("config", config?.json ?? .null), ("traffic", traffic.json)]
+        fields.append(("events_queued", eventsQueued.map { .int($0) } ?? .null))
+        fields.append(("events_dropped", eventsDropped.map { .int($0) } ?? .null))
+        fields.append(("missed_heartbeats", missedHeartbeats.map { .int($0) } ?? .null))
+        fields.append(("unix_ms", unixMs.map { .int($0) } ?? .null))
+        fields.append(("audit", audit?.json ?? .null))
+        return .compactObject(fields)
     }
 
     public init(json: JSONValue) throws(BoundedFieldError) {
@@ -144,6 +172,7 @@ public struct HeartbeatMessage: Sendable, Equatable {
         missedHeartbeats = try r.integer("missed_heartbeats", in: counter)
         // Up to the year 9999: anything later is not a clock.
         unixMs = try r.integer("unix_ms", in: 0...253_402_300_799_000)
+        audit = try r.object("audit").map { j throws(BoundedFieldError) in try AuditReport(json: j) }
     }
 }
 
