@@ -149,6 +149,18 @@ extension ControlPlane {
             let old = try await store.plan(id: wanted)
             throw APIError(status: 409, code: "stale_plan", message: "plan \(wanted) is stale: " + Self.planChanges(old, plan) + "; preview again and confirm the new plan")
         }
+        // A push that overlaps an active rollout is refused whole: silently pushing to the rest
+        // would leave the fleet split in a way nobody asked for.
+        var overlapping: [String: [String]] = [:]
+        for skipped in plan["skipped"]?.arrayValue ?? [] {
+            guard let g = skipped["gateway"]?.stringValue, let other = await rollouts.activeRollout(for: g) else { continue }
+            overlapping[other, default: []].append(g)
+        }
+        if !overlapping.isEmpty {
+            let text = overlapping.keys.sorted().map { "rollout \($0) holds \(overlapping[$0]!.joined(separator: ", "))" }.joined(separator: "; ")
+            throw APIError(status: 409, code: "rollout_overlap",
+                           message: "the push overlaps an active rollout (\(text)); wait for it or 'kt rollout abort' it, or leave those gateways out of the selection")
+        }
         let targets = (plan["targets"]?.arrayValue ?? []).compactMap { $0["gateway"]?.stringValue }
         guard !targets.isEmpty else {
             let reasons = (plan["skipped"]?.arrayValue ?? []).map { "\($0["gateway"]?.stringValue ?? "?"): \($0["reason"]?.stringValue ?? "")" }
@@ -167,15 +179,21 @@ extension ControlPlane {
             batches = [first] + (rest.isEmpty ? [] : [rest])
         default: batches = stride(from: 0, to: targets.count, by: batchSize).map { Array(targets[$0..<min(targets.count, $0 + batchSize)]) }
         }
-        var previous: [String: ConfigRef] = [:]
-        for id in targets { if let g = await registry.find(id), let a = await g.configState.applied { previous[id] = a } }
+        var previous: [String: ConfigRef] = [:], previousSource: [String: String] = [:]
+        for id in targets {
+            guard let g = await registry.find(id) else { continue }
+            let state = await g.configState
+            if let a = state.applied { previous[id] = a }
+            if let s = state.source { previousSource[id] = s }
+        }
         let machine = RolloutMachine(batches: batches, rollbackOnError: b["rollback_on_error"]?.boolValue ?? false, healthWindow: window,
                                      pauseBetween: pause, canaryDuration: canary)
         let id = "ro_" + (0..<5).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        let r = Rollout(id: id, planID: plan["plan_id"]?.stringValue, source: plan["source"]!.stringValue!,
+        var r = Rollout(id: id, planID: plan["plan_id"]?.stringValue, source: plan["source"]!.stringValue!,
                         target: ConfigRef(version: plan["version"]!.stringValue!, sha: plan["sha"]!.stringValue!), strategy: strategy,
                         batchSize: batchSize, minRequests: minRequests, thresholds: thresholds, ackTimeout: ackTimeout, createdAt: now(),
                         previous: previous, machine: machine)
+        r.previousSource = previousSource
         try await rollouts.create(r)
         logger.info("rollout created", [("id", .string(id)), ("version", .string(r.target.version)), ("gateways", .int(targets.count))])
         return await rollouts.get(id) ?? r

@@ -17,7 +17,14 @@ extension ControlPlane {
                 reply(writer, 200, .object([("status", "ok")]))
             case ("GET", "/readyz"), ("HEAD", "/readyz"):
                 routeName = "readyz"
-                reply(writer, 200, .object([("status", "ready"), ("gateways", .int(await registry.count))]))
+                // Not ready while writes fail: a fresh probe decides (a write succeeding elsewhere clears it too).
+                if store.writeFailure != nil { await store.probeWrite() }
+                if let f = store.writeFailure {
+                    reply(writer, 503, APIError(status: 503, code: "storage_failed",
+                                                message: "the control plane cannot store data: could not store \(f.what): \(f.message)").json)
+                } else {
+                    reply(writer, 200, .object([("status", "ready"), ("gateways", .int(await registry.count))]))
+                }
             case ("GET", "/metrics"):
                 routeName = "metrics"
                 if !request.peerIsLoopback { _ = try authorize(request, .readFleet) }
@@ -36,6 +43,14 @@ extension ControlPlane {
             status = e.base.status
             let body = JSONValue.object([("error", .object([("code", .string(e.base.code)), ("message", .string(e.base.message)), ("details", .array(e.details))]))])
             if !writer.hasStarted { reply(writer, e.base.status, body) }
+        } catch let e as KTError where e.code == .storage {
+            // Nothing was acknowledged that is not stored: the caller retries or gives up.
+            status = 503
+            logger.error("storage write failed", [("path", .string(path)), ("error", .string(e.message))])
+            var h = HTTPHeaders()
+            h.add("content-type", "application/json")
+            h.add("retry-after", "5")
+            if !writer.hasStarted { writer.respond(status: 503, headers: h, body: Array(APIError(status: 503, code: "storage_failed", message: e.message + "; free space on the control plane's data disk (or fix its I/O errors), then retry").json.serialized().utf8)) }
         } catch let e as KTError {
             status = 500
             logger.error("request failed", [("path", .string(path)), ("error", .string(e.description))])
@@ -267,7 +282,7 @@ extension ControlPlane {
         let r = RegistrationRequest(name: m.name, region: m.region, labels: m.labels, version: m.version, address: m.address,
                                     heartbeatInterval: m.heartbeatIntervalSeconds, running: try await named(running), source: m.config?.source)
         let g = await registry.findOrCreate(id)
-        let answer = await g.register(r)
+        let answer = try await g.register(r)
         logger.info("gateway registered", [("id", .string(id)), ("version", .optional(r.version)), ("config_sha", .optional(running?.sha))])
         reply(writer, 200, answer)
         return 200
@@ -324,7 +339,7 @@ extension ControlPlane {
         guard let g = await registry.find(id) else { throw APIError(status: 404, code: "not_registered", message: "gateway '\(id)' is not registered") }
         let m = try message(request, limit: 256 << 10) { j throws(BoundedFieldError) in try ConfigAckMessage(json: j) }
         let version = try await named(ConfigRef(version: m.version, sha: m.sha))?.version ?? ""
-        await g.acknowledge(version: version, sha: m.sha, applied: m.status == .applied, error: m.error)
+        try await g.acknowledge(version: version, sha: m.sha, applied: m.status == .applied, error: m.error)
         logger.info("config \(m.status.rawValue)", [("gateway", .string(id)), ("version", .string(version)), ("error", .optional(m.error))])
         reply(writer, 200, .object([("ok", true)]))
         return 200

@@ -136,6 +136,10 @@ public struct APIError: Error, Sendable {
     static func badRequest(_ m: String) -> APIError { APIError(status: 400, code: "invalid_request", message: m) }
     static func notFound(_ m: String) -> APIError { APIError(status: 404, code: "not_found", message: m) }
     static func conflict(_ m: String) -> APIError { APIError(status: 409, code: "conflict", message: m) }
+    /// A write that failed: nothing was done that is not stored.
+    static func storage(_ e: KTError) -> APIError {
+        APIError(status: 503, code: "storage_failed", message: e.message + "; free space on the control plane's data disk (or fix its I/O errors), then retry")
+    }
 }
 
 /// Counters for the control plane's `/metrics`.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KTModel
 
 /// The control plane's durable state in SQLite (`DIR/kt.db`, WAL): versioned schema
@@ -29,9 +30,25 @@ public final class ControlPlaneStore: Sendable {
                                  PRIMARY KEY(rollout_id, seq));
         CREATE TABLE plans(id TEXT PRIMARY KEY, created_at REAL NOT NULL, record TEXT NOT NULL);
         """,
+        // Gateway rows carry the revision of the in-memory record they hold: a write of an
+        // older revision (a heartbeat flush racing a config change) never replaces a newer one.
+        // storage_probe: the write readiness checks make while storage is failing.
+        """
+        ALTER TABLE gateways ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE storage_probe(id INTEGER PRIMARY KEY, at REAL NOT NULL);
+        """,
     ]
 
     public static var schemaVersion: Int { migrations.count }
+
+    /// The last write's failure while writes fail; nil once one succeeds again.
+    public struct WriteFailure: Sendable, Equatable {
+        public var what: String
+        public var message: String
+        public var since: Double
+    }
+    private let writeFailureBox = Mutex<WriteFailure?>(nil)
+    public var writeFailure: WriteFailure? { writeFailureBox.withLock { $0 } }
 
     public init(path: String) throws(KTError) {
         db = try SQLiteDatabase(path: path)
@@ -51,10 +68,43 @@ public final class ControlPlaneStore: Sendable {
 
     public func close() { db.close() }
 
+    /// Runs a write; a failure becomes a `storage_failed` error naming `what` could not be
+    /// stored, and marks storage as failing (readiness) until a write succeeds.
+    @discardableResult
+    func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (SQLiteDatabase) throws(KTError) -> T) async throws(KTError) -> T {
+        do {
+            let r = try await db.run(body)
+            writeFailureBox.withLock { $0 = nil }
+            return r
+        } catch {
+            let message = error.message
+            writeFailureBox.withLock { f in f = WriteFailure(what: what, message: message, since: f?.since ?? Date().timeIntervalSince1970) }
+            throw KTError(.storage, "could not store \(what): \(message)", cause: error)
+        }
+    }
+
+    /// A small real write (readiness while storage is failing): true when it succeeded.
+    private let lastProbe = Mutex<Double>(0)
+
+    /// At most one probe a second (readiness checks are unauthenticated).
+    @discardableResult
+    public func probeWrite() async -> Bool {
+        let t = Date().timeIntervalSince1970
+        let due = lastProbe.withLock { last -> Bool in
+            guard t - last >= 1 else { return false }
+            last = t
+            return true
+        }
+        guard due else { return writeFailure == nil }
+        return (try? await write("a storage probe") { db throws(KTError) in
+            try db.query("INSERT OR REPLACE INTO storage_probe(id, at) VALUES(1, ?)", [.double(Date().timeIntervalSince1970)])
+        }) != nil
+    }
+
     // MARK: Tokens
 
     public func insertToken(_ t: TokenRecord, hash: String) async throws(KTError) {
-        try await db.run { db throws(KTError) in
+        try await write("token \(t.id)") { db throws(KTError) in
             try db.query("INSERT INTO tokens(id,name,role,gateway_id,hash,created_at) VALUES(?,?,?,?,?,?)",
                          [.text(t.id), .text(t.name), .text(t.role.rawValue), .of(t.gatewayID), .text(hash), .double(t.createdAt)])
         }
@@ -71,28 +121,36 @@ public final class ControlPlaneStore: Sendable {
     }
 
     public func revokeToken(id: String, at: Double) async throws(KTError) {
-        try await db.run { db throws(KTError) in try db.query("UPDATE tokens SET revoked_at=? WHERE id=?", [.double(at), .text(id)]) }
+        try await write("the revocation of token \(id)") { db throws(KTError) in try db.query("UPDATE tokens SET revoked_at=? WHERE id=?", [.double(at), .text(id)]) }
     }
 
     // MARK: Gateways
 
-    public func saveGateway(id: String, record: JSONValue, lastSeen: Double?) async throws(KTError) {
+    /// Stores a gateway's record unless the row already holds a newer revision.
+    public func saveGateway(id: String, record: JSONValue, lastSeen: Double?, revision: Int) async throws(KTError) {
         let text = record.serialized()
-        try await db.run { db throws(KTError) in
-            try db.query("INSERT INTO gateways(id,record,last_seen,updated_at) VALUES(?,?,?,?) ON CONFLICT(id) DO UPDATE SET record=excluded.record, last_seen=excluded.last_seen, updated_at=excluded.updated_at",
-                         [.text(id), .text(text), .of(lastSeen), .double(Date().timeIntervalSince1970)])
+        try await write("gateway \(id)") { db throws(KTError) in
+            try db.query("""
+                INSERT INTO gateways(id,record,last_seen,updated_at,revision) VALUES(?,?,?,?,?)
+                ON CONFLICT(id) DO UPDATE SET record=excluded.record, last_seen=excluded.last_seen, updated_at=excluded.updated_at,
+                revision=excluded.revision WHERE excluded.revision > gateways.revision
+                """, [.text(id), .text(text), .of(lastSeen), .double(Date().timeIntervalSince1970), .int(Int64(revision))])
         }
     }
 
     /// One transaction for many heartbeats: last-seen times, records and their health samples.
-    public func saveHeartbeats(_ batch: [(id: String, record: JSONValue, lastSeen: Double, sample: (at: Double, json: JSONValue)?)],
+    /// A record replaces the stored one only when its revision is newer (a config change
+    /// saved meanwhile is never overwritten by an older heartbeat's copy).
+    public func saveHeartbeats(_ batch: [(id: String, record: JSONValue, revision: Int, lastSeen: Double, sample: (at: Double, json: JSONValue)?)],
                                pruneBefore: Double) async throws(KTError) {
-        let rows = batch.map { ($0.id, $0.record.serialized(), $0.lastSeen, $0.sample.map { ($0.at, $0.json.serialized()) }) }
-        try await db.run { db throws(KTError) in
+        let rows = batch.map { ($0.id, $0.record.serialized(), $0.revision, $0.lastSeen, $0.sample.map { ($0.at, $0.json.serialized()) }) }
+        try await write("heartbeats of \(Set(batch.map(\.id)).count) gateway(s)") { db throws(KTError) in
             try db.transaction { () throws(KTError) in
                 let now = Date().timeIntervalSince1970
-                for (id, record, lastSeen, sample) in rows {
-                    try db.query("UPDATE gateways SET record=?, last_seen=?, updated_at=? WHERE id=?", [.text(record), .double(lastSeen), .double(now), .text(id)])
+                for (id, record, revision, lastSeen, sample) in rows {
+                    try db.query("UPDATE gateways SET record=?, revision=?, updated_at=? WHERE id=? AND revision < ?",
+                                 [.text(record), .int(Int64(revision)), .double(now), .text(id), .int(Int64(revision))])
+                    try db.query("UPDATE gateways SET last_seen=MAX(COALESCE(last_seen, 0), ?) WHERE id=?", [.double(lastSeen), .text(id)])
                     if let (at, json) = sample {
                         try db.query("INSERT INTO health_samples(gateway_id,at,sample) VALUES(?,?,?)", [.text(id), .double(at), .text(json)])
                     }
@@ -102,15 +160,15 @@ public final class ControlPlaneStore: Sendable {
         }
     }
 
-    public func loadGateways() throws(KTError) -> [(record: JSONValue, lastSeen: Double?, samples: [(Double, JSONValue)])] {
+    public func loadGateways() throws(KTError) -> [(record: JSONValue, lastSeen: Double?, revision: Int, samples: [(Double, JSONValue)])] {
         try db.sync { db throws(KTError) in
             var samples: [String: [(Double, JSONValue)]] = [:]
             for r in try db.query("SELECT gateway_id, at, sample FROM health_samples ORDER BY at") {
                 if let j = try? JSONValue.parse(r[2].text ?? "") { samples[r[0].text!, default: []].append((r[1].double ?? 0, j)) }
             }
-            return try db.query("SELECT id, record, last_seen FROM gateways ORDER BY id").compactMap { r in
+            return try db.query("SELECT id, record, last_seen, revision FROM gateways ORDER BY id").compactMap { r in
                 guard let j = try? JSONValue.parse(r[1].text ?? "") else { return nil }
-                return (j, r[2].double, samples[r[0].text!] ?? [])
+                return (j, r[2].double, r[3].int ?? 0, samples[r[0].text!] ?? [])
             }
         }
     }
@@ -133,7 +191,7 @@ public final class ControlPlaneStore: Sendable {
 
     /// The version holding `sha` in `source`, creating `<source>-v<N+1>` when the content is new.
     public func internConfig(source: String, sha: String, content: String) async throws(KTError) -> (ConfigVersion, created: Bool) {
-        try await db.run { db throws(KTError) in
+        try await write("config version of \(source) (\(sha.prefix(12)))") { db throws(KTError) in
             try db.transaction { () throws(KTError) in
                 if let r = try db.query("SELECT number, created_at, content FROM config_versions WHERE source=? AND sha=?", [.text(source), .text(sha)]).first {
                     return (ConfigVersion(source: source, number: r[0].int!, sha: sha, content: r[2].text ?? "", createdAt: r[1].double ?? 0), false)
@@ -172,7 +230,7 @@ public final class ControlPlaneStore: Sendable {
 
     /// Stores a batch in one transaction; returns the sequence numbers given.
     public func insertEvents(gateway: String, _ events: [(at: Double, verdict: String, body: String)]) async throws(KTError) -> [Int] {
-        try await db.run { db throws(KTError) in
+        try await write("\(events.count) event(s) of gateway \(gateway)") { db throws(KTError) in
             try db.transaction { () throws(KTError) in
                 var seqs: [Int] = []
                 seqs.reserveCapacity(events.count)
@@ -223,7 +281,7 @@ public final class ControlPlaneStore: Sendable {
     }
 
     public func pruneEvents(keep: Int) async throws(KTError) {
-        try await db.run { db throws(KTError) in
+        try await write("the event retention sweep") { db throws(KTError) in
             try db.query("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", [.int(Int64(keep))])
         }
     }
@@ -233,7 +291,7 @@ public final class ControlPlaneStore: Sendable {
     public func saveRollout(id: String, status: String, record: JSONValue, createdAt: Double, log: [(at: Double, entry: JSONValue)], logStart: Int) async throws(KTError) {
         let text = record.serialized()
         let entries = log.map { ($0.at, $0.entry.serialized()) }
-        try await db.run { db throws(KTError) in
+        try await write("rollout \(id) (\(status))") { db throws(KTError) in
             try db.transaction { () throws(KTError) in
                 try db.query("INSERT INTO rollouts(id,created_at,status,record,updated_at) VALUES(?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, record=excluded.record, updated_at=excluded.updated_at",
                              [.text(id), .double(createdAt), .text(status), .text(text), .double(Date().timeIntervalSince1970)])
@@ -259,7 +317,7 @@ public final class ControlPlaneStore: Sendable {
 
     public func savePlan(id: String, record: JSONValue) async throws(KTError) {
         let text = record.serialized()
-        try await db.run { db throws(KTError) in
+        try await write("plan \(id)") { db throws(KTError) in
             try db.query("INSERT OR REPLACE INTO plans(id,created_at,record) VALUES(?,?,?)", [.text(id), .double(Date().timeIntervalSince1970), .text(text)])
         }
     }

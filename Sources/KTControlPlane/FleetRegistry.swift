@@ -13,11 +13,11 @@ public actor FleetRegistry {
     }
 
     /// Re-creates the actors from the store (start-up).
-    func restore(_ rows: [(record: JSONValue, lastSeen: Double?, samples: [(Double, JSONValue)])]) async {
+    func restore(_ rows: [(record: JSONValue, lastSeen: Double?, revision: Int, samples: [(Double, JSONValue)])]) async {
         for row in rows {
             guard let id = row.record["id"]?.stringValue else { continue }
             let g = ManagedGateway(id: id, registeredAt: row.record["registered_at"]?.doubleValue ?? now(), persistence: persistence, now: now)
-            await g.restore(row.record, lastSeen: row.lastSeen, samples: row.samples)
+            await g.restore(row.record, lastSeen: row.lastSeen, revision: row.revision, samples: row.samples)
             gateways[id] = g
         }
     }

@@ -9,63 +9,92 @@ import KTModel
 public final class GatewayPersistence: Sendable {
     struct Pending {
         var record: JSONValue
+        var revision: Int
         var lastSeen: Double
         var samples: [(Double, JSONValue)]
     }
 
     let store: ControlPlaneStore
     private let pending = Mutex<[String: Pending]>([:])
-    private let flushing = Mutex<Bool>(false)
     let logger: @Sendable (String) -> Void
+    /// Test hook: runs after a flush took its batch, before it writes (the lost-update window).
+    let afterFlushTake: (@Sendable () async -> Void)?
 
-    init(store: ControlPlaneStore, logger: @escaping @Sendable (String) -> Void) {
+    init(store: ControlPlaneStore, logger: @escaping @Sendable (String) -> Void, afterFlushTake: (@Sendable () async -> Void)? = nil) {
         self.store = store
         self.logger = logger
+        self.afterFlushTake = afterFlushTake
     }
 
-    func save(_ id: String, _ record: JSONValue, lastSeen: Double?) async {
-        // A queued heartbeat for this gateway is older than this record.
+    /// Stores a record now (registrations, ACKs, config-state changes); the caller answers only
+    /// after this returns, and a failure is the caller's error (`storage_failed`).
+    func save(_ id: String, _ record: JSONValue, revision: Int, lastSeen: Double?) async throws(KTError) {
+        // A queued heartbeat for this gateway is older than this record; its samples are kept.
         let queued = pending.withLock { $0.removeValue(forKey: id) }
         do {
-            try await store.saveGateway(id: id, record: record, lastSeen: lastSeen)
-            if let q = queued, !q.samples.isEmpty {
-                try await store.saveHeartbeats(q.samples.map { (id, record, lastSeen ?? q.lastSeen, $0) }, pruneBefore: 0)
-            }
+            try await store.saveGateway(id: id, record: record, lastSeen: lastSeen, revision: revision)
         } catch {
-            logger("cannot save gateway \(id): \(error)")
+            // Its samples go back to the queue for the next flush.
+            if let q = queued { requeue(id, q) }
+            throw error
+        }
+        if let q = queued, !q.samples.isEmpty {
+            do {
+                try await store.saveHeartbeats(q.samples.map { (id, record, revision, lastSeen ?? q.lastSeen, $0) }, pruneBefore: 0)
+            } catch {
+                requeue(id, q)
+                logger("cannot save heartbeats of gateway \(id): \(error.message)")
+            }
         }
     }
 
-    func heartbeat(_ id: String, _ record: JSONValue, lastSeen: Double, sample: (Double, JSONValue)) {
+    func heartbeat(_ id: String, _ record: JSONValue, revision: Int, lastSeen: Double, sample: (Double, JSONValue)) {
         pending.withLock { p in
             if var e = p[id] {
                 e.record = record
+                e.revision = revision
                 e.lastSeen = lastSeen
                 e.samples.append(sample)
                 p[id] = e
             } else {
-                p[id] = Pending(record: record, lastSeen: lastSeen, samples: [sample])
+                p[id] = Pending(record: record, revision: revision, lastSeen: lastSeen, samples: [sample])
             }
         }
     }
 
-    /// Writes everything queued in one transaction.
+    /// A batch that could not be written goes back, under anything newer queued meanwhile
+    /// (bounded: an hour of samples per gateway, the retention of the table).
+    private func requeue(_ id: String, _ old: Pending) {
+        pending.withLock { p in
+            guard var newer = p[id] else { p[id] = old; return }
+            newer.samples = Array((old.samples + newer.samples).suffix(3600))
+            p[id] = newer
+        }
+    }
+
+    /// Writes everything queued in one transaction; on failure it stays queued for the next.
     func flush() async {
         let batch = pending.withLock { p -> [String: Pending] in
             let b = p
             p.removeAll(keepingCapacity: true)
             return b
         }
-        guard !batch.isEmpty else { return }
-        var rows: [(id: String, record: JSONValue, lastSeen: Double, sample: (at: Double, json: JSONValue)?)] = []
+        guard !batch.isEmpty else {
+            // Nothing to write: while storage is failing, probe it so readiness recovers.
+            if store.writeFailure != nil { await store.probeWrite() }
+            return
+        }
+        if let afterFlushTake { await afterFlushTake() }
+        var rows: [(id: String, record: JSONValue, revision: Int, lastSeen: Double, sample: (at: Double, json: JSONValue)?)] = []
         for (id, p) in batch {
-            if p.samples.isEmpty { rows.append((id, p.record, p.lastSeen, nil)) }
-            for s in p.samples { rows.append((id, p.record, p.lastSeen, (s.0, s.1))) }
+            if p.samples.isEmpty { rows.append((id, p.record, p.revision, p.lastSeen, nil)) }
+            for s in p.samples { rows.append((id, p.record, p.revision, p.lastSeen, (s.0, s.1))) }
         }
         do {
             try await store.saveHeartbeats(rows, pruneBefore: Date().timeIntervalSince1970 - 3600)
         } catch {
-            logger("cannot save heartbeats: \(error)")
+            for (id, p) in batch { requeue(id, p) }
+            logger("cannot save heartbeats: \(error.message)")
         }
     }
 

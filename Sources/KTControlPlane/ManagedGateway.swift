@@ -85,6 +85,12 @@ public actor ManagedGateway {
     var applied: ConfigRef?
     var previous: ConfigRef?
     var lastNack: ConfigNack?
+    /// An operator re-pushed the config the gateway rejected (resume after a NACK): the next
+    /// poll hands it out again although the gateway already knows its sha.
+    var retryRejected = false
+    /// Bumped on every change of the record; the store keeps the newest revision it was given,
+    /// so a heartbeat flush carrying an older copy never overwrites a config change.
+    var revision = 0
 
     /// (receive time, sample), oldest first; bounded by `sampleRetention` seconds.
     var samples: [(at: Double, sample: TrafficSample)] = []
@@ -118,7 +124,7 @@ public actor ManagedGateway {
     // MARK: Protocol
 
     /// Registration (first time or again after a restart): identity and the config it runs.
-    func register(_ r: RegistrationRequest) async -> JSONValue {
+    func register(_ r: RegistrationRequest) async throws(KTError) -> JSONValue {
         name = r.name ?? name
         region = r.region ?? region
         labels = r.labels
@@ -128,9 +134,15 @@ public actor ManagedGateway {
         lastSeen = now()
         if let running = r.running { noteApplied(running) }
         if source == nil { source = r.source }
-        await persistence.save(self.id, record, lastSeen: lastSeen)
+        try await save()
         return .object([("id", .string(id)), ("registered_at", .string(Timestamps.iso(registeredAt))),
                         ("heartbeat_interval_seconds", .double(intervalSeconds)), ("desired", desired?.json ?? .null)])
+    }
+
+    /// Stores the record now (the caller answers after it); a failure is the caller's error.
+    private func save() async throws(KTError) {
+        revision += 1
+        try await persistence.save(self.id, record, revision: revision, lastSeen: lastSeen)
     }
 
     /// The gateway runs `running` (registration, heartbeat or ACK): applied moves, previous keeps the last different one.
@@ -161,7 +173,8 @@ public actor ManagedGateway {
         samples.append((t, h.traffic))
         let cutoff = t - sampleRetention
         if let first = samples.first, first.at < cutoff { samples.removeAll { $0.at < cutoff } }
-        persistence.heartbeat(self.id, record, lastSeen: t, sample: (t, h.traffic.json))
+        revision += 1
+        persistence.heartbeat(self.id, record, revision: revision, lastSeen: t, sample: (t, h.traffic.json))
         resolveAcks()
     }
 
@@ -201,6 +214,10 @@ public actor ManagedGateway {
     private func immediatePoll(knownSHA: String?) -> ConfigPollResult? {
         if !pendingTasks.isEmpty { return .task(pendingTasks.removeFirst()) }
         if let d = desired, !(knownSHA.map { d.sameSHA($0) } ?? false) { return .config(d, source: source) }
+        if let d = desired, retryRejected {
+            retryRejected = false
+            return .config(d, source: source)
+        }
         return nil
     }
 
@@ -213,7 +230,9 @@ public actor ManagedGateway {
     private func wakePolls(_ result: ConfigPollResult) { pollWaiters.finishPending { _ in result } }
 
     /// The gateway applied or rejected a config.
-    func acknowledge(version: String, sha: String, applied ok: Bool, error: String?) async {
+    /// Rollouts waiting on it learn of it only once it is stored; a failed write is the
+    /// caller's error (the gateway retries its ACK).
+    func acknowledge(version: String, sha: String, applied ok: Bool, error: String?) async throws(KTError) {
         lastSeen = now()
         if ok {
             noteApplied(ConfigRef(version: version, sha: sha))
@@ -221,17 +240,31 @@ public actor ManagedGateway {
         } else {
             lastNack = ConfigNack(version: version, sha: sha, error: error ?? "rejected", at: now())
         }
-        await persistence.save(self.id, record, lastSeen: lastSeen)
+        try await save()
         resolveAcks()
     }
 
     // MARK: Control (rollouts, operators)
 
     /// Sets the desired config and wakes the gateway's long-poll.
-    public func setDesired(_ ref: ConfigRef, source newSource: String?) async {
+    /// A config the gateway rejected is offered again (its NACK is cleared, so waiting for the
+    /// ACK waits for a new answer). Nothing changes and the gateway is not woken when the
+    /// change cannot be stored.
+    public func setDesired(_ ref: ConfigRef, source newSource: String?) async throws(KTError) {
+        let before = (desired, source, lastNack, retryRejected)
         desired = ref
         if let newSource { source = newSource }
-        await persistence.save(self.id, record, lastSeen: lastSeen)
+        if let n = lastNack, ref.sameSHA(n.sha) {
+            lastNack = nil
+            retryRejected = true
+        }
+        do {
+            try await save()
+        } catch {
+            // Re-checked after the await: undone only if nothing newer replaced it meanwhile.
+            if desired == ref { (desired, source, lastNack, retryRejected) = before }
+            throw error
+        }
         wakePolls(.config(ref, source: source))
     }
 
@@ -382,7 +415,8 @@ public actor ManagedGateway {
     }
 
     /// Restores a record saved by `record` (control-plane restart).
-    func restore(_ r: JSONValue, lastSeen: Double?, samples restored: [(Double, JSONValue)]) {
+    func restore(_ r: JSONValue, lastSeen: Double?, revision: Int, samples restored: [(Double, JSONValue)]) {
+        self.revision = revision
         name = r["name"]?.stringValue ?? id
         region = r["region"]?.stringValue ?? ""
         labels = (r["labels"]?.objectValue ?? []).compactMap { k, v in v.stringValue.map { (k, $0) } }

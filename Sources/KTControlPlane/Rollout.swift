@@ -16,6 +16,8 @@ public struct Rollout: Sendable {
     public var createdAt: Double
     /// Each gateway's applied config when the rollout was created (where rollback returns).
     public var previous: [String: ConfigRef]
+    /// Each gateway's config source then (an --adopt push moves it; rollback moves it back).
+    public var previousSource: [String: String] = [:]
     /// When each gateway was pushed (its baseline is the window before).
     public var pushedAt: [String: Double] = [:]
     public var machine: RolloutMachine
@@ -34,7 +36,9 @@ public struct Rollout: Sendable {
             ("success_threshold", .optional(thresholds)), ("rollback_on_error", .bool(m.rollbackOnError)), ("ack_timeout_seconds", .double(ackTimeout)),
             ("created_at", .string(Timestamps.iso(createdAt))), ("created_at_epoch", .double(createdAt)),
             ("previous", .object(previous.keys.sorted().map { ($0, previous[$0]!.json) })),
+            ("previous_source", .object(previousSource.keys.sorted().map { ($0, .string(previousSource[$0]!)) })),
             ("pushed_at", .object(pushedAt.keys.sorted().map { ($0, .double(pushedAt[$0]!)) })),
+            ("stopped_from", .optional(m.stoppedFrom?.rawValue)),
             ("pushed", .array(m.pushed.map { .string($0) })), ("applied", .array(m.applied.map { .string($0) })),
             ("window_start", m.windowStart.map { .double($0) } ?? .null), ("deadline", m.deadline.map { .double($0) } ?? .null),
         ])
@@ -69,6 +73,7 @@ public struct Rollout: Sendable {
         m.windowStart = j["window_start"]?.doubleValue
         m.deadline = j["deadline"]?.doubleValue
         m.reason = j["reason"]?.stringValue
+        m.stoppedFrom = j["stopped_from"]?.stringValue.flatMap(RolloutMachine.Status.init(rawValue:))
         self.init(id: id, planID: j["plan_id"]?.stringValue, source: j["source"]?.stringValue ?? "", target: target,
                   strategy: j["strategy"]?.stringValue ?? "rolling", batchSize: j["batch_size"]?.intValue ?? 1, minRequests: j["min_requests"]?.intValue ?? 20,
                   thresholds: j["success_threshold"]?.stringValue, ackTimeout: j["ack_timeout_seconds"]?.doubleValue ?? 30,
@@ -76,6 +81,7 @@ public struct Rollout: Sendable {
                   previous: Dictionary(uniqueKeysWithValues: (j["previous"]?.objectValue ?? []).compactMap { k, v in ConfigRef(json: v).map { (k, $0) } }),
                   machine: m)
         pushedAt = Dictionary(uniqueKeysWithValues: (j["pushed_at"]?.objectValue ?? []).compactMap { k, v in v.doubleValue.map { (k, $0) } })
+        previousSource = Dictionary(uniqueKeysWithValues: (j["previous_source"]?.objectValue ?? []).compactMap { k, v in v.stringValue.map { (k, $0) } })
         self.log = log
     }
 }

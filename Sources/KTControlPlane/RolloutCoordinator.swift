@@ -79,7 +79,14 @@ public actor RolloutCoordinator {
         let action = r.machine.handle(.start(now: now()))
         rollouts[r.id] = r
         append(r.id, "start", "\(r.strategy) rollout of \(r.target.version) (\(r.target.sha.prefix(12))) to \(r.machine.batches.joined().count) gateway(s) in \(r.machine.batches.count) batch(es)")
-        try? await persist(r.id)
+        do {
+            try await persist(r.id)
+        } catch {
+            // A rollout that is not stored does not exist: nothing is pushed.
+            rollouts[r.id] = nil
+            persistedLog[r.id] = nil
+            throw APIError.storage(error)
+        }
         pending[r.id] = (action, 0)
         startContinuation.yield(r.id)
     }
@@ -100,8 +107,16 @@ public actor RolloutCoordinator {
         if case .rejected(let why) = action { throw APIError.conflict(why) }
         rollouts[id] = r
         append(id, "operator", "operator: \(verb) → \(r.machine.status.rawValue)")
-        try? await persist(id)
         let generation = (pending[id]?.generation ?? 0) + 1
+        do {
+            try await persist(id)
+        } catch {
+            // Not stored, not done: the rollout stops (a driver mid-action stops too) and the
+            // operator is told; the verb can be repeated once storage works.
+            _ = stop(id, error, generation: generation)
+            if wasTerminal { startContinuation.yield(id) }
+            throw APIError.storage(error)
+        }
         pending[id] = (action, generation)
         if wasTerminal { startContinuation.yield(id) }   // a finished rollout rolled back needs a driver again
         return rollouts[id]!
@@ -136,12 +151,26 @@ public actor RolloutCoordinator {
 
     private var persistedLog: [String: Int] = [:]
 
-    private func persist(_ id: String) async throws {
+    private func persist(_ id: String) async throws(KTError) {
         guard let r = rollouts[id] else { return }
         let start = persistedLog[id] ?? 0
         let newLog = Array(r.log[min(start, r.log.count)...]).map { (at: now(), entry: $0) }
         try await store.saveRollout(id: id, status: r.machine.status.rawValue, record: r.json, createdAt: r.createdAt, log: newLog, logStart: start)
-        persistedLog[id] = r.log.count
+        // Re-checked after the await: entries appended meanwhile are stored by the next persist.
+        persistedLog[id] = max(persistedLog[id] ?? 0, start + newLog.count)
+    }
+
+    /// A transition that could not be stored stops the rollout — failed with the reason, never
+    /// reported succeeded — and its driver waits for an operator. The database still holds
+    /// the last stored state, which is where a restarted control plane continues.
+    private func stop(_ id: String, _ error: KTError, generation: Int) -> (RolloutMachine.Action, Int) {
+        guard var r = rollouts[id] else { return (.finished, generation) }
+        _ = r.machine.handle(.storageFailed(error.message, now: now()))
+        rollouts[id] = r
+        logger.error("rollout stopped: its state cannot be stored", [("id", .string(id)), ("error", .string(error.message))])
+        append(id, "storage_failed", "stopped: \(error.message); 'kt rollout resume \(id)' once the control plane can write again (a restart continues from the stored state)")
+        pending[id] = (.wait, generation)
+        return (.wait, generation)
     }
 
     // MARK: Driving
@@ -152,7 +181,13 @@ public actor RolloutCoordinator {
         guard var r = rollouts[id] else { return (.finished, generation) }
         let action = r.machine.handle(event)
         rollouts[id] = r
-        try? await persist(id)
+        do {
+            try await persist(id)
+        } catch {
+            // Re-check after the await: an operator may have acted while we persisted.
+            if let p = pending[id], p.generation != generation { return p }
+            return stop(id, error, generation: generation)
+        }
         // Re-check after the await: an operator may have acted while we persisted.
         if let p = pending[id], p.generation != generation { return p }
         pending[id] = (action, generation)
@@ -188,7 +223,11 @@ public actor RolloutCoordinator {
             case .finished, .rejected:
                 let m = rollouts[id]!.machine
                 append(id, "done", "rollout \(m.status.rawValue)" + (m.reason.map { ": \($0)" } ?? ""))
-                try? await persist(id)
+                // The state itself was stored by the transition; a lost log line is retried
+                // with the next write.
+                do { try await persist(id) } catch {
+                    logger.warn("rollout log entry not stored", [("id", .string(id)), ("error", .string(error.message))])
+                }
                 if pending[id]?.generation == generation { pending[id] = nil }
                 if rollouts[id]!.machine.status.isTerminal, pending[id] == nil { finishStreams(id) }
                 guard let next = pending[id], next.generation != generation else { return }
@@ -212,7 +251,10 @@ public actor RolloutCoordinator {
         var actors: [(String, ManagedGateway?)] = []
         for g in gateways { actors.append((g, await registry.find(g))) }
         for g in gateways where rollouts[id]?.pushedAt[g] == nil { rollouts[id]?.pushedAt[g] = t }
-        try? await persist(id)
+        do { try await persist(id) } catch {
+            // Nothing is pushed that the rollout has not stored.
+            return ([], Dictionary(uniqueKeysWithValues: gateways.map { ($0, "not pushed: \(error.message)") }))
+        }
         let timeout = Duration.milliseconds(Int64(r.ackTimeout * 1000))
         let target = r.target, source = r.source
         var ok: [String] = [], failed: [String: String] = [:]
@@ -221,7 +263,9 @@ public actor RolloutCoordinator {
                 group.addTask {
                     guard let actor else { return (g, nil) }
                     guard await actor.isOnline else { return (g, .rejected("offline")) }
-                    await actor.setDesired(target, source: source)
+                    do throws(KTError) { try await actor.setDesired(target, source: source) } catch {
+                        return (g, .rejected("storage: \(error.message)"))
+                    }
                     return (g, await actor.awaitAck(sha: target.sha, timeout: timeout))
                 }
             }
@@ -229,7 +273,7 @@ public actor RolloutCoordinator {
                 switch outcome {
                 case nil: failed[g] = "not registered"
                 case .applied?: ok.append(g)
-                case .rejected(let e)?: failed[g] = e == "offline" ? "offline" : "rejected (NACK): \(e)"
+                case .rejected(let e)?: failed[g] = e == "offline" ? "offline" : e.hasPrefix("storage: ") ? "desired config not stored: \(e.dropFirst(9))" : "rejected (NACK): \(e)"
                 case .timedOut?: failed[g] = "no ACK within \(Int(r.ackTimeout))s"
                 }
             }
@@ -326,13 +370,17 @@ public actor RolloutCoordinator {
         for g in gateways {
             guard let prev = r.previous[g] else { failed[g] = "no previous config known"; continue }
             guard let actor = await registry.find(g) else { failed[g] = "not registered"; continue }
-            let source = await actor.configState.source
+            // The source goes back too: an --adopt push moved the gateway to this rollout's.
+            let current = await actor.configState.source
+            let source = r.previousSource[g] ?? current
             work.append((g, actor, prev, source))
         }
         await withTaskGroup(of: (String, ConfigRef, AckOutcome).self) { group in
             for (g, actor, prev, source) in work {
                 group.addTask {
-                    await actor.setDesired(prev, source: source)
+                    do throws(KTError) { try await actor.setDesired(prev, source: source) } catch {
+                        return (g, prev, .rejected("its previous config could not be stored as desired: \(error.message)"))
+                    }
                     return (g, prev, await actor.awaitAck(sha: prev.sha, timeout: timeout))
                 }
             }

@@ -36,6 +36,8 @@ public struct RolloutMachine: Sendable, Equatable {
         case abort(now: Double)
         case rollback(now: Double)
         case rollbackFinished(restored: [String], failed: [String: String], now: Double)
+        /// The state after a transition could not be stored: the rollout stops.
+        case storageFailed(String, now: Double)
     }
 
     public enum Action: Sendable, Equatable {
@@ -67,6 +69,9 @@ public struct RolloutMachine: Sendable, Equatable {
     public var pauseBetween: Double
     /// Canary: the first batch is watched this long instead of `healthWindow`.
     public var canaryDuration: Double?
+    /// Set when storage failed: the status it stopped in. Resume continues from there as a
+    /// restart would (a rollback goes on rolling back, a push is re-sent).
+    public var stoppedFrom: Status?
 
     public init(batches: [[String]], rollbackOnError: Bool, healthWindow: Double, pauseBetween: Double, canaryDuration: Double? = nil) {
         self.batches = batches
@@ -80,6 +85,19 @@ public struct RolloutMachine: Sendable, Equatable {
 
     public mutating func handle(_ event: Event) -> Action {
         switch (status, event) {
+        case (let s, .storageFailed(let why, _)):
+            // Even a finished rollout: one whose success could not be stored is not reported as such.
+            if s != .failed || stoppedFrom == nil { stoppedFrom = s }
+            status = .failed
+            reason = "cannot store the rollout's state: \(why)"
+            deadline = nil
+            return .wait
+        case (.failed, .resume(let now)) where stoppedFrom != nil:
+            status = stoppedFrom!
+            stoppedFrom = nil
+            reason = nil
+            return resumeAfterRestart(now: now)
+
         case (.pending, .start):
             guard !batches.isEmpty else { status = .succeeded; return .finished }
             return pushBatch(0)
@@ -139,6 +157,7 @@ public struct RolloutMachine: Sendable, Equatable {
         case (.rollingBack, .abort):
             return .rejected("a rollback is in progress and cannot be aborted; it restores every updated gateway")
         case (let s, .abort) where !s.isTerminal:
+            stoppedFrom = nil
             status = .aborted
             reason = "aborted by an operator"
             deadline = nil
@@ -198,6 +217,7 @@ public struct RolloutMachine: Sendable, Equatable {
     }
 
     private mutating func startRollback() -> Action {
+        stoppedFrom = nil
         status = .rollingBack
         deadline = nil
         return .rollback(gateways: pushed)

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Glibc
 import KTModel
 
 /// A value bound to or read from SQLite.
@@ -35,6 +36,12 @@ public final class SQLiteDatabase: @unchecked Sendable {
     public init(path: String) throws(KTError) {
         self.path = path
         self.queue = DispatchQueue(label: "kt-sqlite")
+        // The database holds events (prompts, with include_content) and configs: owner only.
+        // SQLite gives the -wal and -shm files the database file's mode, so creating it 0600
+        // covers them; an existing database from an older kt is tightened too.
+        let created = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if created >= 0 { Glibc.close(created) }
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) { chmod(path + suffix, 0o600) }
         var handle: OpaquePointer?
         let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let handle else {

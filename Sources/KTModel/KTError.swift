@@ -8,6 +8,8 @@ public struct KTError: Error, Sendable, CustomStringConvertible {
         public static let invalidConfig = Code(rawValue: "invalid_config")
         public static let invalidUsage = Code(rawValue: "invalid_usage")
         public static let io = Code(rawValue: "io_error")
+        /// A durable write failed (disk full, I/O error): what was asked was not stored.
+        public static let storage = Code(rawValue: "storage_failed")
         public static let secretUnresolved = Code(rawValue: "secret_unresolved")
         public static let notImplemented = Code(rawValue: "not_implemented")
         public static let network = Code(rawValue: "network_error")

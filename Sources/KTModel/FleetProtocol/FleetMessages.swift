@@ -266,7 +266,7 @@ public struct ConfigAckMessage: Sendable, Equatable {
     public init(json: JSONValue) throws(BoundedFieldError) {
         let r = try WireReader(json, message: "ack")
         version = try r.string("version", max: 128) ?? ""
-        sha = try r.sha("sha", required: true)!
+        sha = try r.sha("sha", required: true, full: true)!
         guard let s = try r.string("status", max: 16, required: true), let st = Status(rawValue: s) else {
             throw BoundedFieldError(field: "status", message: "ack.status must be applied or rejected")
         }

@@ -38,8 +38,13 @@ struct WireReader {
     }
 
     /// A config sha: 12 to 64 lower-case hex digits (short and full forms name the same config).
-    func sha(_ key: String, required: Bool = false) throws(BoundedFieldError) -> String? {
+    /// A config sha: 12 to 64 hex digits, or exactly 64 when `full` (an ACK names the config it
+    /// applied, and a prefix could name another).
+    func sha(_ key: String, required: Bool = false, full: Bool = false) throws(BoundedFieldError) -> String? {
         guard let s = try string(key, max: 64, required: required) else { return nil }
+        if full, s.utf8.count != 64 || !ConfigSHA.isWellFormed(s) {
+            throw BoundedFieldError(field: key, message: "\(message).\(key) must be the config's full sha (64 lower-case hex digits, as the config answer gave it)")
+        }
         guard ConfigSHA.isWellFormed(s) else {
             throw BoundedFieldError(field: key, message: "\(message).\(key) must be 12 to 64 lower-case hex digits (a config sha)")
         }
