@@ -50,13 +50,18 @@ public final class ControlPlane: Sendable {
         if tokens.hasAdmin {
             initialAdminToken = nil
         } else {
-            let value = try tokens.createInitialAdmin()
+            // The file first, durably: a token stored in the database but lost on the way to
+            // its file would lock every operator out (the next start sees an admin and prints
+            // nothing). A crash between the two leaves a file whose token a restart replaces.
+            let value = TokenAuthority.newValue(role: .admin)
             let path = (options.dataDir as NSString).appendingPathComponent("admin-token")
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw KTError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
-            _ = Array((value + "\n").utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            fchmod(fd, 0o600)
-            close(fd)
+            try AtomicFile.write(Array((value + "\n").utf8), to: path)
+            do {
+                try tokens.createInitialAdmin(value: value)
+            } catch {
+                unlink(path)
+                throw error
+            }
             initialAdminToken = value
         }
         persistence = GatewayPersistence(store: store, logger: { logger.warn($0) })

@@ -80,7 +80,7 @@ public final class TokenAuthority: Sendable {
         return out
     }
 
-    static func newValue(role: TokenRole) -> String {
+    public static func newValue(role: TokenRole) -> String {
         var rng = SystemRandomNumberGenerator()
         let bytes = (0..<24).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let prefix = ["viewer": "ktv", "operator": "kto", "admin": "kta", "gateway": "ktg"][role.rawValue]!
@@ -104,8 +104,8 @@ public final class TokenAuthority: Sendable {
     }
 
     /// Same as `create`, synchronously, for the first admin token at start-up.
-    public func createInitialAdmin() throws(KTError) -> String {
-        let value = Self.newValue(role: .admin)
+    /// Stores `value` (from `newValue(role: .admin)`) as the first admin token.
+    public func createInitialAdmin(value: String) throws(KTError) {
         let record = TokenRecord(id: Self.newID(), name: "initial-admin", role: .admin, gatewayID: nil, createdAt: Date().timeIntervalSince1970)
         let hash = SHA256.hex(Array(value.utf8))
         try store.db.sync { db throws(KTError) in
@@ -113,7 +113,6 @@ public final class TokenAuthority: Sendable {
                          [.text(record.id), .text(record.name), .text("admin"), .null, .text(hash), .double(record.createdAt)])
         }
         state.withLock { $0.append((record, Self.hexBytes(hash))) }
-        return value
     }
 
     public func list() -> [TokenRecord] { state.withLock { $0.map(\.record) } }

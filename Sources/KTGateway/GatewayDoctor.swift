@@ -59,11 +59,13 @@ public enum GatewayDoctor {
 
     /// An audit directory can be appended to and its hash chain verifies (within the deadline).
     /// `verify` is the chain verification (replaceable so a test can hold it past the deadline).
-    public static func auditCheck(directory dir: String, timeoutMs: Int,
+    public static func auditCheck(directory dir: String, timeoutMs: Int, warnsOnLowSpace: Bool = true,
                                   verify: @escaping @Sendable (String) -> AuditLog.Verification = { AuditLog.verify(directory: $0, live: true) }) async -> DoctorCheck {
-        guard access(dir, W_OK) == 0 else {
-            return DoctorCheck("audit", .fail, "audit directory \(dir) is not writable: \(String(cString: strerror(errno)))",
-                               hint: "fix the directory's owner and permissions; without it audit records cannot be written")
+        // Not writable is reported, but the chain is still verified: both matter, and a
+        // directory in trouble is when a chain is most likely to break.
+        let notWritable: String? = access(dir, W_OK) == 0 ? nil : "audit directory \(dir) is not writable: \(String(cString: strerror(errno)))"
+        func writableFailure(_ chain: String) -> DoctorCheck? {
+            notWritable.map { DoctorCheck("audit", .fail, "\($0); \(chain)", hint: "fix the directory's owner and permissions; without it audit records cannot be written") }
         }
         var fs = statvfs()
         let freeBytes = statvfs(dir, &fs) == 0 ? Double(fs.f_bavail) * Double(fs.f_frsize) : .infinity
@@ -91,12 +93,13 @@ public enum GatewayDoctor {
         }
         if let problem = v.problem {
             if v.records == 0, problem.hasPrefix("no audit segments") {
-                return DoctorCheck("audit", .ok, "audit directory writable; no records yet")
+                return writableFailure("no records yet") ?? DoctorCheck("audit", .ok, "audit directory writable; no records yet")
             }
-            return DoctorCheck("audit", .fail, "audit chain does not verify: \(problem)",
+            return DoctorCheck("audit", .fail, "audit chain does not verify: \(problem)" + (notWritable.map { "; \($0)" } ?? ""),
                                hint: "keep a copy of \(dir) for investigation; run 'kt audit verify' on the state dir to see every problem")
         }
-        if freeBytes < 64 * 1024 * 1024 {
+        if let f = writableFailure("\(v.records) records verified") { return f }
+        if warnsOnLowSpace, freeBytes < 64 * 1024 * 1024 {
             return DoctorCheck("audit", .warn, "\(v.records) records verified, but only \(Int(freeBytes / 1_048_576)) MB free on the audit disk",
                                hint: "free disk space or lower audit retention before the disk fills")
         }

@@ -43,26 +43,3 @@ public struct LastKnownGood: Sendable, Equatable {
         return files.allSatisfy { f in mtime(f).map { $0 < saved } ?? true }
     }
 }
-
-/// Write-to-temp, fsync, rename, fsync the directory: readers see the old file or the new one,
-/// never a torn one. Files are created 0600 (configs and bundles are sensitive).
-public enum AtomicFile {
-    public static func write(_ bytes: [UInt8], to path: String) throws(KTError) {
-        let dir = (path as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let tmp = path + ".tmp.\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw KTError(.io, "cannot write \(tmp): \(String(cString: strerror(errno)))") }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 { if errno == EINTR { continue }; close(fd); throw KTError(.io, "cannot write \(tmp): \(String(cString: strerror(errno)))") }
-            off += n
-        }
-        fsync(fd)
-        close(fd)
-        guard rename(tmp, path) == 0 else { throw KTError(.io, "cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))") }
-        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
-    }
-}

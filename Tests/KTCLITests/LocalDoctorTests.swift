@@ -71,4 +71,36 @@ import KTTestSupport
         #expect(r3.status == 2)
         #expect(r3.stderr.contains("unknown check 'heartbeat' for local mode"))
     }
+
+    /// On a nearly full disk the chain is still verified (that is when chains break), and the
+    /// low space is a warning of its own.
+    @Test func aBrokenChainIsFoundOnANearlyFullDisk() async throws {
+        let disk: ScratchFilesystem
+        switch ScratchFilesystem.mount(bytes: 8 << 20) {
+        case .success(let d): disk = d
+        case .failure(let why): print("skipped: \(why)"); return
+        }
+        defer { disk.unmount() }
+        let dir = try Fixtures.tempDir()
+        let state = disk.path + "/state"
+        let config = Fixtures.path("valid/mock-quick-launch.yaml")
+        let (gw, port) = try await ChildProcess.gateway(["--policy-config", config, "--state-dir", state, "--log-level", "warn"])
+        for i in 0..<5 {
+            #expect(await RawClient.post(port: port, path: "/v1/chat/completions",
+                                         json: #"{"model":"gpt-5.4-mini","messages":[{"role":"user","content":"hello \#(i)"}]}"#)?.status == 200)
+        }
+        await gw.stop()
+        // Someone edits a record; then the disk fills.
+        let segment = state + "/audit/segment-000001.jsonl"
+        var lines = try String(contentsOfFile: segment, encoding: .utf8).components(separatedBy: "\n")
+        #expect(lines[2].contains(#""stream":false"#))
+        lines[2] = lines[2].replacingOccurrences(of: #""stream":false"#, with: #""stream":true"#)
+        try lines.joined(separator: "\n").write(toFile: segment, atomically: false, encoding: .utf8)
+        disk.fill()
+        let (status, report, out) = try await Self.run(["--policy-config", config, "--state-dir", state, "--checks", "state"], home: dir)
+        #expect(status == 1, "\(out)")
+        let stateCheck = try #require(Self.check(report, "state"), "\(out)")
+        #expect(stateCheck["status"] == "fail" && stateCheck["message"]?.stringValue?.contains("hash mismatch") == true, "\(stateCheck.serialized())")
+        #expect(Self.check(report, "disk")?["status"] == "warn", "\(out)")
+    }
 }

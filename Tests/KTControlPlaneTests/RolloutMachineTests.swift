@@ -26,6 +26,37 @@ import KTModel
         #expect(m.applied == ["a", "b", "c"])
     }
 
+    @Test func aStateThatCannotBeStoredStopsTheRolloutAndResumeContinuesWhereItStopped() {
+        var m = machine()
+        _ = m.handle(.start(now: 0))
+        _ = m.handle(.batchPushed(applied: ["a"], failed: [:], now: 1))
+        // A single-batch rollout whose final verdict cannot be stored.
+        var finished = machine(batches: [["a"]])
+        _ = finished.handle(.start(now: 0))
+        _ = finished.handle(.batchPushed(applied: ["a"], failed: [:], now: 1))
+        #expect(finished.handle(.judged(.pass("ok"), now: 11)) == .finished)
+        #expect(finished.handle(.storageFailed("disk full", now: 11)) == .wait)
+        #expect(finished.status == .failed && finished.reason == "cannot store the rollout's state: disk full",
+                "a success that is not stored is not reported")
+        #expect(finished.handle(.resume(now: 20)) == .finished)
+        #expect(finished.status == .succeeded)
+
+        #expect(m.handle(.storageFailed("disk full", now: 2)) == .wait)
+        // A second failure while stopped keeps where it stopped from.
+        #expect(m.handle(.storageFailed("still full", now: 3)) == .wait)
+        #expect(m.stoppedFrom == .judging)
+        // Resume continues as a restart would: the window starts again.
+        #expect(m.handle(.resume(now: 5)) == .watch(batch: 0, until: 15))
+        #expect(m.stoppedFrom == nil && m.status == .judging)
+
+        var rollingBack = machine(rollback: true)
+        _ = rollingBack.handle(.start(now: 0))
+        _ = rollingBack.handle(.batchPushed(applied: [], failed: ["a": "NACK"], now: 1))
+        #expect(rollingBack.status == .rollingBack)
+        _ = rollingBack.handle(.storageFailed("disk full", now: 2))
+        #expect(rollingBack.handle(.resume(now: 3)) == .rollback(gateways: ["a"]), "a stopped rollback goes on rolling back")
+    }
+
     @Test func zeroWindowAndNoPauseGoStraightOn() {
         var m = machine(window: 0, pause: 0)
         _ = m.handle(.start(now: 0))

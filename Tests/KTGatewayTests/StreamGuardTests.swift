@@ -73,3 +73,35 @@ func guarded(_ engine: PolicyEngine, _ events: [[UInt8]]) -> (text: String, bloc
         #expect(r.text == "Hello there, friend. [AI]" && r.done)
     }
 }
+
+/// Strict audit holds the stream's terminator until the record is durable; every other byte passes.
+@Suite struct StreamTerminatorHoldTests {
+    func run(_ chunks: [String]) -> (passed: String, held: String) {
+        var hold = StreamTerminatorHold()
+        var passed = ""
+        for c in chunks { passed += String(decoding: hold.feed(Array(c.utf8)), as: UTF8.self) }
+        passed += String(decoding: hold.finish(), as: UTF8.self)
+        return (passed, String(decoding: hold.held, as: UTF8.self))
+    }
+
+    @Test func theTerminatorIsHeldWhereverTheChunksSplitIt() {
+        let stream = "data: {\"a\":1}\n\ndata: {\"b\":2}\r\n\r\ndata: [DONE]\n\n"
+        let bytes = Array(stream)
+        for cut in 1..<bytes.count {
+            let (passed, held) = run([String(bytes[..<cut]), String(bytes[cut...])])
+            #expect(passed == "data: {\"a\":1}\n\ndata: {\"b\":2}\r\n\r\n", "cut at \(cut)")
+            #expect(held == "data: [DONE]\n\n", "cut at \(cut)")
+        }
+    }
+
+    @Test func longEventsPassAtOnceAndOnlyATerminatorIsHeld() {
+        let long = "data: " + String(repeating: "x", count: 10_000) + "\n\n"
+        var hold = StreamTerminatorHold()
+        // Most of a long event is released before the event ends (no buffering of answers).
+        let first = hold.feed(Array(long.utf8.prefix(5_000)))
+        #expect(first.count >= 5_000 - StreamTerminatorHold.maxTerminatorBytes)
+        #expect(run([long, ": comment\n\n", "event: x\ndata: [DONE]"]) == (long + ": comment\n\n", "event: x\ndata: [DONE]"))
+        #expect(run(["data: [DONE] not\n\n"]) == ("data: [DONE] not\n\n", ""))
+        #expect(run(["data: a\n\n", "data: [DONE]\n\n", "data: late\n\n"]).held == "data: [DONE]\n\ndata: late\n\n")
+    }
+}

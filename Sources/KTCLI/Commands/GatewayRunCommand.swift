@@ -111,7 +111,13 @@ enum GatewayRunCommand {
             let address = "\(options.host == "0.0.0.0" ? "127.0.0.1" : options.host):\(port)"
             let identity = ManagedAgent.Identity(id: options.gatewayID, name: args.value("name") ?? options.gatewayID,
                                                  region: args.value("region") ?? env["KEEPTRUSTS_REGION"] ?? "", labels: setup.labels, address: address)
-            ManagedSetup.saveIdentity(identity, stateDir: options.resolvedStateDir, controlPlane: setup.client.baseURL)
+            do throws(KTError) {
+                try ManagedSetup.saveIdentity(identity, stateDir: options.resolvedStateDir, controlPlane: setup.client.baseURL)
+            } catch {
+                // The gateway still serves; only its id is not remembered for the next start.
+                gateway.core.logger.warn("cannot save the gateway identity; pass --gateway-id (or KEEPTRUSTS_GATEWAY_ID) to keep the id across restarts",
+                                         [("error", .string(error.message))])
+            }
             let agent = ManagedAgent(gateway: gateway, client: setup.client, identity: identity, heartbeatInterval: setup.heartbeat)
             agentTask = Task { await agent.run() }
         }
@@ -185,11 +191,11 @@ struct ManagedSetup {
         return "gw-" + host.lowercased().filter { $0.isLetter || $0.isNumber || $0 == "-" }
     }
 
-    static func saveIdentity(_ i: ManagedAgent.Identity, stateDir: String, controlPlane: String) {
+    /// Atomically and durably: a torn identity would register the gateway under a new id.
+    static func saveIdentity(_ i: ManagedAgent.Identity, stateDir: String, controlPlane: String) throws(KTError) {
         let j: JSONValue = .object([("id", .string(i.id)), ("name", .string(i.name)), ("region", .string(i.region)),
                                     ("labels", .object(i.labels.map { ($0.0, .string($0.1)) })), ("control_plane", .string(controlPlane))])
-        try? FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: identityPath(stateDir), contents: Data(j.serialized(pretty: true).utf8))
+        try AtomicFile.write(Array(j.serialized(pretty: true).utf8), to: identityPath(stateDir))
     }
 }
 

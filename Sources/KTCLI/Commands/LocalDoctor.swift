@@ -63,7 +63,7 @@ enum LocalDoctor {
             }
         }
         if checks.contains("config") { results.append(configCheck) }
-        if checks.contains("state") { results.append(await stateCheck(stateDir, timeout: timeout)) }
+        if checks.contains("state") { results += await stateChecks(stateDir, timeout: timeout) }
         if checks.contains("gateway") { results.append(await gatewayCheck(url, fileSHA: loaded?.sha, timeout: timeout)) }
         if checks.contains("upstream") {
             if loaded == nil {
@@ -105,17 +105,43 @@ enum LocalDoctor {
     }
 
     /// The state dir can hold identity, last-known-good and the audit log; an existing audit chain verifies.
-    static func stateCheck(_ dir: String, timeout: Double) async -> DoctorCheck {
+    /// The state dir (writable), its audit chain (always verified when there is one: a full
+    /// or nearly full disk is exactly when chains break) and, as its own warning, low space.
+    static func stateChecks(_ dir: String, timeout: Double) async -> [DoctorCheck] {
         let writable = await withCheckedContinuation { c in
             DispatchQueue.global().async { c.resume(returning: stateCheckBlocking(dir)) }
         }
+        var out: [DoctorCheck] = []
         let auditDir = (dir as NSString).appendingPathComponent("audit")
-        guard writable.status == .ok, FileManager.default.fileExists(atPath: auditDir) else { return writable }
-        // The same verification a managed gateway runs when the fleet doctor asks it.
-        let audit = await GatewayDoctor.auditCheck(directory: auditDir, timeoutMs: Int(timeout * 1000))
-        if audit.status != .ok { return DoctorCheck("state", audit.status, "\(writable.message), but the audit log: \(audit.message)", hint: audit.hint) }
-        return DoctorCheck("state", .ok, "\(writable.message); audit log: \(audit.message)")
+        if FileManager.default.fileExists(atPath: auditDir) {
+            // The same verification a managed gateway runs when the fleet doctor asks it.
+            let audit = await GatewayDoctor.auditCheck(directory: auditDir, timeoutMs: Int(timeout * 1000), warnsOnLowSpace: false)
+            if audit.status == .fail || writable.status == .ok && audit.status != .ok {
+                out.append(DoctorCheck("state", audit.status == .fail ? .fail : audit.status,
+                                       "\(writable.message)\(writable.status == .ok ? "," : ";") but the audit log: \(audit.message)", hint: audit.hint ?? writable.hint))
+            } else {
+                out.append(DoctorCheck("state", writable.status, "\(writable.message); audit log: \(audit.message)", hint: writable.hint))
+            }
+        } else {
+            out.append(writable)
+        }
+        if let space = diskSpaceCheck(dir) { out.append(space) }
+        return out
     }
+
+    /// A warning of its own when the state dir's disk is nearly full (nil when there is room).
+    static func diskSpaceCheck(_ dir: String) -> DoctorCheck? {
+        var path = dir
+        while !path.isEmpty, path != "/", !FileManager.default.fileExists(atPath: path) { path = (path as NSString).deletingLastPathComponent }
+        var fs = statvfs()
+        guard statvfs(path.isEmpty ? "/" : path, &fs) == 0 else { return nil }
+        let free = Double(fs.f_bavail) * Double(fs.f_frsize)
+        guard free < Self.lowSpaceBytes else { return nil }
+        return DoctorCheck("disk", .warn, String(format: "only %.1f MB free on the disk of %@", free / 1_048_576, dir),
+                           hint: "free disk space or lower audit retention: with strict audit a full disk refuses requests (503), with batched it loses records")
+    }
+
+    static let lowSpaceBytes = 64.0 * 1024 * 1024
 
     static func stateCheckBlocking(_ dir: String) -> DoctorCheck {
         let fm = FileManager.default
@@ -145,9 +171,6 @@ enum LocalDoctor {
         let free = statvfs(dir, &fs) == 0 ? Double(fs.f_bavail) * Double(fs.f_frsize) : .infinity
         var text = "\(dir) writable"
         if free.isFinite { text += String(format: " (%.1f GB free)", free / 1e9) }
-        if free < 64 * 1024 * 1024 {
-            return DoctorCheck("state", .warn, text + ", but little disk space is left", hint: "free disk space before the audit log fills it")
-        }
         return DoctorCheck("state", .ok, text)
     }
 

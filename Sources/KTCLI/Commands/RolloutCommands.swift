@@ -49,18 +49,23 @@ enum RolloutCommands {
             await FleetCLI.run { () throws(FleetCLI.Exit) -> Int32 in
                 let client = try FleetCLI.client(ctx)
                 let id = args.positionals[0]
-                let r = try await FleetCLI.call(ctx, client, "POST", "/v1/rollouts/\(ControlPlaneClient.percentEncode(id))/\(verb)")
+                let path = "/v1/rollouts/\(ControlPlaneClient.percentEncode(id))"
+                // The log so far: what follows the verb is new (the old "failed" entry must not
+                // end the follow at once).
+                let seen = try await FleetCLI.call(ctx, client, "GET", path)["log"]?.arrayValue?.count ?? 0
+                let r = try await FleetCLI.call(ctx, client, "POST", path + "/\(verb)")
                 if args.flag("json") { ctx.out(r.serialized(pretty: true)); return 0 }
                 ctx.out("Rollout \(id): \(verb) accepted; now \(r["status"]?.stringValue ?? "?").")
                 if verb == "abort" || args.flag("detach") { return 0 }
-                return await follow(id, client: client, ctx: ctx, json: false, skipBacklog: true)
+                return await follow(id, client: client, ctx: ctx, json: false, skipThrough: seen)
             }
         }
     }
 
     /// Streams a rollout's progress until it ends (exit 0 only when it succeeded), stops at a
     /// failure that waits for an operator (exit 1), or detaches on Ctrl-C.
-    static func follow(_ id: String, client: ControlPlaneClient, ctx: CLIContext, json: Bool, skipBacklog: Bool = false) async -> Int32 {
+    /// `skipThrough`: log entries up to this sequence number were seen already.
+    static func follow(_ id: String, client: ControlPlaneClient, ctx: CLIContext, json: Bool, skipThrough: Int = 0) async -> Int32 {
         let stream: AsyncThrowingStream<(id: String?, event: String?, data: JSONValue), any Error>
         do throws(ControlPlaneClient.Failure) {
             stream = try await client.events("/v1/rollouts/\(ControlPlaneClient.percentEncode(id))/stream")
@@ -81,6 +86,7 @@ enum RolloutCommands {
                     if json { ctx.out(e.data.serialized(pretty: true)) }
                     return status == "succeeded" ? 0 : 1
                 }
+                if let seq = e.data["seq"]?.intValue, seq <= skipThrough { continue }
                 if json { ctx.out(e.data.serialized()) } else if let l = printer.line(e.data) { ctx.out(l) }
                 if e.data["kind"]?.stringValue == "failed" {
                     ctx.out("The rollout is waiting: kt rollout resume \(id) (retry the batch) | kt rollout rollback \(id) | kt rollout abort \(id)")
