@@ -91,6 +91,9 @@ public enum CommandCatalog {
                     OptionSpec("adopt", "move gateways of another config source onto this one"),
                     OptionSpec("output", value: "text|json|markdown", "preview format"),
                     OptionSpec("ack-timeout", value: "DURATION", "how long each gateway has to ACK (default 30s)"),
+                    OptionSpec("control", value: "rollout|group|baseline", "what updated gateways are compared with (default rollout: targets not updated yet)"),
+                    OptionSpec("control-group", value: "G", "with --control group: the group whose other gateways are the control"),
+                ] + ConfigPushCommand.judgeOptions + [
                     OptionSpec("detach", "return once the rollout has started"), json,
                 ], run: ConfigPushCommand.run),
             ]),
@@ -103,6 +106,9 @@ public enum CommandCatalog {
                       positionals: [PositionalSpec("ID", "rollout id")], run: RolloutCommands.operate("resume")),
                 .leaf("rollback", "return a rollout's gateways to their previous config", options: [json, OptionSpec("detach", "do not follow its progress")],
                       positionals: [PositionalSpec("ID", "rollout id")], run: RolloutCommands.operate("rollback")),
+                .leaf("analyze", "judge a rollout's stored samples again (its settings, or the ones given)",
+                      options: [json] + ConfigPushCommand.judgeOptions.filter { $0.name != "min-requests" },
+                      positionals: [PositionalSpec("ID", "rollout id")], run: RolloutCommands.analyze),
             ]),
             .group("events", "decision events", [
                 .leaf("tail", "print recent decisions, then follow", options: [
@@ -171,6 +177,10 @@ public enum CommandCatalog {
                 ], run: { a, c in await EvalPIICommand.run(a, c) }),
                 .leaf("bench-detector", "prompt-injection scoring time for 1, 4 and 32 KB prompts", options: [json],
                       run: { a, c in await BenchDetectorCommand.run(a, c) }),
+                .leaf("judge-calibration", "the rollout judge's false-rollback and detection rates, by seeded simulation", options: [
+                    OptionSpec("rollouts", value: "N", "simulated rollouts per cell (default 2000)"),
+                    OptionSpec("seed", value: "N", "random seed (default 1)"), json,
+                ], run: { a, c in await JudgeCalibrationCommand.run(a, c) }),
             ]),
         ])
     }

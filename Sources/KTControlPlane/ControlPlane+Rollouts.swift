@@ -134,7 +134,14 @@ extension ControlPlane {
         // Every number is range-checked here: a rollout body is an operator's input, and the
         // machine that runs it must never see 1e300 batches or a negative timeout.
         let batchSize: Int, minRequests: Int, pause: Double, window: Double, canary: Double?, ackTimeout: Double
+        var judge = RolloutJudge.Settings()
         do throws(BoundedFieldError) {
+            judge.falseRollbackRate = try BoundedField.number(b["false_rollback_rate"], "false_rollback_rate", in: 0.000001...0.5, default: judge.falseRollbackRate)!
+            judge.blockRateMargin = try BoundedField.number(b["block_rate_margin"], "block_rate_margin", in: 0...1, default: judge.blockRateMargin)!
+            judge.errorRateMargin = try BoundedField.number(b["error_rate_margin"], "error_rate_margin", in: 0...1, default: judge.errorRateMargin)!
+            judge.errorRateRatio = try BoundedField.number(b["error_rate_ratio"], "error_rate_ratio", in: 1...1000, default: judge.errorRateRatio)!
+            judge.latencyRatio = try BoundedField.number(b["latency_ratio"], "latency_ratio", in: 1...100, default: judge.latencyRatio)!
+            judge.latencyFloorMs = try BoundedField.number(b["latency_floor_ms"], "latency_floor_ms", in: 0...600_000, default: judge.latencyFloorMs)!
             batchSize = try BoundedField.integer(b["batch_size"], "batch_size", in: 1...100_000, default: 1)!
             minRequests = try BoundedField.integer(b["min_requests"], "min_requests", in: 0...100_000_000, default: 20)!
             pause = try BoundedField.number(b["pause_between_seconds"], "pause_between_seconds", in: 0...604_800, default: strategy == "rolling" ? 60 : 0)!
@@ -168,7 +175,16 @@ extension ControlPlane {
         }
         let thresholds = b["success_threshold"]?.stringValue
         if let t = thresholds {
-            do { _ = try HealthGate.parse(t) } catch { throw APIError.badRequest("success_threshold: \(error.message)") }
+            do { judge.thresholds = try HealthGate.parse(t).thresholds } catch { throw APIError.badRequest("success_threshold: \(error.message)") }
+        }
+        judge.minRequests = minRequests
+        let controlText = b["control"]?.stringValue ?? "rollout"
+        guard let control = Rollout.Control(rawValue: controlText) else {
+            throw APIError.badRequest("control must be rollout (targets not updated yet), group (with control_gateways) or baseline (each gateway's pre-push window)")
+        }
+        let controlGateways = (b["control_gateways"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if control == .group, controlGateways.isEmpty {
+            throw APIError.badRequest("control: group needs control_gateways (the group's gateway ids; kt resolves --control-group)")
         }
         var batches: [[String]]
         switch strategy {
@@ -194,6 +210,9 @@ extension ControlPlane {
                         batchSize: batchSize, minRequests: minRequests, thresholds: thresholds, ackTimeout: ackTimeout, createdAt: now(),
                         previous: previous, machine: machine)
         r.previousSource = previousSource
+        r.judgeSettings = judge
+        r.control = control
+        r.controlGateways = controlGateways
         try await rollouts.create(r)
         logger.info("rollout created", [("id", .string(id)), ("version", .string(r.target.version)), ("gateways", .int(targets.count))])
         return await rollouts.get(id) ?? r

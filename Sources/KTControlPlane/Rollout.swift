@@ -23,7 +23,16 @@ public struct Rollout: Sendable {
     public var machine: RolloutMachine
     public var log: [JSONValue] = []
 
-    var gate: HealthGate { thresholds.flatMap { try? HealthGate.parse($0) } ?? HealthGate() }
+    /// Which cohort the judge compares the updated gateways with.
+    public enum Control: String, Sendable { case rollout, group, baseline }
+    public var control: Control = .rollout
+    /// `--control group`: the group's gateways (those outside the rollout are the control).
+    public var controlGateways: [String] = []
+    public var judgeSettings = RolloutJudge.Settings()
+    /// Deciding verdicts (window ends and failures), with their cohorts' samples.
+    public var verdicts: [JSONValue] = []
+    /// The latest look, decided or not (status shows it while a window runs).
+    public var lastVerdict: JSONValue?
 
     public var json: JSONValue {
         let m = machine
@@ -41,6 +50,8 @@ public struct Rollout: Sendable {
             ("stopped_from", .optional(m.stoppedFrom?.rawValue)),
             ("pushed", .array(m.pushed.map { .string($0) })), ("applied", .array(m.applied.map { .string($0) })),
             ("window_start", m.windowStart.map { .double($0) } ?? .null), ("deadline", m.deadline.map { .double($0) } ?? .null),
+            ("control", .string(control.rawValue)), ("control_gateways", .array(controlGateways.map { .string($0) })),
+            ("judge", judgeSettings.json), ("verdict", lastVerdict ?? .null), ("verdicts", .array(verdicts)),
         ])
     }
 
@@ -81,6 +92,16 @@ public struct Rollout: Sendable {
                   previous: Dictionary(uniqueKeysWithValues: (j["previous"]?.objectValue ?? []).compactMap { k, v in ConfigRef(json: v).map { (k, $0) } }),
                   machine: m)
         pushedAt = Dictionary(uniqueKeysWithValues: (j["pushed_at"]?.objectValue ?? []).compactMap { k, v in v.doubleValue.map { (k, $0) } })
+        control = j["control"]?.stringValue.flatMap(Control.init(rawValue:)) ?? .rollout
+        controlGateways = (j["control_gateways"]?.arrayValue ?? []).compactMap(\.stringValue)
+        judgeSettings = RolloutJudge.Settings(json: j["judge"])
+        if j["judge"] == nil {
+            // A rollout stored before the judge existed: its min_requests and thresholds.
+            judgeSettings.minRequests = minRequests
+            if let t = thresholds, let gate = try? HealthGate.parse(t) { judgeSettings.thresholds = gate.thresholds }
+        }
+        verdicts = j["verdicts"]?.arrayValue ?? []
+        lastVerdict = j["verdict"].flatMap { $0 == .null ? nil : $0 }
         previousSource = Dictionary(uniqueKeysWithValues: (j["previous_source"]?.objectValue ?? []).compactMap { k, v in v.stringValue.map { (k, $0) } })
         self.log = log
     }

@@ -289,43 +289,108 @@ public actor RolloutCoordinator {
         return (ok.sorted(), failed)
     }
 
-    /// The batch's health since the window started, judged per gateway; the worst verdict wins.
-    private func judge(_ id: String, batch: Int, final: Bool, evidence: Int = 1) async -> (RolloutMachine.Judgement, [String]) {
-        guard let r = rollouts[id] else { return (.inconclusive("rollout gone"), []) }
+    /// Where each rollout's current batch stands in its looks (the judge's level depends on it).
+    private struct LookState {
+        var batch = -1
+        var finalUsed = false
+        var interim = 0
+        var lastData = ""
+    }
+    private var looks: [String: LookState] = [:]
+
+    /// One look of the judge at the batch's window: the canary cohort is every gateway this
+    /// rollout updated, the control cohort the targets it has not updated yet (or the
+    /// `--control` choice), both over the same interval; the baseline is the canary gateways' own
+    /// pre-push windows. `final` is the window's end; `decides` lets an inconclusive re-check
+    /// pass. A look without new data since the last one is not taken (nil verdict).
+    private func judge(_ id: String, batch: Int, final: Bool, decides: Bool? = nil) async -> (RolloutMachine.Judgement, RolloutJudge.Verdict?) {
+        guard let r = rollouts[id] else { return (.inconclusive("rollout gone"), nil) }
         let t = now()
         let start = r.machine.windowStart ?? t
-        var lines: [String] = [], fail: String?, inconclusive: String?
-        for g in r.machine.batches[batch] {
+        let canaryIDs = r.machine.applied.filter { r.machine.batches[...batch].joined().contains($0) }
+        var canaryActors: [(String, ManagedGateway)] = []
+        var skip = 0.0
+        for g in canaryIDs {
             guard let actor = await registry.find(g) else { continue }
-            if await !actor.isOnline { fail = fail ?? "\(g) went offline"; continue }
-            // The first heartbeat after the apply also carries traffic from before it: skip it.
-            let from = start + min(await actor.heartbeatInterval, max(0, t - start) / 2)
-            let h = await actor.health(window: max(0.001, t - from), at: t, since: from)
-            let pushedAt = r.pushedAt[g] ?? start
-            let baseline = await actor.health(window: max(r.machine.healthWindow, 300), at: pushedAt)
-            switch r.gate.judge(h, baseline: baseline, minRequests: r.minRequests * evidence) {
-            case .pass(let s): lines.append("\(g): \(s)")
-            case .fail(let s): fail = fail ?? "\(g): \(s)"
-            case .inconclusive(let s): inconclusive = inconclusive ?? "\(g): \(s)"
-            }
+            if await !actor.isOnline { return (.fail("\(g) went offline"), nil) }
+            skip = max(skip, await actor.heartbeatInterval)
+            canaryActors.append((g, actor))
         }
-        if let fail { return (.fail(fail), lines) }
-        if let inconclusive { return (final ? .inconclusive(inconclusive) : .inconclusive(inconclusive), lines) }
-        return (.pass(lines.joined(separator: "; ")), lines)
+        // The first heartbeat after the apply also carries traffic from before it: skip it.
+        let from = start + min(skip, max(0, t - start) / 2)
+        var canary = TrafficSample(), baseline = TrafficSample()
+        for (g, actor) in canaryActors {
+            canary.merge(await actor.window(max(0.001, t - from), at: t, since: from))
+            baseline.merge(await actor.window(max(r.machine.healthWindow, 300), at: r.pushedAt[g] ?? start))
+        }
+        let targets = r.machine.batches.joined()
+        let controlIDs: [String]
+        switch r.control {
+        case .rollout: controlIDs = targets.filter { !r.machine.pushed.contains($0) }
+        case .group: controlIDs = r.controlGateways.filter { !targets.contains($0) }
+        case .baseline: controlIDs = []
+        }
+        var control = TrafficSample(), controlOnline: [String] = []
+        for g in controlIDs {
+            guard let actor = await registry.find(g), await actor.isOnline else { continue }
+            control.merge(await actor.window(max(0.001, t - from), at: t, since: from))
+            controlOnline.append(g)
+        }
+        // Re-check after the awaits: an operator may have ended the rollout meanwhile.
+        guard rollouts[id] != nil else { return (.inconclusive("rollout gone"), nil) }
+        var state = looks[id] ?? LookState()
+        if state.batch != batch { state = LookState(batch: batch) }
+        let data = "\(canary.requests)|\(control.requests)|\(canary.latency.total)|\(control.latency.total)"
+        if !final, data == state.lastData {
+            return (.inconclusive("no new data since the last look"), nil)
+        }
+        state.lastData = data
+        let look: RolloutJudge.Look
+        if final && !state.finalUsed {
+            state.finalUsed = true
+            look = RolloutJudge.Look(batch: batch, batches: r.machine.batches.count, final: true, index: 0, decides: true)
+        } else {
+            state.interim += 1
+            look = RolloutJudge.Look(batch: batch, batches: r.machine.batches.count, final: false, index: state.interim, decides: decides ?? final)
+        }
+        looks[id] = state
+        let canaryCohort = RolloutJudge.Cohort(gateways: canaryIDs, sample: canary)
+        let controlCohort = r.control == .baseline ? nil : RolloutJudge.Cohort(gateways: controlOnline, sample: control)
+        let baselineCohort = RolloutJudge.Cohort(gateways: canaryIDs, sample: baseline)
+        let verdict = RolloutJudge(settings: r.judgeSettings).judge(canary: canaryCohort, control: controlCohort, baseline: baselineCohort, look: look)
+        let record = verdict.json(canary: canaryCohort, control: controlCohort, baseline: baselineCohort, look: look)
+        if verdict.outcome != .inconclusive || look.final { rollouts[id]?.verdicts.append(record) }
+        rollouts[id]?.lastVerdict = record
+        switch verdict.outcome {
+        case .pass: return (.pass("vs \(verdict.against): \(verdict.text)"), verdict)
+        case .fail: return (.fail("vs \(verdict.against): \(verdict.text)"), verdict)
+        case .inconclusive: return (.inconclusive(verdict.missing ?? verdict.text), verdict)
+        }
+    }
+
+    /// Log lines of a verdict: what it was compared with, then one line per metric.
+    private func logVerdict(_ id: String, _ kind: String, _ headline: String, _ v: RolloutJudge.Verdict) {
+        append(id, kind, "\(headline) — against \(v.against)", [("verdict", rollouts[id]?.lastVerdict ?? .null)])
+        for c in v.comparisons where c.test != "none" || c.outcome != .pass {
+            append(id, "metric", "  \(c.text)", [("metric", .string(c.metric)), ("outcome", .string(c.outcome.rawValue))])
+        }
     }
 
     private func watch(_ id: String, batch: Int, until: Double, generation: Int) async -> (RolloutMachine.Action, Int) {
         while now() < until {
             guard await sleep(id, until: min(until, now() + checkInterval.secondsDouble), generation: generation) else { return pending[id]! }
-            // Early failure (canary thresholds are checked continuously) once there is twice the
-            // evidence the final judgement needs; passes wait for the window's end.
-            if case .fail = await judge(id, batch: batch, final: false, evidence: 2).0 { break }
+            // Every look may fail early (at its share of the level); passes wait for the window's end.
+            if case .fail = await judge(id, batch: batch, final: false).0 { break }
         }
-        let (j, lines) = await judge(id, batch: batch, final: true)
-        switch j {
-        case .pass: for l in lines { append(id, "health", "health ok — \(l)") }
-        case .fail(let why): append(id, "health_failed", "health check failed — \(why)")
-        case .inconclusive: break
+        let (j, verdict) = await judge(id, batch: batch, final: true)
+        if let v = verdict {
+            switch j {
+            case .pass: logVerdict(id, "health", "health ok", v)
+            case .fail: logVerdict(id, "health_failed", "health check failed", v)
+            case .inconclusive: logVerdict(id, "health_inconclusive", "inconclusive: \(v.missing ?? "")", v)
+            }
+        } else if case .fail(let why) = j {
+            append(id, "health_failed", "health check failed — \(why)")
         }
         return await transition(id, .judged(j, now: now()), generation: generation)
     }
@@ -334,8 +399,10 @@ public actor RolloutCoordinator {
         guard let batch = rollouts[id]?.machine.batch else { return (.finished, generation) }
         while now() < until {
             guard await sleep(id, until: min(until, now() + checkInterval.secondsDouble), generation: generation) else { return pending[id]! }
-            if case .fail(let why) = await judge(id, batch: batch, final: false, evidence: 2).0 {
-                append(id, "health_failed", "health check failed during the pause — \(why)")
+            let (j, verdict) = await judge(id, batch: batch, final: false)
+            if case .fail(let why) = j {
+                if let v = verdict { logVerdict(id, "health_failed", "health check failed during the pause", v) }
+                else { append(id, "health_failed", "health check failed during the pause — \(why)") }
                 return await transition(id, .checked(.fail(why), now: now()), generation: generation)
             }
         }
@@ -346,9 +413,13 @@ public actor RolloutCoordinator {
         guard let batch = rollouts[id]?.machine.batch else { return (.finished, generation) }
         while true {
             guard await sleep(id, until: now() + checkInterval.secondsDouble * 4, generation: generation) else { return pending[id]! }
-            let (j, lines) = await judge(id, batch: batch, final: true)
+            let (j, verdict) = await judge(id, batch: batch, final: false, decides: true)
             if case .inconclusive = j { continue }
-            if case .pass = j { for l in lines { append(id, "health", "health ok — \(l)") } }
+            if let v = verdict {
+                if case .pass = j { logVerdict(id, "health", "health ok", v) } else { logVerdict(id, "health_failed", "health check failed", v) }
+            } else if case .fail(let why) = j {
+                append(id, "health_failed", "health check failed — \(why)")
+            }
             return await transition(id, .checked(j, now: now()), generation: generation)
         }
     }

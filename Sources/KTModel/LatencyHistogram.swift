@@ -19,7 +19,15 @@ public struct LatencyHistogram: Sendable, Equatable {
 
     public init() {}
 
-    public static func upperBoundMs(_ index: Int) -> Double { base * pow(factor, Double(index)) }
+    /// Every bucket's upper bound, computed once (the judge and percentiles read them often).
+    static let upperBounds: [Double] = (0..<bucketCount).map { base * pow(factor, Double($0)) }
+
+    public static func upperBoundMs(_ index: Int) -> Double {
+        index >= 0 && index < bucketCount ? upperBounds[index] : base * pow(factor, Double(index))
+    }
+
+    /// (bucket, count) pairs in bucket order.
+    public var sortedBuckets: [(index: Int, count: Int)] { counts.map { ($0.key, $0.value) }.sorted { $0.index < $1.index } }
 
     public static func index(forMs ms: Double) -> Int {
         guard ms > base else { return 0 }
@@ -33,6 +41,14 @@ public struct LatencyHistogram: Sendable, Equatable {
         counts[Self.index(forMs: ms), default: 0] += 1
         total += 1
         if ms.isFinite, ms >= 0 { sumMs += ms }
+    }
+
+    /// Adds `count` values to bucket `index` (simulations build histograms this way).
+    public mutating func add(bucket index: Int, count: Int = 1) {
+        let i = min(max(index, 0), Self.bucketCount - 1)
+        counts[i] = (counts[i] ?? 0).saturatingAdd(count)
+        total = total.saturatingAdd(count)
+        sumMs += Self.upperBoundMs(i) * Double(count)
     }
 
     /// Bucket-wise sums that saturate, so merging many gateways' histograms never traps.

@@ -77,6 +77,21 @@ enum ConfigPushCommand {
                     do throws(HealthGate.ParseError) { _ = try HealthGate.parse(t) } catch { throw UsageError("--success-threshold: \(error.message)", command: "") }
                     body.append(("success_threshold", .string(t)))
                 }
+                body += try judgeFields(args)
+                if let c = args.value("control") {
+                    guard ["rollout", "group", "baseline"].contains(c) else { throw UsageError("--control must be rollout, group or baseline", command: "") }
+                    body.append(("control", .string(c)))
+                    if c == "group" {
+                        guard let g = args.value("control-group") ?? args.value("group") else {
+                            throw UsageError("--control group needs --control-group G (or --group G): the group whose other gateways are the control", command: "")
+                        }
+                        var groupArgs = args
+                        groupArgs.values["group"] = [g]
+                        let ids: [String]
+                        do { ids = try FleetCLI.groupIDs(groupArgs, ctx) ?? [] } catch { throw UsageError("--control-group \(g): cannot read the groups file", command: "") }
+                        body.append(("control_gateways", .array(ids.map { .string($0) })))
+                    }
+                }
             } catch {
                 return usage(error.message)
             }
@@ -92,6 +107,41 @@ enum ConfigPushCommand {
             ctx.out(header(r))
             return await RolloutCommands.follow(id, client: client, ctx: ctx, json: args.flag("json"))
         }
+    }
+
+    /// The judge's settings as flags (`config push`, `rollout analyze`).
+    static let judgeOptions: [OptionSpec] = [
+        OptionSpec("false-rollback-rate", value: "PCT", "chance at most that a no-op change rolls back (default 1%)"),
+        OptionSpec("block-rate-margin", value: "POINTS", "fail only above this block-rate increase (default 5)"),
+        OptionSpec("error-rate-margin", value: "POINTS", "and this error-rate increase (default 1)"),
+        OptionSpec("error-rate-ratio", value: "X", "and this error-rate ratio (default 2)"),
+        OptionSpec("latency-margin", value: "PCT", "p99 growth that fails (default 50%)"),
+        OptionSpec("latency-floor", value: "DURATION", "and at least this much (default 10ms)"),
+    ]
+
+    /// The judge flags given, as rollout body fields (rates in percent, with or without `%`).
+    static func judgeFields(_ args: ParsedArguments) throws(UsageError) -> [(String, JSONValue)] {
+        func percent(_ flag: String, in range: ClosedRange<Double>) throws(UsageError) -> Double? {
+            guard var text = args.value(flag) else { return nil }
+            if text.hasSuffix("%") { text.removeLast() }
+            guard let v = Double(text), v.isFinite, range.contains(v) else {
+                throw UsageError("--\(flag) takes a percentage in \(range.lowerBound)…\(range.upperBound) (e.g. \(range.upperBound >= 5 ? "5" : "1%"))", command: "")
+            }
+            return v / 100
+        }
+        var out: [(String, JSONValue)] = []
+        if let v = try percent("false-rollback-rate", in: 0.0001...50) { out.append(("false_rollback_rate", .double(v))) }
+        if let v = try percent("block-rate-margin", in: 0...100) { out.append(("block_rate_margin", .double(v))) }
+        if let v = try percent("error-rate-margin", in: 0...100) { out.append(("error_rate_margin", .double(v))) }
+        if let v = try percent("latency-margin", in: 0...10_000) { out.append(("latency_ratio", .double(1 + v))) }
+        if let text = args.value("error-rate-ratio") {
+            guard let v = Double(text), v.isFinite, (1...1000).contains(v) else { throw UsageError("--error-rate-ratio takes a number in 1…1000 (e.g. 2)", command: "") }
+            out.append(("error_rate_ratio", .double(v)))
+        }
+        if let text = args.value("latency-floor") {
+            out.append(("latency_floor_ms", .double(try DurationText.parse(text, flag: "--latency-floor").secondsDouble * 1000)))
+        }
+        return out
     }
 
     /// `policies/production.yaml` → `production`.

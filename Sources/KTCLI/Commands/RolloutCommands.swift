@@ -2,6 +2,7 @@ import Foundation
 import KTModel
 import KTConfig
 import KTGateway
+import KTControlPlane
 
 /// `kt rollout list|status|abort|resume|rollback` and the progress printer shared with `config push`.
 enum RolloutCommands {
@@ -40,6 +41,46 @@ enum RolloutCommands {
             var printer = ProgressPrinter(style: ctx.style, tty: ctx.stdoutIsTTY)
             for e in r["log"]?.arrayValue ?? [] { if let l = printer.line(e) { out += l + "\n" } }
             ctx.stdout.write(out)
+            return 0
+        }
+    }
+
+    /// `kt rollout analyze ID`: the stored verdicts judged again from their cohorts' samples,
+    /// with the rollout's settings or the ones given (a post-mortem: "would a 10-point margin
+    /// have rolled back?").
+    static let analyze: Command.Run = { args, ctx in
+        await FleetCLI.run { () throws(FleetCLI.Exit) -> Int32 in
+            let client = try FleetCLI.client(ctx)
+            let id = args.positionals[0]
+            let r = try await FleetCLI.call(ctx, client, "GET", "/v1/rollouts/\(ControlPlaneClient.percentEncode(id))")
+            var stored = r["judge"] ?? .null
+            do throws(UsageError) {
+                for (k, v) in try ConfigPushCommand.judgeFields(args) { stored = stored.setting(k, v) }
+            } catch {
+                ctx.err("error: \(error.message)")
+                throw FleetCLI.Exit(code: 2)
+            }
+            let judge = RolloutJudge(settings: RolloutJudge.Settings(json: stored))
+            var results: [JSONValue] = []
+            var text = ConfigPushCommand.header(r) + "\n"
+            let verdicts = r["verdicts"]?.arrayValue ?? []
+            if verdicts.isEmpty { text += "\nNo stored verdicts: the rollout was not judged (no health window, or it stopped before one ended).\n" }
+            for v in verdicts {
+                guard let canary = RolloutJudge.Cohort(json: v["canary"]), let look = RolloutJudge.Look(json: v["look"]) else { continue }
+                let control = RolloutJudge.Cohort(json: v["control"]), baseline = RolloutJudge.Cohort(json: v["baseline"])
+                let again = judge.judge(canary: canary, control: control, baseline: baseline, look: look)
+                let before = v["outcome"]?.stringValue ?? "?"
+                results.append(again.json(canary: canary, control: control, baseline: baseline, look: look).setting("stored_outcome", .string(before)))
+                let when = look.final ? "window end" : "look \(look.index)"
+                let change = before == again.outcome.rawValue ? again.outcome.rawValue : "\(again.outcome.rawValue) (stored: \(before))"
+                text += "\nBatch \(look.batch + 1)/\(look.batches), \(when), against \(again.against): \(change)\n"
+                for c in again.comparisons { text += "  \(c.outcome == .fail ? (ctx.stdoutIsTTY ? ctx.style.cross : "FAIL") : " ") \(c.text)\n" }
+            }
+            if args.flag("json") {
+                ctx.out(JSONValue.object([("id", .string(id)), ("settings", judge.settings.json), ("verdicts", .array(results))]).serialized(pretty: true))
+            } else {
+                ctx.stdout.write(text)
+            }
             return 0
         }
     }
@@ -118,6 +159,10 @@ struct ProgressPrinter {
         case "pausing", "inconclusive": return "  \(wait) \(text)"
         case "rollback", "restored": return "  \(back) \(text)"
         case "operator": return "  • \(text)"
+        case "health_inconclusive": return "  \(wait) \(text)"
+        case "metric":
+            let mark = e["outcome"]?.stringValue == "fail" ? bad : " "
+            return "    \(mark) \(text.trimmingCharacters(in: .whitespaces))"
         case "done": return "\n" + (text.contains("succeeded") ? "\(ok) " : "\(bad) ") + text.prefix(1).uppercased() + text.dropFirst()
         default: return "  \(text)"
         }
