@@ -362,8 +362,8 @@ public actor RolloutCoordinator {
         if verdict.outcome != .inconclusive || look.final { rollouts[id]?.verdicts.append(record) }
         rollouts[id]?.lastVerdict = record
         switch verdict.outcome {
-        case .pass: return (.pass("vs \(verdict.against): \(verdict.text)"), verdict)
-        case .fail: return (.fail("vs \(verdict.against): \(verdict.text)"), verdict)
+        case .pass: return (.pass("against \(verdict.against): \(verdict.text)"), verdict)
+        case .fail: return (.fail("against \(verdict.against): \(verdict.text)"), verdict)
         case .inconclusive: return (.inconclusive(verdict.missing ?? verdict.text), verdict)
         }
     }
@@ -377,12 +377,14 @@ public actor RolloutCoordinator {
     }
 
     private func watch(_ id: String, batch: Int, until: Double, generation: Int) async -> (RolloutMachine.Action, Int) {
+        var early: (RolloutMachine.Judgement, RolloutJudge.Verdict?)?
         while now() < until {
             guard await sleep(id, until: min(until, now() + checkInterval.secondsDouble), generation: generation) else { return pending[id]! }
             // Every look may fail early (at its share of the level); passes wait for the window's end.
-            if case .fail = await judge(id, batch: batch, final: false).0 { break }
+            let look = await judge(id, batch: batch, final: false)
+            if case .fail = look.0 { early = look; break }
         }
-        let (j, verdict) = await judge(id, batch: batch, final: true)
+        let (j, verdict) = if let early { early } else { await judge(id, batch: batch, final: true) }
         if let v = verdict {
             switch j {
             case .pass: logVerdict(id, "health", "health ok", v)

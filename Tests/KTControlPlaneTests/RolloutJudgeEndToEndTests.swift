@@ -95,7 +95,7 @@ final class PacedTraffic: Sendable {
         let analyzed = try await h.json(["rollout", "analyze", id])
         #expect(analyzed["verdicts"]?.arrayValue?.last?["outcome"] == "fail")
         #expect(analyzed["verdicts"]?.arrayValue?.last?["stored_outcome"] == "fail")
-        let lenient = try await h.json(["rollout", "analyze", id, "--block-rate-margin", "99"])
+        let lenient = try await h.json(["rollout", "analyze", id, "--block-rate-margin", "100"])
         #expect(lenient["verdicts"]?.arrayValue?.last?["metrics"]?.arrayValue?.first?["outcome"] == "pass")
     }
 }

@@ -10,6 +10,19 @@ public func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> 
     }
 }
 
+/// Runs CPU-bound work (simulations) on a thread of its own at the lowest priority (nice 19):
+/// on a 2-core machine it must not starve the gateways and control planes other tests start.
+public func onBackgroundThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in
+        let t = Thread {
+            // On Linux `who` 0 is the calling thread (each thread has its own nice value).
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+            c.resume(returning: body())
+        }
+        t.start()
+    }
+}
+
 /// A blocking HTTP/1.1 client over a raw socket, for exercising framing and timeouts exactly.
 /// Every read has a receive timeout so a broken server fails a test instead of hanging it.
 public final class RawClient: @unchecked Sendable {
