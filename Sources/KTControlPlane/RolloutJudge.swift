@@ -104,6 +104,8 @@ public struct RolloutJudge: Sendable, Equatable {
     public enum Outcome: String, Sendable { case pass, fail, inconclusive }
 
     /// One metric: both values, the effect with its 95 % interval, the test, and what it says.
+    /// Rates: the values are rates and the effect their difference. Latencies: the values are the
+    /// p99s and the effect the difference in the shares of requests above the tested limit.
     public struct Comparison: Sendable, Equatable {
         public var metric: String
         public var canary: Double?
@@ -304,7 +306,9 @@ public struct RolloutJudge: Sendable, Equatable {
         let text = String(format: "%@ %.1f ms vs %.1f ms (%.1f%% of canary requests above %.1f ms, the control's p99 +%g%% and +%g ms, vs %.1f%%; n=%d vs %d, exceedance p=%@): %@",
                           name, q1, q2, share * 100, limit, (settings.latencyRatio - 1) * 100, settings.latencyFloorMs,
                           Double(b) / Double(max(1, n2)) * 100, n1, n2, Self.pText(p), outcome == .fail ? "fail" : "pass")
-        return Comparison(metric: metric, canary: q1, control: q2, effect: q1 / max(q2, 0.001), low: nil, high: nil, nCanary: n1, nControl: n2,
+        // The interval is of the difference in shares above the limit (the quantity tested).
+        let (lo, hi) = Statistics.differenceInterval(x1: a, n1: n1, x2: b, n2: n2, z: 1.959964)
+        return Comparison(metric: metric, canary: q1, control: q2, effect: share - Double(b) / Double(max(1, n2)), low: lo, high: hi, nCanary: n1, nControl: n2,
                           test: "exceedance of \(String(format: "%.1f", limit)) ms", pValue: p, alpha: alpha, outcome: outcome, text: text)
     }
 

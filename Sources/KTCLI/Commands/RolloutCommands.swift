@@ -40,6 +40,13 @@ enum RolloutCommands {
             out += "Batch \(r["current_batch"]?.intValue ?? 0)/\(r["batches"]?.arrayValue?.count ?? 0); updated: \((r["applied"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", "))\n\n"
             var printer = ProgressPrinter(style: ctx.style, tty: ctx.stdoutIsTTY)
             for e in r["log"]?.arrayValue ?? [] { if let l = printer.line(e) { out += l + "\n" } }
+            // While a window runs, its latest look (the log has only deciding ones).
+            if let v = r["verdict"], v != .null, !(r["status"]?.stringValue.map { ["succeeded", "rolled_back", "aborted"].contains($0) } ?? true) {
+                let look = RolloutJudge.Look(json: v["look"])
+                out += "\nLatest look (batch \(look.map { "\($0.batch + 1)/\($0.batches)" } ?? "?")): \(v["outcome"]?.stringValue ?? "?") against \(v["against"]?.stringValue ?? "?")\n"
+                if let missing = v["missing"]?.stringValue { out += "  \(missing)\n" }
+                for m in v["metrics"]?.arrayValue ?? [] { out += "    \(m["text"]?.stringValue ?? "")\n" }
+            }
             ctx.stdout.write(out)
             return 0
         }
