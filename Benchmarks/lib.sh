@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap.sh
 
-bench_setup() { # name
-    swift build -c release --product kt >&2
-    KT="$PWD/.build/release/kt"
+bench_setup() { # name   (KT_BIN=path/to/kt measures another build)
+    [ -n "${KT_BIN:-}" ] || swift build -c release --product kt >&2
+    KT="${KT_BIN:-$PWD/.build/release/kt}"
     WORK="$(mktemp -d "/tmp/kt-bench-$1.XXXXXX")"
     ulimit -n "$(ulimit -Hn)"
     pids=()

@@ -36,3 +36,14 @@ s=$(date +%s.%N)
     --pause-between 0s --health-window 0s --ack-timeout 10s | tail -2
 e=$(date +%s.%N)
 awk "BEGIN{printf \"end to end: %.2f s\\n\", $e - $s}"
+echo "## rolling rollout over 1,000 gateways, batch 100, 5 s health windows judged against the control cohort"
+cpu() { awk '{print ($14 + $15) / 100}' "/proc/$CP_PID/stat"; }
+# The control plane's CPU without a rollout (1,100 gateways heartbeating), to subtract.
+i0=$(cpu); sleep 10; i1=$(cpu)
+idle=$(awk "BEGIN{print ($i1 - $i0) / 10}")
+config "4.0.0" >"$WORK/c.yaml"
+c0=$(cpu); s=$(date +%s.%N)
+"$KT" config push --file "$WORK/c.yaml" --gateway 'r-*' --source rolling --confirm --strategy rolling --batch-size 100 \
+    --pause-between 0s --health-window 5s --min-requests 0 --ack-timeout 10s | tail -1
+e=$(date +%s.%N); c1=$(cpu)
+awk "BEGIN{d = $e - $s; extra = ($c1 - $c0) - $idle * d; printf \"end to end: %.2f s; control-plane CPU %.2f s, %.2f s above its idle rate (%.0f ms per judged batch)\\n\", d, $c1 - $c0, extra, extra * 100}"

@@ -295,6 +295,10 @@ public actor RolloutCoordinator {
         var finalUsed = false
         var interim = 0
         var lastData = ""
+        /// When the last interim look gathered samples: data changes at heartbeat pace, so
+        /// gathering every check interval across a large control cohort would be wasted work.
+        var lastGathered = -Double.infinity
+        var heartbeat = 0.0
     }
     private var looks: [String: LookState] = [:]
 
@@ -306,6 +310,9 @@ public actor RolloutCoordinator {
     private func judge(_ id: String, batch: Int, final: Bool, decides: Bool? = nil) async -> (RolloutMachine.Judgement, RolloutJudge.Verdict?) {
         guard let r = rollouts[id] else { return (.inconclusive("rollout gone"), nil) }
         let t = now()
+        if !final, let s = looks[id], s.batch == batch, t - s.lastGathered < s.heartbeat {
+            return (.inconclusive("no new heartbeat since the last look"), nil)
+        }
         let start = r.machine.windowStart ?? t
         let canaryIDs = r.machine.applied.filter { r.machine.batches[...batch].joined().contains($0) }
         var canaryActors: [(String, ManagedGateway)] = []
@@ -340,8 +347,11 @@ public actor RolloutCoordinator {
         guard rollouts[id] != nil else { return (.inconclusive("rollout gone"), nil) }
         var state = looks[id] ?? LookState()
         if state.batch != batch { state = LookState(batch: batch) }
+        state.lastGathered = t
+        state.heartbeat = skip
         let data = "\(canary.requests)|\(control.requests)|\(canary.latency.total)|\(control.latency.total)"
         if !final, data == state.lastData {
+            looks[id] = state
             return (.inconclusive("no new data since the last look"), nil)
         }
         state.lastData = data
