@@ -315,6 +315,7 @@ public final class GatewayCore: Sendable {
         }
         var h = baseHeaders(ctx, contentType: contentType)
         for (n, v) in extraHeaders { h.add(n, v) }
+        if let hint = RetryHint.header(forStatus: status), !extraHeaders.contains(where: { $0.0 == hint.0 }) { h.add(hint.0, hint.1) }
         writer.respond(status: status, headers: h, body: body)
         finish(&ctx, log: log)
     }

@@ -195,6 +195,7 @@ public final class HTTPServer: Sendable {
         var h = HTTPHeaders()
         h.add("content-type", type)
         h.add("x-request-id", RequestID.make())
+        if let hint = RetryHint.header(forStatus: status) { h.add(hint.0, hint.1) }
         var out: [UInt8] = []
         HTTPResponseHead.serialize(status: status, headers: h, framing: .contentLength(body.count), keepAlive: false, into: &out)
         out.append(contentsOf: body)
