@@ -59,8 +59,7 @@ extension ControlPlane {
             status = 500
             if !writer.hasStarted { reply(writer, 500, APIError(status: 500, code: "internal", message: "\(error)").json) }
         }
-        metrics.request(routeName, status)
-        if routeName == "heartbeat" { metrics.heartbeat(ms: (ContinuousClock.now - started).secondsDouble * 1000) }
+        metrics.request(routeName, status, seconds: (ContinuousClock.now - started).secondsDouble)
     }
 
     func reply(_ writer: HTTPResponseWriter, _ status: Int, _ json: JSONValue, pretty: Bool = false) {
@@ -491,20 +490,27 @@ extension ControlPlane {
         let t = now()
         var byStatus: [GatewayStatus: Int] = [.online: 0, .degraded: 0, .offline: 0]
         for g in await registry.all() { byStatus[await g.status(at: t).0, default: 0] += 1 }
-        var out = "# HELP kt_cp_gateways Registered gateways by status.\n# TYPE kt_cp_gateways gauge\n"
-        for st in [GatewayStatus.online, .degraded, .offline] { out += "kt_cp_gateways{status=\"\(st.rawValue)\"} \(byStatus[st] ?? 0)\n" }
-        out += "# HELP kt_cp_requests_total API requests by route and status.\n# TYPE kt_cp_requests_total counter\n"
-        for (k, v) in s.requests.sorted(by: { $0.key < $1.key }) {
+        var rolloutsByStatus: [String: Int] = [:]
+        for r in await rollouts.list() { rolloutsByStatus[r.machine.status.rawValue, default: 0] += 1 }
+        var out = PrometheusText()
+        out.gauge("kt_cp_gateways", "Registered gateways by status.",
+                  [GatewayStatus.online, .degraded, .offline].map { ([("status", $0.rawValue)], Double(byStatus[$0] ?? 0)) })
+        out.gauge("kt_cp_rollouts", "Rollouts by status.", rolloutsByStatus.keys.sorted().map { ([("status", $0)], Double(rolloutsByStatus[$0]!)) })
+        out.counter("kt_cp_requests_total", "API requests by route and status.", s.requests.keys.sorted().map { k in
             let parts = k.split(separator: "|")
-            out += "kt_cp_requests_total{route=\"\(parts[0])\",status=\"\(parts[1])\"} \(v)\n"
-        }
-        out += "# HELP kt_cp_heartbeats_total Heartbeats received.\n# TYPE kt_cp_heartbeats_total counter\nkt_cp_heartbeats_total \(s.heartbeats)\n"
-        for q in [0.5, 0.99] {
-            out += "# TYPE kt_cp_heartbeat_latency_ms_q\(Int(q * 100)) gauge\nkt_cp_heartbeat_latency_ms_q\(Int(q * 100)) \(s.heartbeatLatency.percentile(q) ?? 0)\n"
-        }
-        out += "# HELP kt_cp_events_ingested_total Decision events stored.\n# TYPE kt_cp_events_ingested_total counter\nkt_cp_events_ingested_total \(s.eventsIngested)\n"
-        out += "# HELP kt_cp_event_subscribers Live event streams.\n# TYPE kt_cp_event_subscribers gauge\nkt_cp_event_subscribers \(hub.subscriberCount)\n"
-        return out
+            return ([("route", String(parts[0])), ("status", String(parts[1]))], Double(s.requests[k]!))
+        })
+        out.histogram("kt_cp_request_duration_seconds", "Time to answer an API request, by route (long-polls and streams included).",
+                      s.durations.keys.sorted().map { ([("route", $0)], s.durations[$0]!) })
+        out.counter("kt_cp_heartbeats_total", "Heartbeats received.", Double(s.heartbeats))
+        out.histogram("kt_cp_heartbeat_duration_seconds", "Time to handle one heartbeat.", [([], s.heartbeatDuration)])
+        out.histogram("kt_cp_rollout_step_duration_seconds", "Duration of rollout steps: push (until every ACK), watch (a health window), pause, rollback.",
+                      s.rolloutSteps.keys.sorted().map { ([("step", $0)], s.rolloutSteps[$0]!) })
+        out.counter("kt_cp_events_ingested_total", "Decision events stored.", Double(s.eventsIngested))
+        out.gauge("kt_cp_event_subscribers", "Live event streams.", Double(hub.subscriberCount))
+        out.gauge("kt_cp_storage_healthy", "1 while the database accepts writes, 0 while they fail.", store.writeFailure == nil ? 1 : 0)
+        out.buildAndProcess(component: "control-plane", version: KTVersion.current)
+        return out.text
     }
 }
 

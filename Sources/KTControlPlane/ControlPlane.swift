@@ -66,7 +66,9 @@ public final class ControlPlane: Sendable {
         }
         persistence = GatewayPersistence(store: store, logger: { logger.warn($0) })
         registry = FleetRegistry(persistence: persistence, now: now)
-        rollouts = RolloutCoordinator(store: store, registry: registry, logger: logger, now: now)
+        let metrics = self.metrics
+        rollouts = RolloutCoordinator(store: store, registry: registry, logger: logger, now: now,
+                                      stepObserved: { step, seconds in metrics.rolloutStep(step, seconds: seconds) })
     }
 
     public var port: Int { server.withLock { $0?.port ?? 0 } }
@@ -147,18 +149,32 @@ public struct APIError: Error, Sendable {
     }
 }
 
-/// Counters for the control plane's `/metrics`.
+/// Counters and histograms for the control plane's `/metrics`.
 final class ControlPlaneMetrics: Sendable {
     struct State {
         var requests: [String: Int] = [:]
+        var durations: [String: PrometheusHistogram] = [:]
         var heartbeats = 0
         var eventsIngested = 0
-        var eventsDroppedReported = 0
-        var heartbeatLatency = LatencyHistogram()
+        var heartbeatDuration = PrometheusHistogram()
+        var rolloutSteps: [String: PrometheusHistogram] = [:]
     }
     let state = Mutex(State())
 
-    func request(_ route: String, _ status: Int) { state.withLock { $0.requests["\(route)|\(status)", default: 0] += 1 } }
-    func heartbeat(ms: Double) { state.withLock { $0.heartbeats += 1; $0.heartbeatLatency.record(ms: ms) } }
+    /// `route` is one of the API's route names (a bounded set), never a raw path.
+    func request(_ route: String, _ status: Int, seconds: Double) {
+        state.withLock { s in
+            s.requests["\(route)|\(status)", default: 0] += 1
+            s.durations[route, default: PrometheusHistogram()].observe(seconds)
+            if route == "heartbeat" {
+                s.heartbeats += 1
+                s.heartbeatDuration.observe(seconds)
+            }
+        }
+    }
     func events(_ n: Int) { state.withLock { $0.eventsIngested += n } }
+    /// A rollout step (push, watch, pause, rollback) took this long.
+    func rolloutStep(_ step: String, seconds: Double) {
+        state.withLock { $0.rolloutSteps[step, default: PrometheusHistogram(bounds: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600])].observe(seconds) }
+    }
 }

@@ -21,11 +21,16 @@ public actor RolloutCoordinator {
     private let starts: AsyncStream<String>
     private let startContinuation: AsyncStream<String>.Continuation
 
-    init(store: ControlPlaneStore, registry: FleetRegistry, logger: JSONLogger, now: @escaping @Sendable () -> Double) {
+    /// Reports how long each step took (`/metrics`).
+    let stepObserved: @Sendable (String, Double) -> Void
+
+    init(store: ControlPlaneStore, registry: FleetRegistry, logger: JSONLogger, now: @escaping @Sendable () -> Double,
+         stepObserved: @escaping @Sendable (String, Double) -> Void = { _, _ in }) {
         self.store = store
         self.registry = registry
         self.logger = logger
         self.now = now
+        self.stepObserved = stepObserved
         (starts, startContinuation) = AsyncStream<String>.makeStream()
     }
 
@@ -198,6 +203,15 @@ public actor RolloutCoordinator {
         guard var (action, generation) = pending[id] else { return }
         while !Task.isCancelled {
             guard let r = rollouts[id] else { return }
+            let stepStarted = ContinuousClock.now
+            let step: String? = switch action {
+            case .push: "push"
+            case .watch: "watch"
+            case .pause: "pause"
+            case .rollback: "rollback"
+            case .awaitTraffic, .wait, .finished, .rejected: nil
+            }
+            defer { if let step { stepObserved(step, (ContinuousClock.now - stepStarted).secondsDouble) } }
             switch action {
             case .push(let batch, let gateways):
                 append(id, "batch", "batch \(batch + 1)/\(r.machine.batches.count): \(gateways.joined(separator: ", "))",

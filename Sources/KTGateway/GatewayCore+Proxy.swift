@@ -416,6 +416,7 @@ extension GatewayCore {
 
     func apply(_ decision: ChainDecision, phase: String, to ctx: inout RequestContext) {
         let includeContent = currentSnapshot.engine.auditSettings?.includeContent == true
+        for r in decision.results { metrics.recordDecision(policy: r.policy.rawValue, verdict: r.status.rawValue, reason: r.reasonCode ?? "none") }
         ctx.policyResults += decision.results.map { r in
             var j = r.json(includeContent: includeContent)
             if case .object(var f) = j { f.insert(("phase", .string(phase)), at: 1); j = .object(f) }

@@ -140,8 +140,9 @@ public final class GatewayCore: Sendable {
             await respondJSON(writer, &ctx, 200, healthJSON())
         case ("GET", "/metrics"):
             let s = currentSnapshot
+            let events = telemetry.isEnabled ? GatewayMetrics.EventQueue(queued: telemetry.queued, dropped: telemetry.dropped, uploaded: telemetry.uploaded) : nil
             let text = metrics.render(breakers: breakerStates(), configInfo: (s.config.pack.version, s.loaded.sha),
-                                      audit: s.engine.auditSettings != nil ? audit?.health : nil)
+                                      audit: s.engine.auditSettings != nil ? audit?.health : nil, events: events)
             await respond(writer, &ctx, 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8), log: false)
         case ("GET", "/keeptrusts/events"):
             // Events describe other users' requests (with content when the audit keeps it).

@@ -1,36 +1,31 @@
 import Foundation
 import Synchronization
+import KTModel
 import KTPolicy
 
-/// Counters and histograms for `/metrics` (Prometheus text exposition 0.0.4).
+/// Counters and histograms for `/metrics` (Prometheus text exposition 0.0.4). Every label value
+/// comes from a bounded set: served routes (or `other`), configured targets, policy kinds,
+/// verdicts and the policies' reason codes.
 public final class GatewayMetrics: Sendable {
-    /// Latency bucket upper bounds in seconds.
-    public static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
-
-    struct Histogram {
-        var counts = [Int](repeating: 0, count: GatewayMetrics.buckets.count)
-        var sum = 0.0
-        var count = 0
-        mutating func observe(_ seconds: Double) {
-            if let i = GatewayMetrics.buckets.firstIndex(where: { seconds <= $0 }) { counts[i] += 1 }
-            sum += seconds
-            count += 1
-        }
-    }
-
     struct RequestKey: Hashable { var route: String; var status: Int; var target: String }
     struct ErrorKey: Hashable { var target: String; var kind: String }
+    struct DecisionKey: Hashable { var policy: String; var verdict: String; var reason: String }
 
     struct State {
         var requests: [RequestKey: Int] = [:]
-        var latency: [String: Histogram] = [:]
-        var overhead = Histogram()
-        var upstreamLatency: [String: Histogram] = [:]
+        var latency: [String: PrometheusHistogram] = [:]
+        var overhead = PrometheusHistogram(bounds: PrometheusHistogram.overheadBuckets)
+        var upstreamLatency: [String: PrometheusHistogram] = [:]
         var upstreamErrors: [ErrorKey: Int] = [:]
+        var decisions: [DecisionKey: Int] = [:]
         var fallbacks = 0
         var processed = 0
         var reloads: [String: Int] = [:]
     }
+
+    /// Distinct (policy, verdict, reason) series kept; reason codes come from the policies, but a
+    /// bound keeps a config with many named patterns from growing the exposition without end.
+    static let maxDecisionSeries = 512
 
     private let state = Mutex(State())
     private let inFlight = Atomic<Int>(0)
@@ -44,14 +39,23 @@ public final class GatewayMetrics: Sendable {
     public func recordRequest(route: String, status: Int, target: String?, seconds: Double, overheadSeconds: Double?) {
         state.withLock { s in
             s.requests[RequestKey(route: route, status: status, target: target ?? ""), default: 0] += 1
-            s.latency[route, default: Histogram()].observe(seconds)
+            s.latency[route, default: PrometheusHistogram()].observe(seconds)
             if let o = overheadSeconds { s.overhead.observe(o) }
             s.processed += 1
         }
     }
 
+    /// One policy's result in a request (or response) phase.
+    public func recordDecision(policy: String, verdict: String, reason: String) {
+        state.withLock { s in
+            var key = DecisionKey(policy: policy, verdict: verdict, reason: reason)
+            if s.decisions[key] == nil, s.decisions.count >= Self.maxDecisionSeries { key.reason = "other" }
+            s.decisions[key, default: 0] += 1
+        }
+    }
+
     public func recordUpstream(target: String, seconds: Double) {
-        state.withLock { $0.upstreamLatency[target, default: Histogram()].observe(seconds) }
+        state.withLock { $0.upstreamLatency[target, default: PrometheusHistogram()].observe(seconds) }
     }
 
     public func recordUpstreamError(target: String, kind: String) {
@@ -63,55 +67,59 @@ public final class GatewayMetrics: Sendable {
 
     public var requestsProcessed: Int { state.withLock { $0.processed } }
 
+    /// What the managed agent reports about its event upload queue (nil in standalone mode).
+    public struct EventQueue: Sendable {
+        public var queued: Int
+        public var dropped: Int
+        public var uploaded: Int
+        public init(queued: Int, dropped: Int, uploaded: Int) {
+            self.queued = queued
+            self.dropped = dropped
+            self.uploaded = uploaded
+        }
+    }
+
     /// Prometheus text; `breakers` are current breaker gauge values by target.
-    public func render(breakers: [(String, Int)], configInfo: (version: String, sha: String)?, audit: AuditLog.Health? = nil) -> String {
+    public func render(breakers: [(String, Int)], configInfo: (version: String, sha: String)?, audit: AuditLog.Health? = nil,
+                       events: EventQueue? = nil) -> String {
         let s = state.withLock { $0 }
-        var out = ""
-        func esc(_ v: String) -> String {
-            v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
-        }
-        func fmt(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }
-        func histogram(_ name: String, _ labels: String, _ h: Histogram) {
-            var cumulative = 0
-            let sep = labels.isEmpty ? "" : ","
-            for (i, bound) in GatewayMetrics.buckets.enumerated() {
-                cumulative += h.counts[i]
-                out += "\(name)_bucket{\(labels)\(sep)le=\"\(fmt(bound))\"} \(cumulative)\n"
-            }
-            out += "\(name)_bucket{\(labels)\(sep)le=\"+Inf\"} \(h.count)\n"
-            out += "\(name)_sum\(labels.isEmpty ? "" : "{\(labels)}") \(s.processed >= 0 ? String(h.sum) : "0")\n"
-            out += "\(name)_count\(labels.isEmpty ? "" : "{\(labels)}") \(h.count)\n"
-        }
-        out += "# HELP kt_requests_total Requests answered, by route, status and provider target.\n# TYPE kt_requests_total counter\n"
-        for (k, v) in s.requests.sorted(by: { ($0.key.route, $0.key.status, $0.key.target) < ($1.key.route, $1.key.status, $1.key.target) }) {
-            out += "kt_requests_total{route=\"\(esc(k.route))\",status=\"\(k.status)\",target=\"\(esc(k.target))\"} \(v)\n"
-        }
-        out += "# HELP kt_request_duration_seconds Time to answer a request, by route.\n# TYPE kt_request_duration_seconds histogram\n"
-        for (route, h) in s.latency.sorted(by: { $0.key < $1.key }) { histogram("kt_request_duration_seconds", "route=\"\(esc(route))\"", h) }
-        out += "# HELP kt_overhead_seconds Time the gateway itself added, excluding the upstream.\n# TYPE kt_overhead_seconds histogram\n"
-        histogram("kt_overhead_seconds", "", s.overhead)
-        out += "# HELP kt_upstream_duration_seconds Upstream time per attempt, by target.\n# TYPE kt_upstream_duration_seconds histogram\n"
-        for (t, h) in s.upstreamLatency.sorted(by: { $0.key < $1.key }) { histogram("kt_upstream_duration_seconds", "target=\"\(esc(t))\"", h) }
-        out += "# HELP kt_upstream_errors_total Failed upstream attempts, by target and class.\n# TYPE kt_upstream_errors_total counter\n"
-        for (k, v) in s.upstreamErrors.sorted(by: { ($0.key.target, $0.key.kind) < ($1.key.target, $1.key.kind) }) {
-            out += "kt_upstream_errors_total{target=\"\(esc(k.target))\",class=\"\(k.kind)\"} \(v)\n"
-        }
-        out += "# HELP kt_fallbacks_total Requests moved to a later target after a failure.\n# TYPE kt_fallbacks_total counter\nkt_fallbacks_total \(s.fallbacks)\n"
-        out += "# HELP kt_circuit_breaker_state Breaker state per target: 0 closed, 1 open, 2 half-open.\n# TYPE kt_circuit_breaker_state gauge\n"
-        for (t, v) in breakers { out += "kt_circuit_breaker_state{target=\"\(esc(t))\"} \(v)\n" }
-        out += "# HELP kt_requests_in_flight Requests being handled now.\n# TYPE kt_requests_in_flight gauge\nkt_requests_in_flight \(inFlightCount)\n"
-        out += "# HELP kt_config_reloads_total Config reloads, by result.\n# TYPE kt_config_reloads_total counter\n"
-        for (k, v) in s.reloads.sorted(by: { $0.key < $1.key }) { out += "kt_config_reloads_total{result=\"\(k)\"} \(v)\n" }
+        var out = PrometheusText()
+        out.counter("kt_requests_total", "Requests answered, by route, status and provider target.",
+                    s.requests.sorted { ($0.key.route, $0.key.status, $0.key.target) < ($1.key.route, $1.key.status, $1.key.target) }
+                        .map { ([("route", $0.key.route), ("status", String($0.key.status)), ("target", $0.key.target)], Double($0.value)) })
+        out.histogram("kt_request_duration_seconds", "Time to answer a request, by route.",
+                      s.latency.keys.sorted().map { ([("route", $0)], s.latency[$0]!) })
+        out.histogram("kt_overhead_seconds", "Time the gateway itself added to a proxied request, excluding the upstream (buckets from 50 µs).",
+                      [([], s.overhead)])
+        out.histogram("kt_upstream_duration_seconds", "Upstream time per attempt, by target.",
+                      s.upstreamLatency.keys.sorted().map { ([("target", $0)], s.upstreamLatency[$0]!) })
+        out.counter("kt_upstream_errors_total", "Failed upstream attempts, by target and class.",
+                    s.upstreamErrors.sorted { ($0.key.target, $0.key.kind) < ($1.key.target, $1.key.kind) }
+                        .map { ([("target", $0.key.target), ("class", $0.key.kind)], Double($0.value)) })
+        out.counter("kt_policy_decisions_total", "Policy results, by policy, verdict and reason code.",
+                    s.decisions.sorted { ($0.key.policy, $0.key.verdict, $0.key.reason) < ($1.key.policy, $1.key.verdict, $1.key.reason) }
+                        .map { ([("policy", $0.key.policy), ("verdict", $0.key.verdict), ("reason", $0.key.reason)], Double($0.value)) })
+        out.counter("kt_fallbacks_total", "Requests moved to a later target after a failure.", Double(s.fallbacks))
+        out.gauge("kt_circuit_breaker_state", "Breaker state per target: 0 closed, 1 open, 2 half-open.", breakers.map { ([("target", $0.0)], Double($0.1)) })
+        out.gauge("kt_requests_in_flight", "Requests being handled now.", Double(inFlightCount))
+        out.counter("kt_config_reloads_total", "Config reloads, by result.", s.reloads.keys.sorted().map { ([("result", $0)], Double(s.reloads[$0]!)) })
         if let a = audit {
-            out += "# HELP kt_audit_healthy 1 while the audit log stores records, 0 while writes fail.\n# TYPE kt_audit_healthy gauge\nkt_audit_healthy \(a.ok ? 1 : 0)\n"
-            out += "# HELP kt_audit_records_total Audit records by outcome: written (durable), failed (a write or fsync failed), dropped (the writer's queue was full).\n# TYPE kt_audit_records_total counter\n"
-            out += "kt_audit_records_total{outcome=\"written\"} \(a.recordsWritten)\nkt_audit_records_total{outcome=\"failed\"} \(a.recordsFailed)\nkt_audit_records_total{outcome=\"dropped\"} \(a.recordsDropped)\n"
-            out += "# HELP kt_audit_write_errors_total Failed audit writes and fsyncs.\n# TYPE kt_audit_write_errors_total counter\nkt_audit_write_errors_total \(a.writeErrors)\n"
-            out += "# HELP kt_audit_rejected_requests_total Requests refused because strict audit could not store records.\n# TYPE kt_audit_rejected_requests_total counter\nkt_audit_rejected_requests_total \(a.requestsRejected)\n"
+            out.gauge("kt_audit_healthy", "1 while the audit log stores records, 0 while writes fail.", a.ok ? 1 : 0)
+            out.counter("kt_audit_records_total", "Audit records by outcome: written (durable), failed (a write or fsync failed), dropped (the writer's queue was full).",
+                        [([("outcome", "written")], Double(a.recordsWritten)), ([("outcome", "failed")], Double(a.recordsFailed)),
+                         ([("outcome", "dropped")], Double(a.recordsDropped))])
+            out.counter("kt_audit_write_errors_total", "Failed audit writes and fsyncs.", Double(a.writeErrors))
+            out.counter("kt_audit_rejected_requests_total", "Requests refused because strict audit could not store records.", Double(a.requestsRejected))
+        }
+        if let e = events {
+            out.gauge("kt_events_queued", "Decision events waiting for upload to the control plane.", Double(e.queued))
+            out.counter("kt_events_uploaded_total", "Decision events delivered to the control plane.", Double(e.uploaded))
+            out.counter("kt_events_dropped_total", "Decision events dropped because the upload queue was full.", Double(e.dropped))
         }
         if let c = configInfo {
-            out += "# HELP kt_config_info The running config.\n# TYPE kt_config_info gauge\nkt_config_info{version=\"\(esc(c.version))\",sha=\"\(c.sha)\"} 1\n"
+            out.gauge("kt_config_info", "The running config (always 1).", [([("version", c.version), ("sha", c.sha)], 1)])
         }
-        return out
+        out.buildAndProcess(component: "gateway", version: KTVersion.current)
+        return out.text
     }
 }

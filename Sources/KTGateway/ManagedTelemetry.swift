@@ -11,6 +11,7 @@ public final class ManagedTelemetry: Sendable {
         var queue: [JSONValue] = []
         var head = 0
         var dropped = 0
+        var uploaded = 0
     }
 
     private let state = Mutex(State())
@@ -63,6 +64,7 @@ public final class ManagedTelemetry: Sendable {
             var n = 0
             while n < sent.count, s.head + n < s.queue.count, s.queue[s.head + n] == sent[n] { n += 1 }
             s.head += n
+            s.uploaded += sent.count
             if s.head == s.queue.count {
                 s.queue.removeAll(keepingCapacity: true)
                 s.head = 0
@@ -72,4 +74,5 @@ public final class ManagedTelemetry: Sendable {
 
     public var queued: Int { state.withLock { $0.queue.count - $0.head } }
     public var dropped: Int { state.withLock { $0.dropped } }
+    public var uploaded: Int { state.withLock { $0.uploaded } }
 }
