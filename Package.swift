@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "KTHTTPTests", dependencies: ["KTHTTP", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTPolicyTests", dependencies: ["KTPolicy", "KTModel", "KTConfig", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTGatewayTests", dependencies: ["KTGateway", "KTHTTP", "KTConfig", "KTTestSupport"], swiftSettings: strict),
-        .testTarget(name: "KTControlPlaneTests", dependencies: ["KTControlPlane", "KTModel", "KTHTTP", "KTTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KTControlPlaneTests", dependencies: ["KTControlPlane", "KTModel", "KTHTTP", "KTConfig", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTCLITests", dependencies: ["KTCLI", "KTConfig", "KTTestSupport"], swiftSettings: strict),
     ]
 )

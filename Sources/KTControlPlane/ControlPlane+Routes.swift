@@ -37,8 +37,19 @@ extension ControlPlane {
                 (routeName, status) = try await routeV1(request, writer, Array(parts.dropFirst()))
             }
         } catch let e as APIError {
-            status = e.status
-            if !writer.hasStarted { reply(writer, e.status, e.json) }
+            // An unknown method on a known path is a 405 naming the methods that are served.
+            if e.status == 405 || (e.status == 404 && e.code == "not_found" && e.message.hasPrefix("unknown URL")),
+               let allowed = Self.allowedMethods(parts), !allowed.contains(request.method) {
+                status = 405
+                var h = HTTPHeaders()
+                h.add("content-type", "application/json")
+                h.add("allow", allowed.sorted().joined(separator: ", "))
+                let err = APIError(status: 405, code: "method_not_allowed", message: "\(request.method) is not served on \(path); use \(allowed.sorted().joined(separator: " or "))")
+                if !writer.hasStarted { writer.respond(status: 405, headers: h, body: Array((err.json.serialized() + "\n").utf8)) }
+            } else {
+                status = e.status
+                if !writer.hasStarted { reply(writer, e.status, e.json) }
+            }
         } catch let e as APIErrorWithDetails {
             status = e.base.status
             let body = JSONValue.object([("error", .object([("code", .string(e.base.code)), ("message", .string(e.base.message)), ("details", .array(e.details))]))])
