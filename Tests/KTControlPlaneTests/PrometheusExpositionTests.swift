@@ -53,8 +53,12 @@ import KTTestSupport
         defer { gw.signal(SIGKILL) }
         // Every series the measurement itself creates exists first (the /metrics route's own).
         _ = await RawClient.get(port: port, path: "/scan-warmup")
-        _ = await RawClient.get(port: port, path: "/metrics")
-        let before = (await RawClient.get(port: port, path: "/metrics")?.body.count) ?? 0
+        // A request is counted just after its answer leaves: scrape until the scrape's own series show.
+        var beforeText = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        repeat { beforeText = await RawClient.get(port: port, path: "/metrics")?.text ?? "" }
+        while !beforeText.contains(#"kt_requests_total{route="/metrics""#) && ContinuousClock.now < deadline
+        let before = beforeText.utf8.count
         await onThread {
             for i in 0..<2000 { _ = RawClient.get(port: port, path: "/admin/\(UInt64.random(in: 0...UInt64.max))/\(i).php") }
         }

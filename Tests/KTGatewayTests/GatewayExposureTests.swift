@@ -93,8 +93,13 @@ import KTTestSupport
         let (gw, port) = try await ChildProcess.gateway(["--policy-config", config, "--log-level", "warn"])
         defer { Task { await gw.stop(); await mock.stop() } }
         #expect(await RawClient.get(port: port, path: "/scan/first")?.status == 404)
-        _ = await RawClient.get(port: port, path: "/metrics")   // its own series exist from here on
-        let before = await RawClient.get(port: port, path: "/metrics")?.body.count ?? 0
+        // The /metrics route's own series exist from here on (a request is counted just after its
+        // answer leaves, so the next scrape may not show it yet: wait until it does).
+        var beforeText = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        repeat { beforeText = await RawClient.get(port: port, path: "/metrics")?.text ?? "" }
+        while !beforeText.contains(#"kt_requests_total{route="/metrics""#) && ContinuousClock.now < deadline
+        let before = beforeText.utf8.count
         await onThread {
             guard let c = try? RawClient(port: port) else { return }
             for i in 0..<2000 {
@@ -102,8 +107,10 @@ import KTTestSupport
                 _ = c.readResponse()
             }
         }
-        let after = await RawClient.get(port: port, path: "/metrics")?.body.count ?? 0
+        let afterText = await RawClient.get(port: port, path: "/metrics")?.text ?? ""
+        let after = afterText.utf8.count
         #expect(before > 0)
-        #expect(Double(after) <= Double(before) * 1.1, "/metrics grew from \(before) to \(after) bytes")
+        let added = Set(afterText.split(separator: "\n").map { $0.split(separator: " ").first ?? "" }).subtracting(beforeText.split(separator: "\n").map { $0.split(separator: " ").first ?? "" })
+        #expect(Double(after) <= Double(before) * 1.1, "/metrics grew from \(before) to \(after) bytes; new series: \(added.sorted().prefix(20))")
     }
 }

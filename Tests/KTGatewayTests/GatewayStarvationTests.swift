@@ -71,7 +71,9 @@ import KTTestSupport
         let worst = await healthzWorst(port: port, count: 20, whileRunning: load)
         var statuses: [Int?] = []
         for t in load { statuses.append(await t.value) }
-        #expect(worst < .milliseconds(500), "the slowest /healthz took \(worst)")
+        // Before policies ran on their own executor this was 2.4 s; a second leaves room for the
+        // rest of the suite sharing the machine's two cores with this test's gateway.
+        #expect(worst < .seconds(1), "the slowest /healthz took \(worst)")
         // Scanned within the budget (200), or stopped at it (409: fail_mode block); never left hanging.
         #expect(statuses.allSatisfy { $0 == 200 || $0 == 409 }, "\(statuses)")
     }
