@@ -151,6 +151,24 @@ extension ControlPlane {
         } catch {
             throw APIError(status: 422, code: "out_of_range", message: error.message)
         }
+        // Validated before any work (the plan interns the config).
+        let controlText = b["control"]?.stringValue ?? "rollout"
+        guard let control = Rollout.Control(rawValue: controlText) else {
+            throw APIError.badRequest("control must be rollout (targets not updated yet), group (with control_gateways) or baseline (each gateway's pre-push window)")
+        }
+        let rawControl = b["control_gateways"]?.arrayValue ?? []
+        guard rawControl.count <= 100_000 else {
+            throw APIError(status: 422, code: "out_of_range", message: "control_gateways has \(rawControl.count) entries; at most 100000")
+        }
+        let controlGateways = try rawControl.enumerated().map { i, v throws(APIError) -> String in
+            guard let id = v.stringValue, Self.validGatewayID(id) else {
+                throw APIError.badRequest("control_gateways[\(i)] must be a gateway id (1–128 letters, digits, '-', '_' or '.')")
+            }
+            return id
+        }
+        if control == .group, controlGateways.isEmpty {
+            throw APIError.badRequest("control: group needs control_gateways (the group's gateway ids; kt resolves --control-group)")
+        }
         let plan = try await makePlan(b)
         if let wanted = b["plan_id"]?.stringValue, wanted != plan["plan_id"]?.stringValue {
             let old = try await store.plan(id: wanted)
@@ -178,14 +196,6 @@ extension ControlPlane {
             do { judge.thresholds = try HealthGate.parse(t).thresholds } catch { throw APIError.badRequest("success_threshold: \(error.message)") }
         }
         judge.minRequests = minRequests
-        let controlText = b["control"]?.stringValue ?? "rollout"
-        guard let control = Rollout.Control(rawValue: controlText) else {
-            throw APIError.badRequest("control must be rollout (targets not updated yet), group (with control_gateways) or baseline (each gateway's pre-push window)")
-        }
-        let controlGateways = (b["control_gateways"]?.arrayValue ?? []).compactMap(\.stringValue)
-        if control == .group, controlGateways.isEmpty {
-            throw APIError.badRequest("control: group needs control_gateways (the group's gateway ids; kt resolves --control-group)")
-        }
         var batches: [[String]]
         switch strategy {
         case "all-at-once": batches = [targets]

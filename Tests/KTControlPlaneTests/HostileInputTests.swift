@@ -45,11 +45,19 @@ import KTTestSupport
 
         // An operator: rollout numbers out of range are a 422 naming the field and the range.
         for (field, value) in [("batch_size", "1e300"), ("min_requests", "1e300"), ("ack_timeout_seconds", "1e300"),
-                               ("pause_between_seconds", "-1"), ("health_window_seconds", "1e300"), ("batch_size", "2.5")] {
+                               ("pause_between_seconds", "-1"), ("health_window_seconds", "1e300"), ("batch_size", "2.5"),
+                               ("false_rollback_rate", "0"), ("false_rollback_rate", "1e300"), ("block_rate_margin", "-0.1"),
+                               ("error_rate_ratio", "0.5"), ("latency_ratio", "1e300"), ("latency_floor_ms", "-1")] {
             let r = await h.send("POST", "/v1/rollouts", token: h.admin,
                                body: #"{"content":"x","gateways":["gw-h"],"\#(field)":\#(value)}"#)
             #expect(r.0 == 422, "\(field): \(value) → \(r.0) \(r.1)")
             #expect(r.1.contains("\(field) must be"), "\(r.1)")
+        }
+        // The control cohort: a known mode, and ids that are ids.
+        for (body, wanted) in [(#""control":"everyone""#, "control must be"), (#""control":"group","control_gateways":["ok","bad id\n"]"#, "control_gateways[1]"),
+                               (#""control":"group""#, "needs control_gateways")] {
+            let r = await h.send("POST", "/v1/rollouts", token: h.admin, body: #"{"content":"x","gateways":["gw-h"],\#(body)}"#)
+            #expect(r.0 == 400 && r.1.contains(wanted), "\(body) → \(r.0) \(r.1)")
         }
         #expect(await h.send("GET", "/healthz", token: nil).0 == 200)
     }
