@@ -26,7 +26,7 @@ extension ControlPlane {
             return ("rollouts.create", 201)
         case ("GET", 1) where p[0] == "rollouts":
             _ = try authorize(request, .readFleet)
-            reply(writer, 200, .object([("rollouts", .array(await rollouts.list().map(\.json)))]))
+            reply(writer, 200, .object([("rollouts", .array(await rollouts.list().map { $0.json(detail: false) }))]))
             return ("rollouts.list", 200)
         case ("GET", 2) where p[0] == "rollouts":
             _ = try authorize(request, .readFleet)

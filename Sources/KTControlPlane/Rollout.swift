@@ -34,8 +34,13 @@ public struct Rollout: Sendable {
     /// The latest look, decided or not (status shows it while a window runs).
     public var lastVerdict: JSONValue?
 
-    public var json: JSONValue {
+    public var json: JSONValue { json(detail: true) }
+
+    /// `detail: false` (lists): the latest verdict's outcome and text only, no stored samples.
+    public func json(detail: Bool) -> JSONValue {
         let m = machine
+        let verdictJSON: JSONValue = detail ? (lastVerdict ?? .null)
+            : lastVerdict.map { v in .object([("outcome", v["outcome"] ?? .null), ("against", v["against"] ?? .null), ("text", v["text"] ?? .null)]) } ?? .null
         return .object([
             ("id", .string(id)), ("plan_id", .optional(planID)), ("status", .string(m.status.rawValue)), ("reason", .optional(m.reason)),
             ("source", .string(source)), ("version", .string(target.version)), ("sha", .string(target.sha)),
@@ -51,7 +56,7 @@ public struct Rollout: Sendable {
             ("pushed", .array(m.pushed.map { .string($0) })), ("applied", .array(m.applied.map { .string($0) })),
             ("window_start", m.windowStart.map { .double($0) } ?? .null), ("deadline", m.deadline.map { .double($0) } ?? .null),
             ("control", .string(control.rawValue)), ("control_gateways", .array(controlGateways.map { .string($0) })),
-            ("judge", judgeSettings.json), ("verdict", lastVerdict ?? .null), ("verdicts", .array(verdicts)),
+            ("judge", judgeSettings.json), ("verdict", verdictJSON), ("verdicts", detail ? .array(verdicts) : .int(verdicts.count)),
         ])
     }
 

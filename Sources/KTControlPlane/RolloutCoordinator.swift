@@ -243,6 +243,7 @@ public actor RolloutCoordinator {
                     logger.warn("rollout log entry not stored", [("id", .string(id)), ("error", .string(error.message))])
                 }
                 if pending[id]?.generation == generation { pending[id] = nil }
+                looks[id] = nil
                 if rollouts[id]!.machine.status.isTerminal, pending[id] == nil { finishStreams(id) }
                 guard let next = pending[id], next.generation != generation else { return }
                 (action, generation) = next

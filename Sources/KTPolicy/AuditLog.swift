@@ -55,7 +55,8 @@ public final class AuditLog: @unchecked Sendable {
     private let settingsBox: Mutex<AuditLoggerSettings>
     var settings: AuditLoggerSettings { settingsBox.withLock { $0 } }
     private typealias Item = (body: [UInt8], done: CheckedContinuation<AppendResult, Never>?)
-    private let queue = Mutex<[Item]>([])
+    /// Records waiting for the writer; `closed` once the writer has exited.
+    private let queue = Mutex<(items: [Item], closed: Bool)>(([], false))
     private let wake = DispatchSemaphore(value: 0)
     private let running = Atomic<Bool>(true)
     private let stopped = DispatchSemaphore(value: 0)
@@ -186,28 +187,31 @@ public final class AuditLog: @unchecked Sendable {
         let body = Array(record.serialized().utf8)
         if settings.durability == .strict {
             return await withCheckedContinuation { (c: CheckedContinuation<AppendResult, Never>) in
-                let accepted = queue.withLock { q -> Bool in
-                    guard q.count < Self.queueLimit else { return false }
-                    q.append((body, c))
-                    return true
-                }
-                if accepted { wake.signal() } else {
-                    healthBox.withLock { $0.recordsDropped += 1 }
-                    c.resume(returning: .failed("the audit writer has \(Self.queueLimit) records queued (the disk is too slow)"))
-                }
+                let refusal = enqueue((body, c))
+                if let refusal { c.resume(returning: .failed(refusal)) } else { wake.signal() }
             }
         }
-        let accepted = queue.withLock { q -> Bool in
-            guard q.count < Self.queueLimit else { return false }
-            q.append((body, nil))
-            return true
-        }
-        guard accepted else {
-            healthBox.withLock { $0.recordsDropped += 1 }
-            return .failed("the audit writer has \(Self.queueLimit) records queued; record dropped")
-        }
+        if let refusal = enqueue((body, nil)) { return .failed(refusal) }
         wake.signal()
         return .queued
+    }
+
+    /// Adds to the queue unless it is full or the writer has exited (decided under the queue's
+    /// lock, where the writer decides to exit, so no waiter is left that nobody resumes).
+    private func enqueue(_ item: Item) -> String? {
+        let outcome = queue.withLock { q -> Int in
+            if q.closed { return 1 }
+            guard q.items.count < Self.queueLimit else { return 2 }
+            q.items.append(item)
+            return 0
+        }
+        switch outcome {
+        case 0: return nil
+        case 1: return "the audit log is closed (the gateway is stopping)"
+        default:
+            healthBox.withLock { $0.recordsDropped += 1 }
+            return "the audit writer has \(Self.queueLimit) records queued (the disk is too slow); record dropped"
+        }
     }
 
     /// Flushes, fsyncs and stops the writer.
@@ -222,7 +226,7 @@ public final class AuditLog: @unchecked Sendable {
         while true {
             let isRunning = running.load(ordering: .acquiring)
             _ = wake.wait(timeout: .now() + .milliseconds(10))
-            let batch = queue.withLock { q -> [Item] in let b = q; q.removeAll(); return b }
+            let batch = queue.withLock { q -> [Item] in let b = q.items; q.items.removeAll(); return b }
             let now = DispatchTime.now().uptimeNanoseconds
             if !batch.isEmpty {
                 lastAttempt = now
@@ -238,7 +242,11 @@ public final class AuditLog: @unchecked Sendable {
                 lastSweep = now
                 sweep()
             }
-            if !isRunning && queue.withLock({ $0.isEmpty }) {
+            if !isRunning && queue.withLock({ q -> Bool in
+                guard q.items.isEmpty else { return false }
+                q.closed = true
+                return true
+            }) {
                 if unsyncedSince != nil { sync(waiters: []) }
                 if fd >= 0 { Foundation.close(fd) }
                 stopped.signal()

@@ -146,6 +146,16 @@ import KTTestSupport
         #expect(v.ok && v.records == 1 && v.outages == 1, "only the outage record survives: \(v)")
     }
 
+    @Test func anAppendAfterCloseFailsInsteadOfWaitingForever() async throws {
+        let dir = try Fixtures.tempDir()
+        let log = try AuditLog(stateDir: dir, settings: settings(.strict))
+        #expect(await log.append(.object([("n", 1)])) == .durable)
+        log.close()
+        guard case .failed(let why) = await log.append(.object([("n", 2)])) else { Issue.record("a closed log acknowledged a record"); return }
+        #expect(why.contains("closed"))
+        #expect(AuditLog.verify(directory: dir).records == 1)
+    }
+
     @Test func verificationStillFailsOnAChainBreakBetweenSegments() async throws {
         let dir = try Fixtures.tempDir()
         let log = try AuditLog(stateDir: dir, settings: settings(.strict))
