@@ -21,20 +21,19 @@ import KTTestSupport
 
     /// The slowest `/healthz` answer, asked one after another until every task of `load` has
     /// finished (and at least `count` times).
-    func healthzWorst(port: Int, count: Int, whileRunning load: [Task<Int?, Never>]) async -> Duration {
+    /// Every /healthz answer time while `load` runs (at least `count`), sorted; a failed probe counts as 999 s.
+    func healthzTimes(port: Int, count: Int, whileRunning load: [Task<Int?, Never>]) async -> [Duration] {
         let done = Task { for t in load { _ = await t.value } }
         let finished = Task { await done.value; return true }
-        var worst: Duration = .zero
-        var asked = 0
+        var times: [Duration] = []
         while true {
             let t = ContinuousClock.now
             let status = await RawClient.get(port: port, path: "/healthz")?.status
             let took = ContinuousClock.now - t
-            worst = max(worst, status == 200 ? took : .seconds(999))
-            asked += 1
-            if asked >= count, await isDone(finished) { break }
+            times.append(status == 200 ? took : .seconds(999))
+            if times.count >= count, await isDone(finished) { break }
         }
-        return worst
+        return times.sorted()
     }
 
     /// Whether `task` has finished, without waiting for it.
@@ -68,12 +67,15 @@ import KTTestSupport
             }
         }
         // Ask while the prompts are being scanned (the first answers need seconds of policy work).
-        let worst = await healthzWorst(port: port, count: 20, whileRunning: load)
+        let times = await healthzTimes(port: port, count: 20, whileRunning: load)
         var statuses: [Int?] = []
         for t in load { statuses.append(await t.value) }
-        // Before policies ran on their own executor this was 2.4 s; a second leaves room for the
-        // rest of the suite sharing the machine's two cores with this test's gateway.
-        #expect(worst < .seconds(1), "the slowest /healthz took \(worst)")
+        // Before policies ran on their own executor /healthz waited behind the scans (2.4 s). The
+        // typical answer must stay fast; one probe may still be slow from the test process's own
+        // scheduling on two cores shared with the rest of the suite, but never seconds.
+        let median = times[times.count / 2], worst = times.last!
+        #expect(median < .milliseconds(250), "the median /healthz took \(median) (of \(times.count); worst \(worst))")
+        #expect(worst < .seconds(2), "the slowest /healthz took \(worst)")
         // Scanned within the budget (200), or stopped at it (409: fail_mode block); never left hanging.
         #expect(statuses.allSatisfy { $0 == 200 || $0 == 409 }, "\(statuses)")
     }
@@ -86,7 +88,7 @@ import KTTestSupport
         defer { Task { await gw.stop(); await mock.stop() } }
         let evil = chat(String(repeating: "a", count: 30) + "b")
         let load = (0..<2).map { _ in Task { await RawClient.post(port: port, path: "/v1/chat/completions", json: evil)?.status } }
-        let worst = await healthzWorst(port: port, count: 10, whileRunning: load)
+        let worst = await healthzTimes(port: port, count: 10, whileRunning: load).last!
         #expect(worst < .seconds(1), "the slowest /healthz took \(worst)")
         // fail_mode block (the default): the request whose policy ran out is refused, not forwarded.
         for t in load { #expect(await t.value == 409) }
