@@ -37,7 +37,12 @@ public actor RolloutCoordinator {
     // MARK: Lifecycle
 
     /// Loads every rollout; unfinished ones continue from their persisted state.
+    /// When this control plane started: until a gateway has had time to heartbeat again, its
+    /// stored last-seen time says nothing about whether it is online.
+    private var startedAt: Double?
+
     func restore() throws {
+        startedAt = now()
         for (record, log) in try store.loadRollouts() {
             guard var r = Rollout(json: record, log: log) else { continue }
             let action = r.machine.resumeAfterRestart(now: now())
@@ -272,11 +277,18 @@ public actor RolloutCoordinator {
         }
         let timeout = Duration.milliseconds(Int64(r.ackTimeout * 1000))
         let target = r.target, source = r.source
+        // Just after a restart every gateway looks offline (its last heartbeat is from before):
+        // a resumed push waits for each to come back — three heartbeat intervals plus the
+        // agent's reconnect back-off (twice the interval, at least 1 s), with room to register.
+        let started = startedAt ?? -Double.infinity, clock = now, interval = checkInterval
         var ok: [String] = [], failed: [String: String] = [:]
         await withTaskGroup(of: (String, AckOutcome?).self) { group in
             for (g, actor) in actors {
                 group.addTask {
                     guard let actor else { return (g, nil) }
+                    let hb = await actor.heartbeatInterval
+                    let graceUntil = started + min(120, ManagedGateway.offlineAfterIntervals * hb + max(5, 2 * hb))
+                    while await !actor.isOnline, clock() < graceUntil { try? await Task.sleep(for: interval) }
                     guard await actor.isOnline else { return (g, .rejected("offline")) }
                     do throws(KTError) { try await actor.setDesired(target, source: source) } catch {
                         return (g, .rejected("storage: \(error.message)"))

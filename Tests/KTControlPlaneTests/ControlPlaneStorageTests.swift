@@ -97,10 +97,15 @@ import KTTestSupport
         #expect(await h.send("GET", "/readyz", token: nil).0 == 200)
         let after = try await h.json(["rollout", "status", id])
         #expect(after["status"]?.stringValue != "failed", "after the restart it continues from \(storedStatus): \(after.serialized())")
-        let finished = try await FleetHarness.eventually("the rollout finishes after the restart", timeout: .seconds(30)) { () throws -> JSONValue? in
-            let s = try await h.json(["rollout", "status", id])
-            return s["status"]?.stringValue == "succeeded" ? s : .none
+        var last = JSONValue.null
+        let deadline = ContinuousClock.now + .seconds(40)
+        while ContinuousClock.now < deadline {
+            last = try await h.json(["rollout", "status", id])
+            if last["status"]?.stringValue == "succeeded" { break }
+            try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(finished["status"]?.stringValue == "succeeded")
+        let finished = last
+        #expect(finished["status"]?.stringValue == "succeeded",
+                "after the restart: \(finished["status"] ?? .null) \(finished["reason"] ?? .null); log: \((finished["log"]?.arrayValue ?? []).suffix(6).compactMap { $0["text"]?.stringValue })")
     }
 }

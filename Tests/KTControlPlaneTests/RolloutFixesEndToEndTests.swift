@@ -106,4 +106,43 @@ import KTTestSupport
         #expect(back["applied_sha"] == goodSHA)
         #expect(back["source"]?.stringValue == "team-a", "rollback left the gateway on the adopted source: \(back.serialized())")
     }
+
+    /// Right after a control-plane restart every gateway looks offline (its last heartbeat is
+    /// from before); a resumed rollout that pushes then waits for it to reconnect instead of
+    /// failing the batch as "offline".
+    @Test func aPushRightAfterARestartWaitsForTheGatewayToReconnect() async throws {
+        var h = try await FleetHarness.start()
+        defer { h.cp.signal(SIGKILL) }
+        let (a, _) = try await h.gateway("gw-a", heartbeat: "300ms")
+        let (b, _) = try await h.gateway("gw-b", heartbeat: "300ms")
+        defer { for p in [a, b] { p.signal(SIGCONT); p.signal(SIGKILL) } }
+        _ = try await FleetHarness.eventually("two gateways") { () throws -> Bool? in
+            try await h.json(["gateway", "list"])["gateways"]?.arrayValue?.count == 2 ? true : nil
+        }
+        let started = try await h.json(["config", "push", "--file", Fixtures.path("fleet/good.yaml"), "--gateway", "gw-*", "--source", "fleet",
+                                         "--confirm", "--detach", "--strategy", "rolling", "--batch-size", "1", "--health-window", "0s",
+                                         "--pause-between", "2s", "--min-requests", "0"])
+        let id = try #require(started["id"]?.stringValue)
+        _ = try await FleetHarness.eventually("the pause after batch 1") { () throws -> Bool? in
+            try await h.json(["rollout", "status", id])["status"]?.stringValue == "pausing" ? true : nil
+        }
+        // The control plane dies during the pause; gw-b is frozen while it comes back.
+        h.cp.signal(SIGKILL)
+        _ = await h.cp.waitForExit()
+        b.signal(SIGSTOP)
+        let (cp2, port2, _) = try await ChildProcess.controlPlane(dataDir: h.dir + "/cp", port: h.port)
+        h.cp = cp2
+        h.port = port2
+        // Batch 2 starts while gw-b is still frozen; then gw-b wakes up and reconnects.
+        _ = try await FleetHarness.eventually("batch 2 pushing", timeout: .seconds(20)) { () throws -> Bool? in
+            let log = try await h.json(["rollout", "status", id])["log"]?.arrayValue ?? []
+            return log.contains { $0["text"]?.stringValue?.hasPrefix("batch 2/2") == true } ? true : nil
+        }
+        b.signal(SIGCONT)
+        let done = try await FleetHarness.eventually("the rollout ends", timeout: .seconds(30)) { () throws -> JSONValue? in
+            let s = try await h.json(["rollout", "status", id])
+            return ["succeeded", "failed", "rolled_back"].contains(s["status"]?.stringValue ?? "") ? s : .none
+        }
+        #expect(done["status"]?.stringValue == "succeeded", "\(done["reason"] ?? .null)")
+    }
 }
