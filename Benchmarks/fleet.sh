@@ -27,4 +27,4 @@ wait "$SIM_PID" || true
 echo "### simulator report"
 cat "$WORK/sim.json"
 echo "### control plane heartbeat handling time (server side, ms)"
-curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^kt_cp_heartbeat_duration_seconds_(sum|count)|^kt_cp_heartbeats_total|^kt_cp_gateways'
+curl -s -H "Authorization: Bearer $KEEPTRUSTS_API_TOKEN" "http://127.0.0.1:$PORT/metrics" | grep -E '^kt_cp_heartbeat_duration_seconds_(sum|count)|^kt_cp_heartbeats_total|^kt_cp_gateways'

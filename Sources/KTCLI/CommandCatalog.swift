@@ -27,7 +27,7 @@ public enum CommandCatalog {
                     OptionSpec("region", value: "REGION", "managed mode: region"),
                     OptionSpec("label", value: "K=V", repeatable: true, "managed mode: label"),
                     OptionSpec("heartbeat-interval", value: "DURATION", "managed mode: heartbeat period (default 10s)"),
-                    OptionSpec("admin-token", value: "TOKEN", "token for /keeptrusts/config/reload from non-loopback clients (KEEPTRUSTS_ADMIN_TOKEN)"),
+                    OptionSpec("admin-token", value: "TOKEN", "token every /keeptrusts/* call must carry, loopback included; without it they answer loopback only (KEEPTRUSTS_ADMIN_TOKEN)"),
                     OptionSpec("log-level", value: "LEVEL", "debug|info|warn|error (default info)"),
                     OptionSpec("header-timeout", value: "DURATION", "close clients whose request head takes longer (default 10s)"),
                     OptionSpec("drain-timeout", value: "DURATION", "on SIGTERM, wait this long for in-flight requests (default 30s)"),
@@ -49,6 +49,7 @@ public enum CommandCatalog {
                     OptionSpec("listen", value: "HOST:PORT", "address to listen on (default 127.0.0.1:41000)"),
                     OptionSpec("data", value: "DIR", "state directory (SQLite at DIR/kt.db; default $KEEPTRUSTS_HOME/control-plane)"),
                     OptionSpec("log-level", value: "LEVEL", "debug|info|warn|error (default info)"),
+                    OptionSpec("metrics-open", "serve /metrics without a token (default: a fleet:read token, e.g. a viewer token)"),
                 ], run: ControlPlaneCommands.run),
                 .group("token", "API tokens", [
                     .leaf("create", "issue a token (printed once)", options: [

@@ -4,7 +4,7 @@ import KTModel
 /// Decodes a (merged) policy-config node tree into `PolicyConfig`, strictly, collecting every
 /// problem as a diagnostic. Warnings are reported alongside a successful decode.
 public enum PolicyConfigDecoder {
-    public static let topLevelKeys = ["pack", "providers", "policies", "policy", "size_limits", "global_rate_limit", "user_rate_limit"]
+    public static let topLevelKeys = ["pack", "providers", "policies", "policy", "size_limits", "global_rate_limit", "user_rate_limit", "client_auth"]
 
     public struct Result: Sendable {
         public var config: PolicyConfig?
@@ -40,9 +40,14 @@ public enum PolicyConfigDecoder {
         let sizeLimits = top["size_limits"].map { decodeSizeLimits($0, d) } ?? SizeLimits()
         let global = top["global_rate_limit"].flatMap { decodeRateLimit($0, "global_rate_limit", d) }
         let user = top["user_rate_limit"].flatMap { decodeUserRateLimit($0, d) }
+        let clientAuth = top["client_auth"].flatMap { decodeClientAuth($0, d) }
+        if let user, user.keyBy == .clientKey, top["client_auth"] == nil {
+            d.report(.invalidKeyOrValue, "user_rate_limit.key_by", top["user_rate_limit"],
+                     "key_by: client_key needs a client_auth block (clients without keys have no key id to count by)")
+        }
         guard let pack, let providers else { return nil }
         return PolicyConfig(pack: pack, providers: providers, chain: chain, policies: policies,
-                            sizeLimits: sizeLimits, globalRateLimit: global, userRateLimit: user)
+                            sizeLimits: sizeLimits, globalRateLimit: global, userRateLimit: user, clientAuth: clientAuth)
     }
 
     // MARK: pack
@@ -221,7 +226,7 @@ public enum PolicyConfigDecoder {
         return nil
     }
 
-    static func decodeSecretRef(_ node: YAMLNode, _ path: String, _ d: NodeDecoder) -> SecretRef? {
+    static func decodeSecretRef(_ node: YAMLNode, _ path: String, _ d: NodeDecoder, name: String = "secret_key_ref") -> SecretRef? {
         guard let m = d.mapping(node, path, keys: ["env", "file"]) else { return nil }
         switch (m["env"], m["file"]) {
         case (let e?, nil):
@@ -234,9 +239,9 @@ public enum PolicyConfigDecoder {
         case (nil, let f?):
             return d.string(f, "\(path).file").map(SecretRef.file)
         case (.some, .some):
-            d.report(.providerWiring, path, node, "secret_key_ref takes exactly one of 'env' or 'file', not both")
+            d.report(.providerWiring, path, node, "\(name) takes exactly one of 'env' or 'file', not both")
         case (nil, nil):
-            d.report(.providerWiring, path, node, "secret_key_ref needs 'env' or 'file'")
+            d.report(.providerWiring, path, node, "\(name) needs 'env' or 'file'")
         }
         return nil
     }
@@ -447,7 +452,7 @@ public enum PolicyConfigDecoder {
 
     static func decodeUserRateLimit(_ node: YAMLNode, _ d: NodeDecoder) -> UserRateLimit? {
         let path = "user_rate_limit"
-        guard let m = d.mapping(node, path, keys: ["max_requests", "window_seconds", "header_names"], required: ["max_requests", "window_seconds"]) else { return nil }
+        guard let m = d.mapping(node, path, keys: ["max_requests", "window_seconds", "header_names", "key_by"], required: ["max_requests", "window_seconds"]) else { return nil }
         let n = d.int(m["max_requests"], "\(path).max_requests", range: 1...100_000_000)
         let w = d.int(m["window_seconds"], "\(path).window_seconds", range: 1...86_400)
         var headers = ["x-user-id"]
@@ -455,7 +460,63 @@ public enum PolicyConfigDecoder {
             if h.isEmpty { d.report(.outOfRange, "\(path).header_names", m["header_names"], "needs at least one header name") }
             else { headers = h.map { $0.lowercased() } }
         }
+        var keyBy = UserRateLimit.KeyBy.header
+        if let k = m["key_by"], let text = d.string(k, "\(path).key_by") {
+            if let parsed = UserRateLimit.KeyBy(rawValue: text) { keyBy = parsed }
+            else { d.report(.invalidKeyOrValue, "\(path).key_by", k, "key_by must be header or client_key, not '\(text.prefix(40))'") }
+        }
+        if keyBy == .clientKey, m["header_names"] != nil {
+            d.report(.invalidKeyOrValue, "\(path).header_names", m["header_names"], "header_names is not used with key_by: client_key; remove one of them")
+        }
         guard let n, let w else { return nil }
-        return UserRateLimit(maxRequests: n, windowSeconds: w, headerNames: headers)
+        return UserRateLimit(maxRequests: n, windowSeconds: w, headerNames: headers, keyBy: keyBy)
+    }
+
+    // MARK: client_auth
+
+    static let maxClientKeys = 10_000
+
+    static func decodeClientAuth(_ node: YAMLNode, _ d: NodeDecoder) -> ClientAuth? {
+        let path = "client_auth"
+        guard let m = d.mapping(node, path, keys: ["header", "keys"], required: ["keys"]) else { return nil }
+        var header = ClientAuth.Header.authorization
+        if let h = m["header"], let text = d.string(h, "\(path).header") {
+            if let parsed = ClientAuth.Header(rawValue: text.lowercased()) { header = parsed }
+            else { d.report(.invalidKeyOrValue, "\(path).header", h, "header must be authorization or x-api-key, not '\(text.prefix(40))'") }
+        }
+        guard let list = m["keys"], let items = d.list(list, "\(path).keys")?.map(\.0) else { return nil }
+        if items.isEmpty { d.report(.outOfRange, "\(path).keys", list, "needs at least one key; remove client_auth to leave the gateway open") }
+        if items.count > maxClientKeys { d.report(.outOfRange, "\(path).keys", list, "has \(items.count) keys; at most \(maxClientKeys) are accepted") }
+        var keys: [ClientAuth.Key] = []
+        var seenIDs: Set<String> = [], seenHashes: Set<String> = []
+        for (i, item) in items.enumerated() {
+            let kp = "\(path).keys[\(i)]"
+            guard let km = d.mapping(item, kp, keys: ["id", "sha256", "key_ref"], required: ["id"]) else { continue }
+            guard let id = d.string(km["id"], "\(kp).id", maxLength: 128) else { continue }
+            guard isIdentifier(id) else {
+                d.report(.invalidKeyOrValue, "\(kp).id", km["id"], "'\(id)' may only hold letters, digits, '.', '_' and '-'")
+                continue
+            }
+            if !seenIDs.insert(id).inserted { d.report(.invalidKeyOrValue, "\(kp).id", km["id"], "key id '\(id)' is used twice") }
+            switch (km["sha256"], km["key_ref"]) {
+            case (let h?, nil):
+                guard let text = d.string(h, "\(kp).sha256") else { continue }
+                let hex = text.lowercased()
+                guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                    d.report(.invalidKeyOrValue, "\(kp).sha256", h, "must be the 64 hex digits of the key's SHA-256 (printf %s \"$KEY\" | sha256sum), never the key itself")
+                    continue
+                }
+                if !seenHashes.insert(hex).inserted { d.report(.invalidKeyOrValue, "\(kp).sha256", h, "the same key hash is listed twice") }
+                keys.append(.init(id: id, source: .sha256(hex)))
+            case (nil, let r?):
+                guard let ref = decodeSecretRef(r, "\(kp).key_ref", d, name: "key_ref") else { continue }
+                keys.append(.init(id: id, source: .ref(ref)))
+            case (.some, .some):
+                d.report(.invalidKeyOrValue, kp, item, "a key takes exactly one of sha256 or key_ref, not both")
+            case (nil, nil):
+                d.report(.invalidKeyOrValue, kp, item, "a key needs sha256: <hex SHA-256 of the key> or key_ref: { env: VAR } / { file: PATH }")
+            }
+        }
+        return ClientAuth(header: header, keys: keys)
     }
 }

@@ -12,11 +12,16 @@ public struct SecretResolver: Sendable {
     }
 
     public func resolve(_ ref: SecretRef, for targetID: String) throws(KTError) -> String {
+        try resolve(ref, owner: "provider target '\(targetID)'", field: "secret_key_ref")
+    }
+
+    /// `owner` names what needs the secret ("client key 'team-b'"), `field` the config key.
+    public func resolve(_ ref: SecretRef, owner: String, field: String) throws(KTError) -> String {
         switch ref {
         case .env(let name):
             guard let value = environment[name], !value.isEmpty else {
                 throw KTError(.secretUnresolved,
-                              "provider target '\(targetID)': environment variable \(name) (secret_key_ref.env) is not set or empty; export it before starting the gateway")
+                              "\(owner): environment variable \(name) (\(field).env) is not set or empty; export it before starting the gateway")
             }
             return value
         case .file(let path):
@@ -25,15 +30,15 @@ public struct SecretResolver: Sendable {
                 data = try Data(contentsOf: URL(fileURLWithPath: path))
             } catch {
                 throw KTError(.secretUnresolved,
-                              "provider target '\(targetID)': cannot read secret file \(path) (secret_key_ref.file); check the path and its permissions")
+                              "\(owner): cannot read secret file \(path) (\(field).file); check the path and its permissions")
             }
             guard data.count <= maxFileBytes else {
-                throw KTError(.secretUnresolved, "provider target '\(targetID)': secret file \(path) is larger than \(maxFileBytes) bytes")
+                throw KTError(.secretUnresolved, "\(owner): secret file \(path) is larger than \(maxFileBytes) bytes")
             }
             // Files written with `echo` end in a newline that is not part of the key.
             let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !value.isEmpty else {
-                throw KTError(.secretUnresolved, "provider target '\(targetID)': secret file \(path) (secret_key_ref.file) is empty")
+                throw KTError(.secretUnresolved, "\(owner): secret file \(path) (\(field).file) is empty")
             }
             return value
         }

@@ -17,6 +17,8 @@ public final class ControlPlane: Sendable {
         public var eventRetention = 1_000_000
         public var logLevel = JSONLogger.Level.info
         public var heartbeatFlushInterval: Duration = .seconds(1)
+        /// `/metrics` without a token (for scrapers that cannot send one).
+        public var metricsOpen = false
         public init(dataDir: String) { self.dataDir = dataDir }
     }
 

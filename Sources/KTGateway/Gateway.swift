@@ -135,6 +135,9 @@ public actor Gateway {
         core.logger.log(.info, "gateway listening", [("address", .string("\(options.host):\(port)")), ("version", .string(KTVersion.current)),
                                                 ("config_version", .string(snapshot.config.pack.version)), ("sha", .string(snapshot.loaded.sha)),
                                                 ("chain", .array(snapshot.config.chain.map { .string($0.rawValue) }))], always: true)
+        if options.adminToken == nil {
+            core.logger.info("no admin token: /keeptrusts/* (config, events, reload) answers loopback callers only; set --admin-token or KEEPTRUSTS_ADMIN_TOKEN to require a token instead", [])
+        }
         return port
     }
 

@@ -55,8 +55,13 @@ extension GatewayCore {
 
         // Rate limits, then the request phase of the chain: both before any upstream call.
         let userLimit = snap.config.userRateLimit.flatMap { limit -> (String, UserRateLimit)? in
-            for h in limit.headerNames { if let v = request.headers[h], !v.isEmpty { return (v, limit) } }
-            return nil
+            switch limit.keyBy {
+            case .clientKey:
+                return ctx.clientKeyID.map { ("key:" + $0, limit) }
+            case .header:
+                for h in limit.headerNames { if let v = request.headers[h], !v.isEmpty { return (v, limit) } }
+                return nil
+            }
         }
         if let (scope, retry) = rateLimiter.check(snap.config.globalRateLimit, user: userLimit, now: Date().timeIntervalSince1970) {
             ctx.verdict = "block"
@@ -385,6 +390,7 @@ extension GatewayCore {
         var fields: [(String, JSONValue)] = [
             ("id", .string(ctx.requestID)),
             ("client_request_id", .optional(ctx.clientRequestID)),
+            ("client_key", .optional(ctx.clientKeyID)),
             ("time", .string(Date().formatted(.iso8601.year().month().day().timeSeparator(.colon).time(includingFractionalSeconds: true)) + "Z")),
             ("gateway", .string(options.gatewayID)),
             ("config_version", .string(snap.config.pack.version)), ("config_sha", .string(snap.loaded.sha)),

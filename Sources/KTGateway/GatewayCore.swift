@@ -124,6 +124,15 @@ public final class GatewayCore: Sendable {
         var ctx = RequestContext(requestID: RequestID.make(), started: started, route: Self.routeLabel(request.path))
         ctx.clientRequestID = RequestID.sanitizedClientID(request.headers["x-request-id"])
         let path = request.path
+        // The OpenAI surface needs a client key when the config lists them (ops routes have the admin token).
+        if path.hasPrefix("/v1/"), let keyring = currentSnapshot.clientKeys {
+            let verdict = keyring.verify(request.headers)
+            guard case .accepted(let id) = verdict else {
+                await refuseClientKey(writer, &ctx, missing: verdict == .missing)
+                return
+            }
+            ctx.clientKeyID = id
+        }
         switch (request.method, path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             await respondJSON(writer, &ctx, 200, .object([("status", "ok")]))
@@ -146,19 +155,14 @@ public final class GatewayCore: Sendable {
             await respond(writer, &ctx, 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8), log: false)
         case ("GET", "/keeptrusts/events"):
             // Events describe other users' requests (with content when the audit keeps it).
-            guard eventsReadAllowed(request) else {
-                await respondError(writer, &ctx, OpenAIError(status: options.adminToken == nil ? 403 : 401, type: "permission_error",
-                                                             message: options.adminToken == nil
-                                                                ? "the event log is served to loopback only; start the gateway with --admin-token to read it remotely"
-                                                                : "the event log needs the admin token (Authorization: Bearer …)", code: "forbidden"))
-                return
-            }
+            if let refusal = opsRefusal(request, what: "the event log") { await respondError(writer, &ctx, refusal); return }
             let q = request.query
             let after = Int(q["since"] ?? "") ?? 0
             let limit = min(max(Int(q["limit"] ?? "") ?? 100, 1), 1000)
             let (list, last) = events.list(after: after, limit: limit)
             await respondJSON(writer, &ctx, 200, .object([("events", .array(list)), ("next_since", .int(last))]))
         case ("GET", "/keeptrusts/config"):
+            if let refusal = opsRefusal(request, what: "the effective config") { await respondError(writer, &ctx, refusal); return }
             await respondJSON(writer, &ctx, 200, configJSON())
         case ("POST", "/keeptrusts/config/reload"):
             await handleReload(request, writer, &ctx)
@@ -266,17 +270,43 @@ public final class GatewayCore: Sendable {
         return options.adminToken.map { token in bearer.map { ConstantTime.equal($0, token) } ?? false } ?? false
     }
 
-    /// The admin token when one is set; loopback when none is.
-    func eventsReadAllowed(_ request: HTTPRequest) -> Bool {
-        options.adminToken == nil ? request.peerIsLoopback : hasAdminToken(request)
+    /// 401 in the OpenAI envelope. No decision event: the request reached no policy and no
+    /// upstream, and an unauthenticated caller must not be able to fill the audit log; it is
+    /// counted in `/metrics` and has its log line.
+    func refuseClientKey(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, missing: Bool) async {
+        ctx.recorded = true
+        metrics.recordClientAuthFailure(missing ? "missing" : "unknown")
+        var e = OpenAIError(status: 401, type: "invalid_request_error",
+                            message: missing
+                                ? "You didn't provide an API key. This gateway needs a client key: Authorization: Bearer <key> (or x-api-key: <key>)."
+                                : "Incorrect API key provided. The key is not one of this gateway's client keys.",
+                            code: "invalid_api_key")
+        e.headers = [("www-authenticate", "Bearer realm=\"keeptrusts\"")]
+        await respondError(writer, &ctx, e)
+    }
+
+    /// Why an ops endpoint (`/keeptrusts/*`) refuses this request, nil when it may proceed.
+    /// With an admin token every caller needs it, loopback included (a local reverse proxy makes
+    /// any remote client look local); without one only loopback callers are served.
+    func opsRefusal(_ request: HTTPRequest, what: String) -> OpenAIError? {
+        var refusal: OpenAIError
+        if options.adminToken != nil {
+            guard !hasAdminToken(request) else { return nil }
+            refusal = OpenAIError(status: 401, type: "authentication_error",
+                                  message: "\(what) needs the gateway's admin token: send Authorization: Bearer <token> (the --admin-token / KEEPTRUSTS_ADMIN_TOKEN the gateway was started with)",
+                                  code: "invalid_admin_token")
+        } else {
+            guard !request.peerIsLoopback else { return nil }
+            refusal = OpenAIError(status: 403, type: "permission_error",
+                                  message: "\(what) is served to loopback only; start the gateway with --admin-token (or KEEPTRUSTS_ADMIN_TOKEN) to use it remotely",
+                                  code: "forbidden")
+        }
+        if refusal.status == 401 { refusal.headers = [("www-authenticate", "Bearer realm=\"keeptrusts\"")] }
+        return refusal
     }
 
     func handleReload(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async {
-        guard request.peerIsLoopback || hasAdminToken(request) else {
-            await respondError(writer, &ctx, OpenAIError(status: 403, type: "permission_error",
-                                                   message: "config reload is allowed from loopback or with the admin token", code: "forbidden"))
-            return
-        }
+        if let refusal = opsRefusal(request, what: "config reload") { await respondError(writer, &ctx, refusal); return }
         guard let action = reloadAction else {
             await respondError(writer, &ctx, .unavailable("the gateway is not ready to reload", code: "not_ready"))
             return
@@ -339,6 +369,7 @@ public final class GatewayCore: Sendable {
         guard log else { return }
         var fields: [(String, JSONValue)] = [("request_id", .string(ctx.requestID)), ("client_request_id", .optional(ctx.clientRequestID)), ("route", .string(ctx.route)),
                                              ("status", .int(ctx.status)), ("duration_ms", .double((total * 1000 * 100).rounded() / 100))]
+        if let key = ctx.clientKeyID { fields.append(("client_key", .string(key))) }
         if isProxy {
             fields.append(("overhead_ms", .double((max(0, total - ctx.upstreamSeconds) * 1000 * 100).rounded() / 100)))
             fields.append(("model", .optional(ctx.model)))
@@ -354,6 +385,8 @@ public final class GatewayCore: Sendable {
 /// Per-request bookkeeping for metrics, headers and the log line.
 struct RequestContext {
     var requestID: String
+    /// The `client_auth` key id the request authenticated with (never the key).
+    var clientKeyID: String?
     /// The client's own `x-request-id`, sanitised (≤ 128 visible ASCII characters).
     var clientRequestID: String?
     var started: ContinuousClock.Instant

@@ -21,6 +21,8 @@ public final class GatewayMetrics: Sendable {
         var fallbacks = 0
         var processed = 0
         var reloads: [String: Int] = [:]
+        /// Requests refused for want of a valid client key, by reason (missing, unknown).
+        var clientAuthFailures: [String: Int] = [:]
     }
 
     /// Distinct (policy, verdict, reason) series kept; reason codes come from the policies, but a
@@ -65,6 +67,8 @@ public final class GatewayMetrics: Sendable {
     public func recordFallback() { state.withLock { $0.fallbacks += 1 } }
     public func recordReload(ok: Bool) { state.withLock { $0.reloads[ok ? "ok" : "rejected", default: 0] += 1 } }
 
+    public func recordClientAuthFailure(_ reason: String) { state.withLock { $0.clientAuthFailures[reason, default: 0] += 1 } }
+
     public var requestsProcessed: Int { state.withLock { $0.processed } }
 
     /// What the managed agent reports about its event upload queue (nil in standalone mode).
@@ -103,6 +107,8 @@ public final class GatewayMetrics: Sendable {
         out.gauge("kt_circuit_breaker_state", "Breaker state per target: 0 closed, 1 open, 2 half-open.", breakers.map { ([("target", $0.0)], Double($0.1)) })
         out.gauge("kt_requests_in_flight", "Requests being handled now.", Double(inFlightCount))
         out.counter("kt_config_reloads_total", "Config reloads, by result.", s.reloads.keys.sorted().map { ([("result", $0)], Double(s.reloads[$0]!)) })
+        out.counter("kt_client_auth_failures_total", "Requests refused with 401 for a missing or unknown client key (client_auth).",
+                    ["missing", "unknown"].map { ([("reason", $0)], Double(s.clientAuthFailures[$0] ?? 0)) })
         if let a = audit {
             out.gauge("kt_audit_healthy", "1 while the audit log stores records, 0 while writes fail.", a.ok ? 1 : 0)
             out.counter("kt_audit_records_total", "Audit records by outcome: written (durable), failed (a write or fsync failed), dropped (the writer's queue was full).",

@@ -63,14 +63,17 @@ public final class GatewaySnapshot: Sendable {
     public let loaded: LoadedConfig
     public let targets: [CompiledTarget]
     public let engine: PolicyEngine
+    /// nil: no `client_auth` block, the gateway is open.
+    public let clientKeys: ClientKeyring?
     public let loadedAt: Date
 
     public var config: PolicyConfig { loaded.config }
 
-    init(loaded: LoadedConfig, targets: [CompiledTarget], engine: PolicyEngine) {
+    init(loaded: LoadedConfig, targets: [CompiledTarget], engine: PolicyEngine, clientKeys: ClientKeyring?) {
         self.loaded = loaded
         self.targets = targets
         self.engine = engine
+        self.clientKeys = clientKeys
         self.loadedAt = Date()
     }
 
@@ -111,8 +114,12 @@ public final class GatewaySnapshot: Sendable {
             case .failure(let e): problems.append(e.message)
             }
         }
+        var clientKeys: ClientKeyring?
+        if let auth = loaded.config.clientAuth {
+            do throws(KTError) { clientKeys = try ClientKeyring(auth, secrets: secrets) } catch { problems.append(error.message) }
+        }
         if !problems.isEmpty { throw KTError(.secretUnresolved, problems.joined(separator: "\n")) }
-        return GatewaySnapshot(loaded: loaded, targets: compiled, engine: engine)
+        return GatewaySnapshot(loaded: loaded, targets: compiled, engine: engine, clientKeys: clientKeys)
     }
 
     /// One target ready to call: its secret resolved, its transport chosen (no debug override).

@@ -8,10 +8,12 @@ public struct PolicyConfig: Sendable, Equatable {
     public var sizeLimits: SizeLimits
     public var globalRateLimit: RateLimit?
     public var userRateLimit: UserRateLimit?
+    /// nil: the gateway is open to anyone who reaches it.
+    public var clientAuth: ClientAuth?
 
     public init(pack: Pack, providers: Providers, chain: [PolicyKind], policies: PolicySettingsSet,
                 sizeLimits: SizeLimits = SizeLimits(), globalRateLimit: RateLimit? = nil,
-                userRateLimit: UserRateLimit? = nil) {
+                userRateLimit: UserRateLimit? = nil, clientAuth: ClientAuth? = nil) {
         self.pack = pack
         self.providers = providers
         self.chain = chain
@@ -19,6 +21,7 @@ public struct PolicyConfig: Sendable, Equatable {
         self.sizeLimits = sizeLimits
         self.globalRateLimit = globalRateLimit
         self.userRateLimit = userRateLimit
+        self.clientAuth = clientAuth
     }
 }
 
@@ -207,13 +210,20 @@ public struct RateLimit: Sendable, Equatable {
 }
 
 public struct UserRateLimit: Sendable, Equatable {
+    /// What identifies the user: a request header, or the client key's id (`client_auth`).
+    public enum KeyBy: String, Sendable, Equatable {
+        case header
+        case clientKey = "client_key"
+    }
     public var maxRequests: Int
     public var windowSeconds: Int
     /// Request headers whose first present value identifies the user.
     public var headerNames: [String]
-    public init(maxRequests: Int, windowSeconds: Int, headerNames: [String] = ["x-user-id"]) {
+    public var keyBy: KeyBy
+    public init(maxRequests: Int, windowSeconds: Int, headerNames: [String] = ["x-user-id"], keyBy: KeyBy = .header) {
         self.maxRequests = maxRequests
         self.windowSeconds = windowSeconds
         self.headerNames = headerNames
+        self.keyBy = keyBy
     }
 }

@@ -17,6 +17,17 @@ import KTTestSupport
         let ok = await RawClient.get(port: port, path: "/keeptrusts/events", headers: ["Authorization": "Bearer s3cret-admin"])
         #expect(ok?.status == 200)
         #expect(ok?.text.contains("\"events\"") == true)
+        // Every ops endpoint trusts the token, not the (loopback) address.
+        let reload = await RawClient.post(port: port, path: "/keeptrusts/config/reload", json: "")
+        #expect(reload?.status == 401)
+        #expect(reload?.text.contains("invalid_admin_token") == true)
+        #expect(await RawClient.get(port: port, path: "/keeptrusts/config")?.status == 401)
+        let auth = ["Authorization": "Bearer s3cret-admin"]
+        #expect(await RawClient.post(port: port, path: "/keeptrusts/config/reload", json: "", headers: auth)?.status == 200)
+        #expect(await RawClient.get(port: port, path: "/keeptrusts/config", headers: auth)?.status == 200)
+        // Health and readiness stay open for probes.
+        #expect(await RawClient.get(port: port, path: "/healthz")?.status == 200)
+        #expect(await RawClient.get(port: port, path: "/readyz")?.status == 200)
     }
 
     @Test func requestIDsAreTheGatewaysOwnAndClientIDsAreSanitised() async throws {

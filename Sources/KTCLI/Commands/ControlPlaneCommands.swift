@@ -17,6 +17,7 @@ enum ControlPlaneCommands {
             ?? (GatewayGroupsLoader.keeptrustsHome(environment: env) as NSString).appendingPathComponent("control-plane")
         var options = ControlPlane.Options(dataDir: dataDir)
         (options.host, options.port) = listen
+        options.metricsOpen = args.flag("metrics-open")
         if let level = args.value("log-level") {
             guard let l = JSONLogger.Level(name: level) else { ctx.err("error: --log-level must be debug, info, warn or error"); return 2 }
             options.logLevel = l
