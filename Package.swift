@@ -16,6 +16,8 @@ let package = Package(
                        providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSSL", pkgConfig: "libssl",
+                       providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
@@ -26,7 +28,10 @@ let package = Package(
         .target(name: "KTModel", swiftSettings: strict),
         .target(name: "KTConfig", dependencies: ["KTModel", "CYAML", "CCrypto"], swiftSettings: strict),
         .target(name: "CCurlShim", linkerSettings: [.linkedLibrary("curl")]),
-        .target(name: "KTHTTP", dependencies: ["CKTShim"], swiftSettings: strict),
+        // TLS policy (versions, ciphers, ALPN, resumption, verification) over libssl, in C because
+        // much of OpenSSL's API is macros.
+        .target(name: "CKTTLS", dependencies: ["CSSL"]),
+        .target(name: "KTHTTP", dependencies: ["KTModel", "CKTShim", "CKTTLS"], swiftSettings: strict),
         .target(name: "KTPolicy", dependencies: ["KTModel", "KTConfig"], resources: [.copy("Resources/injection-model.bin")],
                 swiftSettings: strict),
         .target(name: "KTGateway", dependencies: ["KTModel", "KTConfig", "KTHTTP", "KTPolicy", "CCurlShim"], swiftSettings: strict),

@@ -31,7 +31,7 @@ public enum CommandCatalog {
                     OptionSpec("log-level", value: "LEVEL", "debug|info|warn|error (default info)"),
                     OptionSpec("header-timeout", value: "DURATION", "close clients whose request head takes longer (default 10s)"),
                     OptionSpec("drain-timeout", value: "DURATION", "on SIGTERM, wait this long for in-flight requests (default 30s)"),
-                ], run: handlers.gatewayRun),
+                ] + TLSFlags.serverOptions, run: handlers.gatewayRun),
                 .leaf("list", "list registered gateways", options: [
                     OptionSpec("status", value: "online|offline|degraded", "only gateways in this status"),
                     OptionSpec("group", value: "G", "only gateways of this group"), groupsFile, json,
@@ -50,7 +50,9 @@ public enum CommandCatalog {
                     OptionSpec("data", value: "DIR", "state directory (SQLite at DIR/kt.db; default $KEEPTRUSTS_HOME/control-plane)"),
                     OptionSpec("log-level", value: "LEVEL", "debug|info|warn|error (default info)"),
                     OptionSpec("metrics-open", "serve /metrics without a token (default: a fleet:read token, e.g. a viewer token)"),
-                ], run: ControlPlaneCommands.run),
+                    OptionSpec("tls-client-ca", value: "FILE", "mutual TLS: require client certificates signed by this CA (KEEPTRUSTS_TLS_CLIENT_CA)"),
+                    OptionSpec("tls-bind-identity", "with --tls-client-ca: a gateway token is accepted only with a certificate whose SAN or CN is its gateway id"),
+                ] + TLSFlags.serverOptions, run: ControlPlaneCommands.run),
                 .group("token", "API tokens", [
                     .leaf("create", "issue a token (printed once)", options: [
                         OptionSpec("role", value: "ROLE", "viewer|operator|admin|gateway"),

@@ -31,7 +31,11 @@ enum FleetCLI {
     static func report(_ ctx: CLIContext, _ error: ControlPlaneClient.Failure) {
         var message = "error: \(error.message)"
         switch error.kind {
-        case .unreachable: message += "\nIs the control plane running? Start one with 'kt control-plane run', or check KEEPTRUSTS_API_URL."
+        case .unreachable:
+            // A TLS failure already says what to set; "is it running?" would send the reader elsewhere.
+            if !error.message.contains("TLS") {
+                message += "\nIs the control plane running? Start one with 'kt control-plane run', or check KEEPTRUSTS_API_URL."
+            }
         case .http(401): message += "\nCheck KEEPTRUSTS_API_TOKEN (the admin token is in the control plane's DATA/admin-token)."
         case .http(403): message += "\nAsk an admin for a token with that permission ('kt control-plane token create --role operator')."
         default: break

@@ -97,6 +97,12 @@ extension ControlPlane {
         guard let p = tokens.authenticate(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
             throw APIError(status: 401, code: "unauthorized", message: "invalid or revoked token")
         }
+        // A stolen gateway token is useless without that gateway's certificate and key.
+        if options.tlsBindIdentity, p.role == .gateway, let id = p.gatewayID, !request.peerCertificateNames.contains(id) {
+            let names = request.peerCertificateNames.isEmpty ? "none" : request.peerCertificateNames.joined(separator: ", ")
+            throw APIError(status: 403, code: "certificate_identity_mismatch",
+                           message: "this gateway token is bound to gateway '\(id)', but the client certificate names \(names); present the certificate issued for '\(id)' (KEEPTRUSTS_TLS_CLIENT_CERT)")
+        }
         return p
     }
 
@@ -522,6 +528,7 @@ extension ControlPlane {
         out.counter("kt_cp_events_ingested_total", "Decision events stored.", Double(s.eventsIngested))
         out.gauge("kt_cp_event_subscribers", "Live event streams.", Double(hub.subscriberCount))
         out.gauge("kt_cp_storage_healthy", "1 while the database accepts writes, 0 while they fail.", store.writeFailure == nil ? 1 : 0)
+        if let tls = tlsStatistics { out.tls(tls) }
         out.buildAndProcess(component: "control-plane", version: KTVersion.current)
         return out.text
     }

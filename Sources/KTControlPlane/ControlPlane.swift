@@ -19,6 +19,10 @@ public final class ControlPlane: Sendable {
         public var heartbeatFlushInterval: Duration = .seconds(1)
         /// `/metrics` without a token (for scrapers that cannot send one).
         public var metricsOpen = false
+        /// HTTPS (with `clientCA`: mutual TLS); SIGHUP reloads the files.
+        public var tls: TLSServerContext.Files?
+        /// A gateway token needs a client certificate naming its gateway id (SAN or CN).
+        public var tlsBindIdentity = false
         public init(dataDir: String) { self.dataDir = dataDir }
     }
 
@@ -75,6 +79,19 @@ public final class ControlPlane: Sendable {
 
     public var port: Int { server.withLock { $0?.port ?? 0 } }
 
+    /// SIGHUP: re-reads the certificate files; a pair that does not load keeps the running one.
+    public func reloadCertificate() async {
+        guard let files = options.tls, let server = server.withLock({ $0 }) else { return }
+        do throws(TLSError) {
+            server.replaceTLS(try TLSServerContext(files))
+            logger.info("TLS certificate reloaded", [("certificate", .string(files.certificate))])
+        } catch {
+            logger.warn("TLS certificate reload failed; keeping the running certificate", [("error", .string(error.message))])
+        }
+    }
+
+    var tlsStatistics: TLSStatistics? { server.withLock { $0 }.flatMap { $0.isTLS ? $0.tlsStatistics : nil } }
+
     /// Restores state, binds, serves, and starts the background work (heartbeat flushes,
     /// event pruning, unfinished rollouts).
     @discardableResult
@@ -85,6 +102,11 @@ public final class ControlPlane: Sendable {
                                               idleTimeout: .seconds(120), maxBodyBytes: 8 << 20)
         let logger = self.logger
         config.warn = { message in logger.warn(message, []) }
+        if let files = options.tls {
+            do throws(TLSError) { config.tls = try TLSServerContext(files) } catch {
+                throw KTError(.invalidUsage, "TLS: \(error.message); check --tls-cert, --tls-key and --tls-client-ca")
+            }
+        }
         let server = try HTTPServer(configuration: config, errorResponder: { status, message in
             ("application/json", Array(APIError(status: status, code: "bad_request", message: message).json.serialized().utf8))
         }) { [self] request, writer in
@@ -109,7 +131,8 @@ public final class ControlPlane: Sendable {
                 }
             }
         }
-        logger.log(.info, "control plane listening", [("address", .string("\(options.host):\(port)")), ("version", .string(KTVersion.current)),
+        logger.log(.info, "control plane listening", [("address", .string("\(options.host):\(port)")), ("scheme", .string(options.tls == nil ? "http" : "https")),
+                                                      ("mutual_tls", .bool(options.tls?.clientCA != nil)), ("version", .string(KTVersion.current)),
                                                       ("data", .string(options.dataDir)), ("gateways", .int(await registry.count)),
                                                       ("schema_version", .int(ControlPlaneStore.schemaVersion))], always: true)
         return port

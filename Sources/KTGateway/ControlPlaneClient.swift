@@ -1,5 +1,6 @@
 import Foundation
 import KTModel
+import KTHTTP
 
 /// Talks to the control plane's REST API (`KEEPTRUSTS_API_URL`, bearer token) over libcurl:
 /// used by managed gateways, the fleet simulator and the fleet CLI.
@@ -15,9 +16,12 @@ public struct ControlPlaneClient: Sendable {
 
     public let baseURL: String
     let token: String
+    /// HTTPS trust (KEEPTRUSTS_CA_FILE) and the client certificate for mutual TLS.
+    let tls: TLSClientOptions?
     let transport: any UpstreamTransport
 
-    public init(baseURL: String, token: String, transport: any UpstreamTransport = CurlTransport.shared) {
+    public init(baseURL: String, token: String, tls: TLSClientOptions? = nil, transport: any UpstreamTransport = CurlTransport.shared) {
+        self.tls = tls
         var u = baseURL
         while u.hasSuffix("/") { u.removeLast() }
         self.baseURL = u
@@ -36,7 +40,7 @@ public struct ControlPlaneClient: Sendable {
         guard let token = env["KEEPTRUSTS_API_TOKEN"], !token.isEmpty else {
             return .failure(KTError(.invalidUsage, "KEEPTRUSTS_API_TOKEN is not set; use the admin token the control plane printed on first start (also in DATA/admin-token) or one from 'kt control-plane token create'"))
         }
-        return .success(ControlPlaneClient(baseURL: url, token: token))
+        return .success(ControlPlaneClient(baseURL: url, token: token, tls: TLSClientOptions.fromEnvironment(env, clientCertificate: true)))
     }
 
     /// One JSON call. 2xx → the parsed body (nil for an empty one, e.g. 304 maps to nil too).
@@ -53,8 +57,9 @@ public struct ControlPlaneClient: Sendable {
     public func callRaw(_ method: String, _ path: String, body: JSONValue? = nil, timeout: Double = 15) async throws(Failure) -> [UInt8]? {
         var headers = [("authorization", "Bearer \(token)"), ("accept", "application/json")]
         if body != nil { headers.append(("content-type", "application/json")) }
-        let request = UpstreamRequest(url: baseURL + path, method: method, headers: headers,
+        var request = UpstreamRequest(url: baseURL + path, method: method, headers: headers,
                                       body: body.map { Array($0.serialized().utf8) } ?? [], timeoutMs: Int(timeout * 1000), stream: false)
+        request.tls = tls
         let response: UpstreamResponse
         let bytes: [UInt8]
         do {
@@ -77,8 +82,9 @@ public struct ControlPlaneClient: Sendable {
 
     /// Server-sent events from `path`: each `data:` payload parsed as JSON, until the server ends the stream.
     public func events(_ path: String) async throws(Failure) -> AsyncThrowingStream<(id: String?, event: String?, data: JSONValue), any Error> {
-        let request = UpstreamRequest(url: baseURL + path, method: "GET", headers: [("authorization", "Bearer \(token)"), ("accept", "text/event-stream")],
+        var request = UpstreamRequest(url: baseURL + path, method: "GET", headers: [("authorization", "Bearer \(token)"), ("accept", "text/event-stream")],
                                       body: [], timeoutMs: 3_600_000, stream: true)
+        request.tls = tls
         let response: UpstreamResponse
         do { response = try await transport.send(request) } catch {
             throw Failure(kind: .unreachable, code: error.kind.rawValue, message: "cannot reach the control plane at \(baseURL): \(error.message)")

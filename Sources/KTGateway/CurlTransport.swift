@@ -1,6 +1,7 @@
 import CCurlShim
 import Foundation
 import Synchronization
+import KTHTTP
 
 /// HTTP(S) to providers through libcurl's multi interface, driven by one dedicated thread.
 /// The multi handle keeps a connection cache, so connections to a target are reused; bodies
@@ -97,6 +98,22 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
         _ = kt_curl_set_ptr(easy, CURLOPT_PRIVATE, key)
         _ = kt_curl_set_long(easy, CURLOPT_TCP_NODELAY, 1)
         _ = kt_curl_set_long(easy, CURLOPT_CONNECTTIMEOUT_MS, min(r.timeoutMs, 10_000))
+        // HTTPS: TLS 1.2 at least, always verified (curl's default, kept explicit).
+        _ = kt_curl_set_long(easy, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2)
+        _ = kt_curl_set_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
+        _ = kt_curl_set_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
+        if let tls = r.tls {
+            if let ca = tls.caFile {
+                // The private CA in addition to the system store (curl's CAINFO alone would replace it).
+                _ = kt_curl_set_str(easy, CURLOPT_CAINFO, ca)
+                _ = kt_curl_set_str(easy, CURLOPT_CAPATH, "/etc/ssl/certs")
+            }
+            if let cert = tls.certificate {
+                _ = kt_curl_set_str(easy, CURLOPT_SSLCERT, cert)
+                _ = kt_curl_set_str(easy, CURLOPT_SSLKEY, tls.key ?? cert)
+            }
+        }
+        _ = kt_curl_set_ptr(easy, CURLOPT_ERRORBUFFER, t.errorBuffer)
         if r.stream {
             // A stream may run long; abort only when it stalls for the whole timeout.
             _ = kt_curl_set_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
@@ -151,14 +168,31 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
             t.deliverHeadIfNeeded()
             t.finishBody(error: nil)
         } else {
-            let error = Self.classify(code)
+            let error = Self.classify(code, detail: t.errorText, url: t.request.url)
             t.failHead(error)
             t.finishBody(error: error)
         }
     }
 
-    static func classify(_ code: CURLcode) -> UpstreamError {
+    static func classify(_ code: CURLcode, detail: String = "", url: String = "") -> UpstreamError {
         let text = String(cString: curl_easy_strerror(code))
+        let host = URLComponents(string: url).map { "\($0.host ?? "?")\($0.port.map { ":\($0)" } ?? "")" } ?? "the server"
+        let reason = detail.isEmpty ? text : detail
+        switch code {
+        case CURLE_PEER_FAILED_VERIFICATION:
+            return UpstreamError(.connectError, "TLS: cannot verify the certificate of \(host): \(reason); \(TLSClientOptions.advice(forReason: reason))")
+        case CURLE_SSL_CONNECT_ERROR:
+            return UpstreamError(.connectError, "TLS handshake with \(host) failed: \(reason); \(TLSClientOptions.advice(forReason: reason))")
+        case CURLE_SSL_CERTPROBLEM:
+            return UpstreamError(.connectError, "TLS: cannot use the client certificate: \(reason); check KEEPTRUSTS_TLS_CLIENT_CERT and KEEPTRUSTS_TLS_CLIENT_KEY")
+        case CURLE_SEND_ERROR where detail.contains("alert"), CURLE_RECV_ERROR where detail.contains("alert"):
+            // TLS 1.3 sends the server's verdict on our certificate after the handshake, as an alert.
+            return UpstreamError(.connectError, "TLS: \(host) ended the connection: \(reason); \(TLSClientOptions.advice(forReason: reason))")
+        case CURLE_SSL_CACERT_BADFILE:
+            return UpstreamError(.connectError, "TLS: cannot read the CA file: \(reason); check KEEPTRUSTS_CA_FILE")
+        default:
+            break
+        }
         switch code {
         case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_SSL_CONNECT_ERROR:
             return UpstreamError(.connectError, text)
@@ -174,6 +208,15 @@ public final class CurlTransport: UpstreamTransport, @unchecked Sendable {
         let request: UpstreamRequest
         var easy: UnsafeMutableRawPointer?
         var headerList: UnsafeMutablePointer<curl_slist>?
+        /// curl's detailed reason for a failure (CURL_ERROR_SIZE bytes), e.g. the certificate problem.
+        /// Allocated (not an array) so curl may keep the address for the whole transfer.
+        let errorBuffer: UnsafeMutablePointer<CChar> = {
+            let p = UnsafeMutablePointer<CChar>.allocate(capacity: 256)
+            p.initialize(repeating: 0, count: 256)
+            return p
+        }()
+        var errorText: String { String(cString: errorBuffer) }
+        deinit { errorBuffer.deallocate() }
         var headContinuation: CheckedContinuation<Result<UpstreamResponse, UpstreamError>, Never>?
         var bodyContinuation: AsyncThrowingStream<[UInt8], any Error>.Continuation?
         var status = 0

@@ -23,6 +23,8 @@ public actor Gateway {
         public var policyBudget: Duration = .seconds(2)
         public var upstreamOverride: UpstreamOverride?
         public var adminToken: String?
+        /// HTTPS: certificate and key files (reloaded with the config on SIGHUP / reload).
+        public var tls: TLSServerContext.Files?
         public var logLevel = JSONLogger.Level.info
         public var drainTimeout: Duration = .seconds(30)
         public var headerTimeout: Duration = .seconds(10)
@@ -62,6 +64,8 @@ public actor Gateway {
     /// once the control plane has delivered one.
     private var configPaths: [String]
     /// The control plane's name for the running config (nil while it comes from local files).
+    /// The certificate in use (HTTPS); a reload that cannot load the files keeps it.
+    private let initialTLS: TLSServerContext?
     private var managedVersion: String?
     private var managedSource: String?
 
@@ -72,7 +76,27 @@ public actor Gateway {
         let transport = httpTransport ?? CurlTransport.shared
         let snapshot = try Self.loadSnapshot(options: options, paths: options.configPaths, loader: loader, transport: transport)
         self.core = GatewayCore(options: options, snapshot: snapshot, transport: transport)
+        do throws(TLSError) {
+            if let files = options.tls { initialTLS = try TLSServerContext(files) } else { initialTLS = nil }
+        } catch {
+            throw KTError(.invalidUsage, "TLS: \(error.message); check --tls-cert and --tls-key (KEEPTRUSTS_TLS_CERT / KEEPTRUSTS_TLS_KEY)")
+        }
         try core.ensureAudit(for: snapshot)
+    }
+
+    /// Re-reads the certificate and key; a pair that does not load never replaces the running
+    /// one. Open connections keep the certificate they began with. Returns the problem, if any.
+    @discardableResult
+    public func reloadCertificate() -> String? {
+        guard let files = options.tls, let server else { return nil }
+        do throws(TLSError) {
+            server.replaceTLS(try TLSServerContext(files))
+            core.logger.info("TLS certificate reloaded", [("certificate", .string(files.certificate))])
+            return nil
+        } catch {
+            core.logger.warn("TLS certificate reload failed; keeping the running certificate", [("error", .string(error.message))])
+            return error.message
+        }
     }
 
     static func loadSnapshot(options: Options, paths: [String], loader: ConfigLoader, transport: any UpstreamTransport,
@@ -111,6 +135,7 @@ public actor Gateway {
         let core = self.core
         let logger = core.logger
         config.warn = { message in logger.warn(message, []) }
+        config.tls = initialTLS
         let server = try HTTPServer(configuration: config, errorResponder: { status, message in
             let type = status == 413 ? "invalid_request_error" : (status >= 500 ? "api_error" : "invalid_request_error")
             let code: String
@@ -131,8 +156,10 @@ public actor Gateway {
         }
         let port = try await server.start()
         self.server = server
+        core.attach(server)
         // Always printed, whatever the log level: supervisors and scripts wait for this line.
-        core.logger.log(.info, "gateway listening", [("address", .string("\(options.host):\(port)")), ("version", .string(KTVersion.current)),
+        core.logger.log(.info, "gateway listening", [("address", .string("\(options.host):\(port)")), ("scheme", .string(initialTLS == nil ? "http" : "https")),
+                                                ("version", .string(KTVersion.current)),
                                                 ("config_version", .string(snapshot.config.pack.version)), ("sha", .string(snapshot.loaded.sha)),
                                                 ("chain", .array(snapshot.config.chain.map { .string($0.rawValue) }))], always: true)
         if options.adminToken == nil {
@@ -143,6 +170,12 @@ public actor Gateway {
 
     /// Re-reads the config files. An invalid config never replaces the running one.
     public func reload() async -> ReloadOutcome {
+        var outcome = await reloadConfig()
+        if let problem = reloadCertificate() { outcome.message += "; the TLS certificate was not reloaded: \(problem)" }
+        return outcome
+    }
+
+    private func reloadConfig() async -> ReloadOutcome {
         let current = core.currentSnapshot
         do {
             let next = try Self.loadSnapshot(options: options, paths: configPaths, loader: loader, transport: core.transport)

@@ -116,6 +116,7 @@ extension GatewayCore {
                 body: parsed.body(forTargetModel: target.target.model), timeoutMs: target.target.timeoutMs, stream: parsed.stream,
                 maxResponseBytes: snap.config.sizeLimits.maxResponseBytes)
             upstreamRequest.pausesForConsumer = true
+            upstreamRequest.tls = target.tls
             let attemptStart = ContinuousClock.now
             let response: UpstreamResponse
             do throws(UpstreamError) {

@@ -18,6 +18,8 @@ public final class GatewayCore: Sendable {
     private let latencyEWMA = Mutex<[String: Double]>([:])
     private let roundRobin = Atomic<Int>(0)
     private let reload = Mutex<(@Sendable () async -> Gateway.ReloadOutcome)?>(nil)
+    /// The listener, once started (for its TLS handshake counts in /metrics).
+    private let listener = Mutex<HTTPServer?>(nil)
     let rateLimiter = RateLimiter()
     let policyExecutor = PolicyExecutor.shared
     let events = EventRing()
@@ -51,6 +53,8 @@ public final class GatewayCore: Sendable {
     }
 
     public var currentSnapshot: GatewaySnapshot { snapshot.withLock { $0 } }
+
+    func attach(_ server: HTTPServer) { listener.withLock { $0 = server } }
 
     /// In-flight requests keep the snapshot they started with; new ones get this one.
     func swap(_ next: GatewaySnapshot) {
@@ -150,8 +154,9 @@ public final class GatewayCore: Sendable {
         case ("GET", "/metrics"):
             let s = currentSnapshot
             let events = telemetry.isEnabled ? GatewayMetrics.EventQueue(queued: telemetry.queued, dropped: telemetry.dropped, uploaded: telemetry.uploaded) : nil
+            let tls = listener.withLock { $0 }.flatMap { $0.isTLS ? $0.tlsStatistics : nil }
             let text = metrics.render(breakers: breakerStates(), configInfo: (s.config.pack.version, s.loaded.sha),
-                                      audit: s.engine.auditSettings != nil ? audit?.health : nil, events: events)
+                                      audit: s.engine.auditSettings != nil ? audit?.health : nil, events: events, tls: tls)
             await respond(writer, &ctx, 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8), log: false)
         case ("GET", "/keeptrusts/events"):
             // Events describe other users' requests (with content when the audit keeps it).

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import KTModel
 import KTPolicy
+import KTHTTP
 
 /// Counters and histograms for `/metrics` (Prometheus text exposition 0.0.4). Every label value
 /// comes from a bounded set: served routes (or `other`), configured targets, policy kinds,
@@ -85,7 +86,7 @@ public final class GatewayMetrics: Sendable {
 
     /// Prometheus text; `breakers` are current breaker gauge values by target.
     public func render(breakers: [(String, Int)], configInfo: (version: String, sha: String)?, audit: AuditLog.Health? = nil,
-                       events: EventQueue? = nil) -> String {
+                       events: EventQueue? = nil, tls: TLSStatistics? = nil) -> String {
         let s = state.withLock { $0 }
         var out = PrometheusText()
         out.counter("kt_requests_total", "Requests answered, by route, status and provider target.",
@@ -122,6 +123,7 @@ public final class GatewayMetrics: Sendable {
             out.counter("kt_events_uploaded_total", "Decision events delivered to the control plane.", Double(e.uploaded))
             out.counter("kt_events_dropped_total", "Decision events dropped because the upload queue was full.", Double(e.dropped))
         }
+        if let tls { out.tls(tls) }
         if let c = configInfo {
             out.gauge("kt_config_info", "The running config (always 1).", [([("version", c.version), ("sha", c.sha)], 1)])
         }

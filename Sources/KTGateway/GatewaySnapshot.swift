@@ -2,6 +2,7 @@ import Foundation
 import KTModel
 import KTConfig
 import KTPolicy
+import KTHTTP
 
 /// Debug overrides of `kt gateway run` (`--upstream*` / `KEEPTRUSTS_UPSTREAM*`): send every
 /// request to one OpenAI-compatible base URL.
@@ -23,11 +24,14 @@ public struct CompiledTarget: Sendable {
     public var target: ProviderTarget
     public var apiKey: String?
     public var transport: any UpstreamTransport
+    /// HTTPS trust for this provider: the system store, plus KEEPTRUSTS_CA_FILE when set.
+    public var tls: TLSClientOptions?
 
-    public init(target: ProviderTarget, apiKey: String?, transport: any UpstreamTransport) {
+    public init(target: ProviderTarget, apiKey: String?, transport: any UpstreamTransport, tls: TLSClientOptions? = nil) {
         self.target = target
         self.apiKey = apiKey
         self.transport = transport
+        self.tls = tls
     }
 
     /// The upstream URL for an OpenAI path such as `/chat/completions`.
@@ -106,7 +110,8 @@ public final class GatewaySnapshot: Sendable {
                 target.provider = .openaiCompatible
                 if let h = o.apiKeyHeader { target.apiKeyHeader = h }
                 if let p = o.apiKeyPrefix { target.apiKeyPrefix = p } else if o.apiKeyHeader != nil { target.apiKeyPrefix = "" }
-                compiled.append(CompiledTarget(target: target, apiKey: o.apiKey, transport: httpTransport))
+                compiled.append(CompiledTarget(target: target, apiKey: o.apiKey, transport: httpTransport,
+                                               tls: TLSClientOptions.fromEnvironment(secrets.environment, clientCertificate: false)))
                 continue
             }
             switch compile(target, secrets: secrets, httpTransport: httpTransport) {
@@ -133,6 +138,7 @@ public final class GatewaySnapshot: Sendable {
             do throws(KTError) { key = try secrets.resolve(ref, for: target.id) } catch { return .failure(error) }
         }
         let transport: any UpstreamTransport = target.provider == .mock ? MockTransport(settings: target.mock ?? MockSettings()) : httpTransport
-        return .success(CompiledTarget(target: target, apiKey: key, transport: transport))
+        return .success(CompiledTarget(target: target, apiKey: key, transport: transport,
+                                       tls: TLSClientOptions.fromEnvironment(secrets.environment, clientCertificate: false)))
     }
 }

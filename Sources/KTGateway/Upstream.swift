@@ -1,3 +1,4 @@
+import KTHTTP
 import KTModel
 
 /// One HTTP request to a provider target.
@@ -13,6 +14,8 @@ public struct UpstreamRequest: Sendable {
     /// The consumer reports what it passed on (`UpstreamResponse.consumed`), and a stream pauses
     /// while more than about a megabyte waits for it. Off for consumers that read to the end.
     public var pausesForConsumer = false
+    /// HTTPS trust and client certificate (nil: the system trust store, no client certificate).
+    public var tls: TLSClientOptions?
 
     public init(url: String, method: String = "POST", headers: [(String, String)], body: [UInt8], timeoutMs: Int, stream: Bool,
                 maxResponseBytes: Int = 1 << 30) {

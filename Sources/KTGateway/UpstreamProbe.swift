@@ -14,8 +14,9 @@ public enum UpstreamProbe {
         var headers: [(String, String)] = [("accept", "application/json")]
         if let auth = t.authHeader { headers.append(auth) }
         let url = t.url(for: "/models")
-        let request = UpstreamRequest(url: url, method: "GET", headers: headers, body: [],
+        var request = UpstreamRequest(url: url, method: "GET", headers: headers, body: [],
                                       timeoutMs: max(100, min(timeoutMs, t.target.timeoutMs)), stream: false)
+        request.tls = t.tls
         let started = ContinuousClock.now
         let response: UpstreamResponse
         do {

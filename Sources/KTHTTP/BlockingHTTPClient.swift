@@ -19,26 +19,52 @@ public final class BlockingHTTPClient {
         public var description: String { message }
     }
 
+    /// Where requests go: an `http://` or `https://` URL taken apart.
+    public struct Target: Sendable {
+        public var host: String
+        public var port: Int
+        public var path: String
+        /// HTTPS, verified against `serverName`.
+        public var secure: Bool
+        /// The host as written (the name the certificate must carry; `host` may be its address).
+        public var serverName: String
+    }
+
     let host: String
     let port: Int
     let timeoutSeconds: Int
+    let tls: TLSClientContext?
+    let serverName: String
     private var fd: Int32 = -1
+    private var session: TLSSession?
     private var parser = HTTPResponseParser()
 
-    public init(host: String, port: Int, timeoutSeconds: Int = 60) {
+    /// `tls`: speak HTTPS, verifying the server's certificate for `serverName` (default `host`).
+    public init(host: String, port: Int, timeoutSeconds: Int = 60, tls: TLSClientContext? = nil, serverName: String? = nil) {
         self.host = host
         self.port = port
         self.timeoutSeconds = timeoutSeconds
+        self.tls = tls
+        self.serverName = serverName ?? host
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit { disconnect() }
 
-    /// Parses `http://host:port/path` into its parts; https is not supported here.
-    public static func split(url: String) throws(ClientError) -> (host: String, port: Int, path: String) {
+    private func disconnect() {
+        session?.shutdown()
+        session = nil
+        if fd >= 0 { close(fd) }
+        fd = -1
+    }
+
+    /// Parses `http(s)://host:port/path` into its parts.
+    public static func split(url: String) throws(ClientError) -> Target {
         guard let c = URLComponents(string: url), let scheme = c.scheme, let host = c.host else { throw ClientError(message: "'\(url)' is not a URL") }
-        guard scheme == "http" else { throw ClientError(message: "only http:// targets are supported (got \(scheme)://)") }
+        guard scheme == "http" || scheme == "https" else { throw ClientError(message: "only http:// and https:// targets are supported (got \(scheme)://)") }
         let path = c.percentEncodedPath.isEmpty ? "/" : c.percentEncodedPath
-        return (host == "localhost" ? "127.0.0.1" : host, c.port ?? 80, path + (c.percentEncodedQuery.map { "?" + $0 } ?? ""))
+        let secure = scheme == "https"
+        return Target(host: host == "localhost" ? "127.0.0.1" : host, port: c.port ?? (secure ? 443 : 80),
+                      path: path + (c.percentEncodedQuery.map { "?" + $0 } ?? ""), secure: secure, serverName: host)
     }
 
     private func connect() throws(ClientError) {
@@ -60,6 +86,38 @@ public final class BlockingHTTPClient {
         }
         fd = s
         parser = HTTPResponseParser()
+        if let tls {
+            guard let session = TLSSession(client: tls, fd: s, host: serverName) else { disconnect(); throw ClientError(message: "cannot start TLS") }
+            switch session.handshake() {
+            case .bytes:
+                self.session = session
+            case .wantRead, .wantWrite:
+                disconnect()
+                throw ClientError(message: "TLS handshake with \(serverName):\(port) timed out after \(timeoutSeconds)s")
+            case .closed, .failed:
+                let reason = session.errorText
+                disconnect()
+                throw ClientError(message: "TLS handshake with \(serverName):\(port) failed: \(reason); \(TLSClientOptions.advice(forReason: reason))")
+            }
+        }
+    }
+
+    /// send(2), or through the TLS session; bytes sent, or -1.
+    private func write(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard let session else { return send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
+        if case .bytes(let n) = session.write(bytes) { return n }
+        return -1
+    }
+
+    /// recv(2), or through the TLS session: bytes read, 0 at the end, -1 on error (errno EAGAIN: timeout).
+    private func read(_ buf: UnsafeMutableRawBufferPointer) -> Int {
+        guard let session else { return recv(fd, buf.baseAddress, buf.count, 0) }
+        switch session.read(buf) {
+        case .bytes(let n): return n
+        case .closed: return 0
+        case .wantRead, .wantWrite: errno = EAGAIN; return -1
+        case .failed: errno = EIO; return -1
+        }
     }
 
     /// Sends one request and reads its response; reconnects once if a kept-alive connection was closed.
@@ -69,7 +127,7 @@ public final class BlockingHTTPClient {
         do {
             return try attempt(method: method, path: path, headers: headers, body: body, onBody: onBody)
         } catch {
-            if fd >= 0 { close(fd); fd = -1 }
+            disconnect()
             // Only a kept-alive connection the server may have closed meanwhile earns a retry.
             guard reused else { throw error }
             return try attempt(method: method, path: path, headers: headers, body: body, onBody: onBody)
@@ -87,7 +145,7 @@ public final class BlockingHTTPClient {
         let start = DispatchTime.now().uptimeNanoseconds
         var sent = 0
         while sent < out.count {
-            let n = out.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            let n = out.withUnsafeBytes { write(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
             if n <= 0 { throw ClientError(message: "send failed: errno \(errno)") }
             sent += n
         }
@@ -108,7 +166,7 @@ public final class BlockingHTTPClient {
             case .end:
                 break outer
             case .needMoreData:
-                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                let n = buf.withUnsafeMutableBytes { read($0) }
                 if n == 0 {
                     if case .end = parser.peerClosed() { break outer }
                     throw ClientError(message: "connection closed before the response ended")
@@ -118,7 +176,7 @@ public final class BlockingHTTPClient {
             }
         }
         parser.reset()
-        if respHeaders["connection"]?.lowercased() == "close" { close(fd); fd = -1 }
+        if respHeaders["connection"]?.lowercased() == "close" { disconnect() }
         let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Response(status: status, headers: respHeaders, body: respBody, timeToFirstByte: ttfb == 0 ? total : ttfb, total: total)
     }

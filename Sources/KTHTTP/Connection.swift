@@ -1,5 +1,6 @@
 import CKTShim
 import Foundation
+import Glibc
 
 /// One client connection: the socket and its output buffer. Every decision (dispatch, pause,
 /// timeouts, close) is `ConnectionMachine`'s; this type performs them. Confined to the server's
@@ -17,10 +18,27 @@ final class Connection: @unchecked Sendable {
     private var inFlight: HTTPResponseWriter?
     /// The idle instant last reported to the registry (to report each idle period once).
     private var reportedIdle: ContinuousClock.Instant?
+    /// nil on a plain-HTTP listener.
+    private var tls: TLSSession?
+    /// The handshake must finish by then (the header timeout from accept: a slowloris of TLS).
+    private var handshakeDeadline: ContinuousClock.Instant?
+    /// The session needs the socket writable to go on reading (a handshake reply that did not fit).
+    private var readWaitsForWritable = false
+    /// The session needs the socket readable to go on writing.
+    private var writeWaitsForReadable = false
+    /// A read of bytes OpenSSL holds (which epoll cannot see) is queued on the loop.
+    private var pendingReadScheduled = false
+    private var peerNames: [String] = []
+    /// After a failed handshake: the alert is sent and our side shut; input is read and dropped
+    /// until the peer closes or this instant, so no unread byte turns the close into a reset that
+    /// would destroy the alert (the client then says "certificate required", not "broken pipe").
+    private var lingerUntil: ContinuousClock.Instant?
 
-    init(fd: Int32, server: HTTPServer, now: ContinuousClock.Instant) {
+    init(fd: Int32, server: HTTPServer, now: ContinuousClock.Instant, tls: TLSSession? = nil) {
         self.fd = fd
         self.server = server
+        self.tls = tls
+        if tls != nil { handshakeDeadline = now + server.configuration.headerTimeout }
         self.peerIsLoopback = kt_peer_is_loopback(fd) == 1
         self.peer = kt_peer_key(fd)
         let c = server.configuration
@@ -42,23 +60,29 @@ final class Connection: @unchecked Sendable {
     }
 
     func handle(events: UInt32) {
+        if lingerUntil != nil { drainWhileLingering(); return }
         if events & (KT_EPOLLHUP | KT_EPOLLERR) != 0 && events & KT_EPOLLIN == 0 {
             perform(machine.peerClosed())
             return
         }
         if events & KT_EPOLLIN != 0 {
             readAvailable()
+            if writeWaitsForReadable, !closed { writeWaitsForReadable = false; flush() }
         } else if events & KT_EPOLLRDHUP != 0 {
             // The peer half-closed while reading is paused: it will send nothing more, and its
             // pipelined requests are past the bound; treat as gone, like an EOF.
             perform(machine.peerClosed())
         }
-        if !closed, events & KT_EPOLLOUT != 0 { flush() }
+        if !closed, events & KT_EPOLLOUT != 0 {
+            if readWaitsForWritable { readWaitsForWritable = false; readAvailable() }
+            if !closed { flush() }
+        }
         updatePolling()
         reportIdle()
     }
 
     private func readAvailable() {
+        if let tls { readTLS(tls); return }
         var sawEOF = false
         withUnsafeTemporaryAllocation(byteCount: 65_536, alignment: 16) { buf in
             while !closed, machine.wantsRead {
@@ -81,6 +105,70 @@ final class Connection: @unchecked Sendable {
         if sawEOF { perform(machine.peerClosed()) }
     }
 
+    /// Reads through the TLS session; the first reads drive the handshake.
+    private func readTLS(_ tls: TLSSession) {
+        var sawEOF = false
+        withUnsafeTemporaryAllocation(byteCount: 65_536, alignment: 16) { buf in
+            loop: while !closed, machine.wantsRead || !tls.handshakeDone {
+                switch tls.read(buf) {
+                case .bytes(let n):
+                    if handshakeDeadline != nil { handshakeFinished(tls) }
+                    machine.setMaxBodyBytes(server.currentMaxBodyBytes)
+                    perform(machine.bytesReceived(UnsafeRawBufferPointer(rebasing: buf[0..<n]), now: .now))
+                case .wantRead:
+                    break loop
+                case .wantWrite:
+                    readWaitsForWritable = true
+                    break loop
+                case .closed:
+                    sawEOF = true
+                    break loop
+                case .failed:
+                    if tls.handshakeDone {
+                        sawEOF = true
+                    } else {
+                        // Counted, never logged per attempt: scanners and plain-HTTP probes are routine.
+                        server.tlsHandshakeFailed(tls.failure)
+                        linger()
+                    }
+                    break loop
+                }
+            }
+        }
+        if !closed, handshakeDeadline != nil, tls.handshakeDone { handshakeFinished(tls) }
+        if sawEOF {
+            if handshakeDeadline != nil { server.tlsHandshakeFailed(.eof); close(); return }
+            perform(machine.peerClosed())
+        }
+    }
+
+    private func linger() {
+        lingerUntil = .now + .seconds(2)
+        handshakeDeadline = nil
+        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+        polledEvents = KT_EPOLLIN | KT_EPOLLRDHUP
+        server.loop.modify(fd, events: polledEvents)
+        drainWhileLingering()
+    }
+
+    private func drainWhileLingering() {
+        withUnsafeTemporaryAllocation(byteCount: 16_384, alignment: 16) { buf in
+            while !closed {
+                let n = read(fd, buf.baseAddress, buf.count)
+                if n > 0 { continue }
+                if n < 0, errno == EINTR { continue }
+                if n < 0, errno == EAGAIN || errno == EWOULDBLOCK { return }
+                close()
+            }
+        }
+    }
+
+    private func handshakeFinished(_ tls: TLSSession) {
+        handshakeDeadline = nil
+        peerNames = tls.peerNames
+        server.tlsHandshakeSucceeded(resumed: tls.resumed)
+    }
+
     private func perform(_ action: ConnectionMachine.Action) {
         switch action {
         case .none:
@@ -101,6 +189,8 @@ final class Connection: @unchecked Sendable {
     private func dispatch(_ request: HTTPRequest) {
         var request = request
         request.peerIsLoopback = peerIsLoopback
+        request.isTLS = tls != nil
+        request.peerCertificateNames = peerNames
         let draining = server.state.withLock { $0.draining }
         let writer = HTTPResponseWriter(connection: self, server: server, keepAlive: request.keepAlive && !draining,
                                         isHead: request.method == "HEAD")
@@ -175,6 +265,7 @@ final class Connection: @unchecked Sendable {
 
     /// Sends as much as the socket takes; -1 on a broken connection.
     private func sendAll(_ bytes: UnsafeRawBufferPointer) -> Int {
+        if let tls { return sendTLS(tls, bytes) }
         var total = 0
         while total < bytes.count {
             let n = send(fd, bytes.baseAddress! + total, bytes.count - total, Int32(MSG_NOSIGNAL))
@@ -186,12 +277,39 @@ final class Connection: @unchecked Sendable {
         return total
     }
 
+    private func sendTLS(_ tls: TLSSession, _ bytes: UnsafeRawBufferPointer) -> Int {
+        var total = 0
+        while total < bytes.count {
+            switch tls.write(UnsafeRawBufferPointer(rebasing: bytes[total...])) {
+            case .bytes(let n): total += n
+            case .wantWrite: return total
+            case .wantRead:
+                writeWaitsForReadable = true
+                return total
+            case .closed, .failed: return -1
+            }
+        }
+        return total
+    }
+
     /// Polls for input only while the machine wants it, for output only while bytes wait.
     private func updatePolling() {
-        guard !closed else { return }
+        guard !closed, lingerUntil == nil else { return }
         var events = KT_EPOLLRDHUP
-        if machine.wantsRead { events |= KT_EPOLLIN }
-        if machine.wantsWritable { events |= KT_EPOLLOUT }
+        let handshaking = handshakeDeadline != nil
+        if machine.wantsRead || handshaking || writeWaitsForReadable { events |= KT_EPOLLIN }
+        if machine.wantsWritable || readWaitsForWritable { events |= KT_EPOLLOUT }
+        // Bytes OpenSSL already decrypted make no epoll event: read them on the next turn.
+        if let tls, machine.wantsRead, !pendingReadScheduled, tls.hasPending {
+            pendingReadScheduled = true
+            server.loop.execute { [self] in
+                pendingReadScheduled = false
+                guard !closed else { return }
+                readAvailable()
+                updatePolling()
+                reportIdle()
+            }
+        }
         guard events != polledEvents else { return }
         polledEvents = events
         server.loop.modify(fd, events: events)
@@ -204,6 +322,15 @@ final class Connection: @unchecked Sendable {
 
     func checkTimeouts(now: ContinuousClock.Instant) {
         guard !closed else { return }
+        if let until = lingerUntil {
+            if now >= until { close() }
+            return
+        }
+        if let deadline = handshakeDeadline, now >= deadline {
+            server.tlsHandshakeFailed(.timeout)
+            close()
+            return
+        }
         perform(machine.tick(now: now))
         updatePolling()
     }
@@ -213,6 +340,9 @@ final class Connection: @unchecked Sendable {
         closed = true
         machine.closed()
         server.loop.unregister(fd)
+        // close_notify before the descriptor goes (never waits for the peer's).
+        tls?.shutdown()
+        tls = nil
         Foundation.close(fd)
         out = []
         server.registry.remove(self)

@@ -8,6 +8,11 @@ public struct HTTPRequest: Sendable {
     public var keepAlive: Bool
     /// Loopback peers may use admin endpoints without a token.
     public var peerIsLoopback: Bool
+    /// Arrived over TLS.
+    public var isTLS = false
+    /// The names (DNS/URI SANs, then the CN) of the client certificate the TLS handshake verified;
+    /// empty without one.
+    public var peerCertificateNames: [String] = []
 
     public init(method: String, target: String, headers: HTTPHeaders, body: [UInt8], keepAlive: Bool = true, peerIsLoopback: Bool = true) {
         self.method = method

@@ -27,6 +27,8 @@ public final class HTTPServer: Sendable {
         public var fitToDescriptorLimit = true
         /// Warnings the server raises itself (descriptor exhaustion), once per episode.
         public var warn: (@Sendable (String) -> Void)?
+        /// Serve HTTPS with this certificate (replaceable at run time with `replaceTLS`).
+        public var tls: TLSServerContext?
 
         public init(host: String = "127.0.0.1", port: Int = 0, maxConnections: Int = 10_000,
                     headerTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(75),
@@ -56,6 +58,9 @@ public final class HTTPServer: Sendable {
     let state: Mutex<SharedState>
     /// Adjustable at run time (a config reload changes size_limits).
     private let maxBodyBytes: Atomic<Int>
+    /// The certificate new connections get; a reload swaps it, open sessions keep theirs.
+    private let tlsContext: Mutex<TLSServerContext?>
+    private let tlsCounters = Mutex(TLSStatistics())
 
     struct SharedState {
         var listenFD: Int32 = -1
@@ -80,6 +85,32 @@ public final class HTTPServer: Sendable {
         self.acceptor = AcceptBackoff(loop: loop, warn: configuration.warn)
         self.state = Mutex(SharedState())
         self.maxBodyBytes = Atomic(configuration.maxBodyBytes)
+        self.tlsContext = Mutex(configuration.tls)
+    }
+
+    /// Whether this listener speaks TLS (fixed at start: a port is HTTPS or it is not).
+    public var isTLS: Bool { configuration.tls != nil }
+
+    /// New connections use `context` from now on; open ones keep the certificate they began with.
+    public func replaceTLS(_ context: TLSServerContext) {
+        precondition(isTLS, "replaceTLS on a plain-HTTP listener")
+        tlsContext.withLock { $0 = context }
+    }
+
+    public var currentTLS: TLSServerContext? { tlsContext.withLock { $0 } }
+
+    /// Handshake counts for `/metrics`.
+    public var tlsStatistics: TLSStatistics { tlsCounters.withLock { $0 } }
+
+    func tlsHandshakeSucceeded(resumed: Bool) {
+        tlsCounters.withLock { s in
+            s.handshakes += 1
+            if resumed { s.resumed += 1 }
+        }
+    }
+
+    func tlsHandshakeFailed(_ why: TLSSession.Failure) {
+        tlsCounters.withLock { $0.failures[why.rawValue, default: 0] += 1 }
     }
 
     public var port: Int { state.withLock { $0.port } }
@@ -174,7 +205,16 @@ public final class HTTPServer: Sendable {
             return
         }
         _ = kt_set_nodelay(fd)
-        let connection = Connection(fd: fd, server: self, now: now)
+        var session: TLSSession?
+        if let context = tlsContext.withLock({ $0 }) {
+            guard let s = TLSSession(server: context, fd: fd) else {
+                state.withLock { $0.openConnections -= 1 }
+                close(fd)
+                return
+            }
+            session = s
+        }
+        let connection = Connection(fd: fd, server: self, now: now, tls: session)
         registry.add(connection)
         connection.reportIdle()
         loop.register(fd, events: KT_EPOLLIN | KT_EPOLLRDHUP) { [weak connection] events in
@@ -184,6 +224,9 @@ public final class HTTPServer: Sendable {
 
     /// A short 503 and close, so clients see why.
     func refuse(_ fd: Int32, _ message: String) {
+        // A TLS port cannot answer in plain text, and a handshake per refusal is the cost the
+        // limit exists to avoid: just close.
+        guard !isTLS else { close(fd); return }
         let out = errorResponseBytes(503, message)
         _ = out.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         close(fd)
@@ -281,6 +324,16 @@ extension HTTPServer {
             loop.execute { [self] in c.resume(returning: registry.bufferedBytes()) }
         }
     }
+}
+
+/// TLS handshakes of one server since it started.
+public struct TLSStatistics: Sendable, Equatable {
+    public var handshakes = 0
+    /// Of `handshakes`, the ones that resumed an earlier session.
+    public var resumed = 0
+    /// Failed handshakes by reason: plain_http, protocol, client_certificate, eof, timeout, other.
+    public var failures: [String: Int] = [:]
+    public static let failureReasons = TLSSession.Failure.allCases.map(\.rawValue)
 }
 
 /// The open connections of one server; touched on its loop thread only.

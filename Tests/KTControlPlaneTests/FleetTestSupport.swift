@@ -8,14 +8,21 @@ struct FleetHarness {
     var cp: ChildProcess
     var port: Int
     let admin: String
+    /// "https" for a control plane started with TLS flags.
+    var scheme = "http"
+    /// Environment every `kt` client of this harness gets (KEEPTRUSTS_CA_FILE, a client certificate).
+    var clientEnv: [String: String] = [:]
 
-    static func start() async throws -> FleetHarness {
+    static func start(extraArgs: [String] = [], clientEnv: [String: String] = [:]) async throws -> FleetHarness {
         let dir = try Fixtures.tempDir()
-        let (cp, port, admin) = try await ChildProcess.controlPlane(dataDir: dir + "/cp")
-        return FleetHarness(dir: dir, cp: cp, port: port, admin: admin)
+        let (cp, port, admin) = try await ChildProcess.controlPlane(dataDir: dir + "/cp", extraArgs: extraArgs)
+        return FleetHarness(dir: dir, cp: cp, port: port, admin: admin, scheme: extraArgs.contains("--tls-cert") ? "https" : "http", clientEnv: clientEnv)
     }
 
-    var env: [String: String] { ["KEEPTRUSTS_API_URL": "http://127.0.0.1:\(port)", "KEEPTRUSTS_API_TOKEN": admin, "KEEPTRUSTS_HOME": dir + "/home", "NO_COLOR": "1"] }
+    var env: [String: String] {
+        ["KEEPTRUSTS_API_URL": "\(scheme)://127.0.0.1:\(port)", "KEEPTRUSTS_API_TOKEN": admin, "KEEPTRUSTS_HOME": dir + "/home", "NO_COLOR": "1"]
+            .merging(clientEnv) { $1 }
+    }
 
     /// Runs `kt` on a thread of its own: a test waiting for a child process must not hold one of
     /// the cooperative pool's few threads (on 2 cores, two such waits stall every other test).

@@ -29,16 +29,6 @@ import KTTestSupport
         return ids
     }
 
-    func poll(_ what: String, timeout: Duration = .seconds(20), _ condition: () async -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("timed out waiting until \(what)")
-        return false
-    }
-
     @Test func strictAuditOnAFillingDiskAnswersNothingItDidNotStoreAndRecoversByItself() async throws {
         let disk: ScratchFilesystem
         switch ScratchFilesystem.mount(bytes: 4 << 20) {

@@ -14,8 +14,12 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// `descriptorLimit`: run under `ulimit -n` (soft and hard), as an operator's shell might.
-    public init(_ args: [String], environment: [String: String] = [:], descriptorLimit: Int? = nil) throws {
-        if let n = descriptorLimit {
+    /// `tool`: run this program (found on PATH) instead of `kt`, e.g. a long-running `curl`.
+    public init(_ args: [String], environment: [String: String] = [:], descriptorLimit: Int? = nil, tool: String? = nil) throws {
+        if let tool {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [tool] + args
+        } else if let n = descriptorLimit {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "ulimit -n \(n) && exec \"$0\" \"$@\"", Self.ktBinary] + args
         } else {
@@ -181,8 +185,8 @@ public final class ChildProcess: @unchecked Sendable {
 
 extension ChildProcess {
     /// Starts `kt control-plane run` on a free port with `dataDir`; returns it, its port and the admin token.
-    public static func controlPlane(dataDir: String, port: Int = 0) async throws -> (ChildProcess, port: Int, adminToken: String) {
-        let p = try ChildProcess(["control-plane", "run", "--listen", "127.0.0.1:\(port)", "--data", dataDir])
+    public static func controlPlane(dataDir: String, port: Int = 0, extraArgs: [String] = []) async throws -> (ChildProcess, port: Int, adminToken: String) {
+        let p = try ChildProcess(["control-plane", "run", "--listen", "127.0.0.1:\(port)", "--data", dataDir] + extraArgs)
         guard let line = await p.waitForLine(containing: "control plane listening"),
               let range = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
               let port = Int(line[range].split(separator: ":")[1]),

@@ -94,6 +94,18 @@ public final class RawClient: @unchecked Sendable {
         return true
     }
 
+    /// Reads until the server closes; `closed` is false when the receive timeout ran out first.
+    public func readToEOF() -> (bytes: [UInt8], closed: Bool) {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { out.append(contentsOf: chunk[0..<n]); continue }
+            if n < 0 && errno == EINTR { continue }
+            return (out, n == 0 || errno == ECONNRESET)
+        }
+    }
+
     /// True when the server closed the connection (EOF) within the timeout.
     public func readUntilClosed() -> [UInt8] {
         while fill() {}

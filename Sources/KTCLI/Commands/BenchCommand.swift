@@ -16,6 +16,13 @@ enum BenchCommand {
         var duration: Duration?
         var concurrency: Int
         var headers: [(String, String)]
+        /// HTTPS targets: one context (trust store + KEEPTRUSTS_CA_FILE) shared by every connection.
+        var tls: TLSClientContext?
+        var serverName: String
+
+        func client(timeoutSeconds: Int = 60) -> BlockingHTTPClient {
+            BlockingHTTPClient(host: host, port: port, timeoutSeconds: timeoutSeconds, tls: tls, serverName: serverName)
+        }
     }
 
     struct Sample: Sendable { var total: Double; var ttfb: Double }
@@ -37,7 +44,7 @@ enum BenchCommand {
         }
         // Fail fast when the target is down, rather than printing a table of errors.
         do throws(BlockingHTTPClient.ClientError) {
-            let probe = BlockingHTTPClient(host: plan.host, port: plan.port, timeoutSeconds: 10)
+            let probe = plan.client(timeoutSeconds: 10)
             _ = try probe.request(method: "GET", path: "/v1/models")
         } catch {
             ctx.err("error: cannot reach \(plan.host):\(plan.port): \(error.message)")
@@ -67,8 +74,17 @@ enum BenchCommand {
 
     static func makePlan(_ args: ParsedArguments, _ ctx: CLIContext) throws(UsageError) -> Plan {
         guard let target = args.value("target") else { throw UsageError("missing --target URL (e.g. http://127.0.0.1:41002)", command: "kt bench") }
-        let parts: (host: String, port: Int, path: String)
-        do { parts = try BlockingHTTPClient.split(url: target) } catch { throw UsageError("--target: \(error.message)", command: "kt bench") }
+        let parts: BlockingHTTPClient.Target
+        do throws(BlockingHTTPClient.ClientError) { parts = try BlockingHTTPClient.split(url: target) } catch {
+            throw UsageError("--target: \(error.message)", command: "kt bench")
+        }
+        var tls: TLSClientContext?
+        if parts.secure {
+            let o = TLSClientOptions.fromEnvironment(ctx.environment, clientCertificate: true)
+            do throws(TLSError) { tls = try TLSClientContext(caFile: o.caFile, certificate: o.certificate, key: o.key) } catch {
+                throw UsageError("--target \(target): \(error.message)", command: "kt bench")
+            }
+        }
         var base = parts.path
         while base.hasSuffix("/") { base.removeLast() }
         if !base.hasSuffix("/v1") { base += "/v1" }
@@ -89,7 +105,8 @@ enum BenchCommand {
         var headers: [(String, String)] = [("content-type", "application/json")]
         if let key = ctx.environment["OPENAI_API_KEY"], !key.isEmpty { headers.append(("authorization", "Bearer \(key)")) }
         return Plan(host: parts.host, port: parts.port, path: base + "/chat/completions", body: Array(body.serialized().utf8),
-                    stream: stream, requests: requests, duration: duration, concurrency: concurrency, headers: headers)
+                    stream: stream, requests: requests, duration: duration, concurrency: concurrency, headers: headers,
+                    tls: tls, serverName: parts.serverName)
     }
 
     static func positive(_ v: String, _ flag: String) throws(UsageError) -> Int {
@@ -117,7 +134,7 @@ enum BenchCommand {
     }
 
     static func worker(_ plan: Plan, _ results: Results, deadline: UInt64?) {
-        let client = BlockingHTTPClient(host: plan.host, port: plan.port)
+        let client = plan.client()
         var local: [Sample] = []
         var statuses: [Int: Int] = [:]
         var errors: [String: Int] = [:]

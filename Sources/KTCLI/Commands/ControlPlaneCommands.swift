@@ -18,6 +18,17 @@ enum ControlPlaneCommands {
         var options = ControlPlane.Options(dataDir: dataDir)
         (options.host, options.port) = listen
         options.metricsOpen = args.flag("metrics-open")
+        do throws(UsageError) {
+            let clientCA = args.value("tls-client-ca") ?? env["KEEPTRUSTS_TLS_CLIENT_CA"].flatMap { $0.isEmpty ? nil : $0 }
+            options.tls = try TLSFlags.server(args, env, command: "kt control-plane run", clientCA: clientCA)
+            options.tlsBindIdentity = args.flag("tls-bind-identity")
+            if options.tlsBindIdentity, clientCA == nil {
+                throw UsageError("--tls-bind-identity needs --tls-client-ca (the identity is the client certificate's)", command: "kt control-plane run")
+            }
+        } catch {
+            ctx.err("error: \(error.message)\nRun 'kt control-plane run --help' for usage.")
+            return 2
+        }
         if let level = args.value("log-level") {
             guard let l = JSONLogger.Level(name: level) else { ctx.err("error: --log-level must be debug, info, warn or error"); return 2 }
             options.logLevel = l
@@ -38,10 +49,10 @@ enum ControlPlaneCommands {
             ctx.out("""
                 Admin token (shown once; also saved to \(path), mode 0600):
                   \(token)
-                Use it:  export KEEPTRUSTS_API_URL=http://\(listen.0 == "0.0.0.0" ? "127.0.0.1" : listen.0):\(port) KEEPTRUSTS_API_TOKEN=\(token)
+                Use it:  export KEEPTRUSTS_API_URL=\(options.tls == nil ? "http" : "https")://\(listen.0 == "0.0.0.0" ? "127.0.0.1" : listen.0):\(port) KEEPTRUSTS_API_TOKEN=\(token)
                 """)
         }
-        await SignalWaiter.wait(onReload: {})
+        await SignalWaiter.wait(onReload: { Task { await cp.reloadCertificate() } })
         await cp.shutdown()
         return 0
     }

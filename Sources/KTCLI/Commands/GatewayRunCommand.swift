@@ -2,6 +2,7 @@ import Foundation
 import KTModel
 import KTConfig
 import KTGateway
+import KTHTTP
 
 /// `kt gateway run`: validate everything, listen, serve until SIGTERM/SIGINT, drain, exit 0.
 /// SIGHUP reloads the config files (like `POST /keeptrusts/config/reload`).
@@ -33,6 +34,7 @@ enum GatewayRunCommand {
                 }
                 options.policyBudget = budget
             }
+            options.tls = try TLSFlags.server(args, env, command: "kt gateway run")
             if let t = args.value("header-timeout") { options.headerTimeout = try DurationText.parse(t, flag: "--header-timeout") }
             if let t = args.value("drain-timeout") { options.drainTimeout = try DurationText.parse(t, flag: "--drain-timeout") }
             if let level = args.value("log-level") {
@@ -176,7 +178,7 @@ struct ManagedSetup {
             guard kv.count == 2, !kv[0].isEmpty else { return .failure(UsageError("--label '\(l)' must be KEY=VALUE", command: "kt gateway run")) }
             labels.append((String(kv[0]), String(kv[1])))
         }
-        return .success(ManagedSetup(client: ControlPlaneClient(baseURL: url, token: token), heartbeat: heartbeat, labels: labels))
+        return .success(ManagedSetup(client: ControlPlaneClient(baseURL: url, token: token, tls: TLSClientOptions.fromEnvironment(env, clientCertificate: true)), heartbeat: heartbeat, labels: labels))
     }
 
     static func identityPath(_ stateDir: String) -> String { (stateDir as NSString).appendingPathComponent("identity.json") }

@@ -1,4 +1,5 @@
 import Foundation
+import KTHTTP
 import KTModel
 import KTConfig
 import KTGateway
@@ -178,8 +179,9 @@ enum LocalDoctor {
     static func gatewayCheck(_ base: String, fileSHA: String?, timeout: Double) async -> DoctorCheck {
         var b = base
         while b.hasSuffix("/") { b.removeLast() }
-        let request = UpstreamRequest(url: b + "/health", method: "GET", headers: [("accept", "application/json")], body: [],
+        var request = UpstreamRequest(url: b + "/health", method: "GET", headers: [("accept", "application/json")], body: [],
                                       timeoutMs: Int(min(timeout, 5) * 1000), stream: false)
+        request.tls = TLSClientOptions.fromEnvironment(ProcessInfo.processInfo.environment, clientCertificate: false)
         let started = ContinuousClock.now
         do {
             let response = try await CurlTransport.shared.send(request)

@@ -1,4 +1,5 @@
 import Foundation
+import KTHTTP
 import KTModel
 import KTGateway
 
@@ -50,7 +51,7 @@ enum SimulateFleetCommand {
             let shards = max(1, min(16, opts.gateways / 500))
             clients = (0..<shards).map { _ in
                 ControlPlaneClient(baseURL: c.baseURL, token: ctx.environment["KEEPTRUSTS_API_TOKEN"]!,
-                                   transport: CurlTransport(maxConnects: opts.gateways * 2 / shards + 64))
+                                   tls: TLSClientOptions.fromEnvironment(ctx.environment, clientCertificate: true), transport: CurlTransport(maxConnects: opts.gateways * 2 / shards + 64))
             }
         case .failure(let e): ctx.err("error: \(e.message)"); return 2
         }
