@@ -14,6 +14,8 @@ public final class MockUpstreamServer: Sendable {
         public var status: Int?
         /// Streams: fail (close the connection) after this many events.
         public var failAfterChunks: Int?
+        /// After this many stream events, send nothing more until the client goes away.
+        public var stallAfterChunks: Int?
         public var chunkDelayMs = 0
         /// Close the connection without answering.
         public var reset = false
@@ -77,6 +79,7 @@ public final class MockUpstreamServer: Sendable {
             b.latencyMs = o["latency_ms"] as? Int ?? 0
             b.status = o["status"] as? Int
             b.failAfterChunks = o["fail_after_chunks"] as? Int
+            b.stallAfterChunks = o["stall_after_chunks"] as? Int
             b.chunkDelayMs = o["chunk_delay_ms"] as? Int ?? 0
             b.reset = o["reset"] as? Bool ?? false
             b.hang = o["hang"] as? Bool ?? false
@@ -133,6 +136,11 @@ public final class MockUpstreamServer: Sendable {
                 if let n = b.failAfterChunks, i >= n {
                     w.abortStream()
                     stats.withLock { $0.completed += 1 }
+                    return
+                }
+                if let n = b.stallAfterChunks, i >= n {
+                    await w.waitForClientGone()
+                    stats.withLock { $0.cancelled += 1 }
                     return
                 }
                 if Task.isCancelled || w.isClientGone {

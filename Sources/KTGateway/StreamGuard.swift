@@ -4,13 +4,14 @@ import KTPolicy
 
 /// Runs the response-phase policies over a stream before its text reaches the client.
 ///
-/// The guard keeps the whole answer so far per choice, evaluates the chain on it, and releases
-/// only the part of the (possibly redacted) text that lies more than `holdBack` characters
-/// before the end. `holdBack` is the longest match any response policy can make (64
-/// characters for the built-in recognisers, more for long DLP terms), so a match that spans
-/// two chunks is still whole when it is judged, and what was released never changes later:
-/// policies only look a bounded distance ahead. The chain runs every `evaluateEvery`
-/// characters and at the end; appended text (response-rewriter `append`) comes out at the end.
+/// The guard keeps the whole answer so far per choice, evaluates the chain on it once per
+/// upstream read (a slow stream is judged chunk by chunk, a fast one in batches), and releases
+/// the (possibly redacted) text up to the tail that could still become a match: the engine's
+/// `streamPendingTail` — trailing digits and separators for cards, a term's beginning for DLP,
+/// the longest match for regex rules. Prose with nothing match-shaped at its end flows at once;
+/// a match split across chunks is still whole when it is judged, and what was released never
+/// changes later (while a redaction reaches into the held tail, nothing more is released).
+/// Appended text (response-rewriter `append`) comes out at the end.
 struct StreamGuard {
     enum Output {
         case send([UInt8])
@@ -18,12 +19,32 @@ struct StreamGuard {
     }
 
     let engine: PolicyEngine
+    /// The most a stream may hold (the longest match of any response policy), for diagnostics.
     let holdBack: Int
-    let evaluateEvery = 32
-    private var text: [Int: String] = [:]
-    private var released: [Int: Int] = [:]      // characters of the redacted text already sent
+    /// Past this many unjudged characters in one read, judge before reading on (bounds the work
+    /// a single evaluation does on a huge read).
+    let evaluateEvery = 4096
+    /// Choices with text not judged yet in this read.
+    private var unjudged: Set<Int> = []
+    /// The answer so far per choice, as characters (windows are cut by character offsets).
+    private var text: [Int: [Character]] = [:]
+    /// Per choice: characters of the original text whose (redacted) form has been sent.
+    private var committed: [Int: Int] = [:]
+    /// Per choice: the redacted text sent so far.
+    private var sent: [Int: [Character]] = [:]
+    /// Per choice: the upstream's own events carrying the text not sent yet. When that text goes
+    /// out unchanged and whole, these bytes are forwarded as they came (no re-serialisation; the
+    /// upstream's fields are kept); `rawUsable` is false once any of that text went out in a
+    /// chunk of our own, or an event held more than this choice's text.
+    private var rawPending: [Int: [UInt8]] = [:]
+    private var rawUsable: [Int: Bool] = [:]
+    /// Characters before the committed point each evaluation sees again, for the policies' left
+    /// context (word boundaries, a phone number's context words); the window starts at a space.
+    static let leftContext = 64
     private var sinceEvaluation: [Int: Int] = [:]
     private var template: [String: Any]?        // the upstream's chunk, to clone for our own
+    private var chunkPrefix: [UInt8]?           // "data: {…upstream fields…,"choices":["
+    private var chunkIsChat = true
     private var pendingTail: [[UInt8]] = []     // finish/usage events held until the text is flushed
     private var buffer: [UInt8] = []
     private(set) var decisions: [ChainDecision] = []
@@ -43,6 +64,11 @@ struct StreamGuard {
             buffer.removeFirst(end.next)
             out += handle(event)
             if case .blocked = out.last { return out }
+        }
+        for index in unjudged.sorted() {
+            let r = evaluate(index, final: false)
+            out += r
+            if case .blocked = r.last { return out }
         }
         return out
     }
@@ -71,17 +97,16 @@ struct StreamGuard {
     }
 
     private mutating func handle(_ event: [UInt8]) -> [Output] {
-        let line = String(decoding: event, as: UTF8.self)
-        let payload = line.split(separator: "\n").filter { $0.hasPrefix("data:") }.map { $0.dropFirst(5).trimmingCharacters(in: .whitespaces) }.joined()
+        let payload = Self.dataPayload(event)
         let raw = event + Array("\n\n".utf8)
-        if payload == "[DONE]" {
+        if payload.elementsEqual("[DONE]".utf8) {
             // Flush everything before [DONE].
             var out = finish()
             if case .blocked = out.last { return out }
             out.append(.send(raw))
             return out
         }
-        guard var object = (try? JSONSerialization.jsonObject(with: Data(payload.utf8))) as? [String: Any],
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(payload))) as? [String: Any],
               let choices = object["choices"] as? [[String: Any]] else {
             return pendingTail.isEmpty ? [.send(raw)] : { pendingTail.append(raw); return [] }()
         }
@@ -93,9 +118,12 @@ struct StreamGuard {
             let delta = (c["delta"] as? [String: Any])?["content"] as? String ?? c["text"] as? String
             if let delta, !delta.isEmpty {
                 carriesText = true
-                text[index, default: ""] += delta
+                text[index, default: []].append(contentsOf: delta)
+                let finishing = c["finish_reason"].map { !($0 is NSNull) } ?? false
+                if choices.count == 1, !finishing { rawPending[index, default: []] += raw } else { rawUsable[index] = false }
                 sinceEvaluation[index, default: 0] += delta.count
                 if template == nil { template = object }
+                unjudged.insert(index)
                 if sinceEvaluation[index]! >= evaluateEvery {
                     let r = evaluate(index, final: false)
                     out += r
@@ -125,35 +153,130 @@ struct StreamGuard {
         return out
     }
 
-    /// Evaluates the chain on the whole text of one choice and releases what is safe.
+    /// The `data:` lines of one SSE event, joined (bytes; one space after the colon dropped, as
+    /// the SSE format says). Byte-level: this runs once per upstream event.
+    static func dataPayload(_ event: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var lineStart = 0
+        var first = true
+        func take(_ end: Int) {
+            var line = event[lineStart..<end]
+            if line.last == 13 { line = line.dropLast() }
+            guard line.starts(with: "data:".utf8) else { return }
+            var value = line.dropFirst(5)
+            while value.first == 32 || value.first == 9 { value = value.dropFirst() }
+            while value.last == 32 || value.last == 9 { value = value.dropLast() }
+            if !first { out.append(10) }
+            out.append(contentsOf: value)
+            first = false
+        }
+        for (i, b) in event.enumerated() where b == 10 {
+            take(i)
+            lineStart = i + 1
+        }
+        take(event.count)
+        return out
+    }
+
+    /// Evaluates the chain on the text of one choice not yet sent (plus some left context) and
+    /// releases what is safe. Work per evaluation is bounded by the new text, not the answer.
     private mutating func evaluate(_ index: Int, final: Bool) -> [Output] {
         sinceEvaluation[index] = 0
-        var segments = [TextSegment(role: "assistant", text: text[index] ?? "", location: [index])]
-        let decision = engine.evaluate(&segments, context: EvaluationContext(phase: .response, isFinal: final))
-        if decision.verdict == .block { return [.blocked(decision)] }
-        if final || decisions.isEmpty || decision.verdict != .allow { record(decision) }
-        let redacted = Array(segments[0].text)
-        let already = released[index] ?? 0
-        let upTo = final ? redacted.count : max(already, redacted.count - holdBack)
-        guard upTo > already else { return [] }
-        let piece = String(redacted[already..<upTo])
-        released[index] = upTo
-        if final { answer = String(redacted) }
-        return [.send(chunk(piece, index: index))]
+        unjudged.remove(index)
+        let chars = text[index] ?? []
+        let done = committed[index] ?? 0
+        // The window starts after a non-word character `leftContext` to twice that before the
+        // committed point, so no policy sees a word cut in half at its start (text without any,
+        // such as CJK prose, is cut at twice the context).
+        var start = max(0, done - Self.leftContext)
+        while start > 0, start > done - 2 * Self.leftContext, StreamTail.isWordCharacter(chars[start - 1]) { start -= 1 }
+        // Nothing match-shaped in the text not sent yet (prose under pci_mode has no digits): no
+        // chain run, and the text goes out as it came up to its tail. (Everything before it was
+        // judged; a match needs at least one of the shapes `couldMatch` looks for in new text.
+        // Its start counts as a word start for the tail: that only ever holds more.)
+        let unsent = String(chars[done...])
+        if !final, !engine.streamCouldMatch(unsent) {
+            let upTo = chars.count - min(engine.streamPendingTail(unsent), chars.count - done)
+            guard upTo > done else { return [] }
+            return [release(index, chars, from: done, piece: chars[done..<upTo], whole: upTo == chars.count, committing: upTo)]
+        }
+        let window = String(chars[start...])
+        var segments = [TextSegment(role: "assistant", text: window, location: [index])]
+        var decision: ChainDecision?
+        decision = engine.evaluate(&segments, context: EvaluationContext(phase: .response, isFinal: final))
+        var redacted = Array(segments[0].text)
+        var alreadyOut: Int
+        if start == 0 {
+            // The whole answer: positions are those of the redacted text sent so far.
+            alreadyOut = sent[index]?.count ?? 0
+        } else if redacted.starts(with: chars[start..<done]) {
+            alreadyOut = done - start
+        } else {
+            // A redaction inside the context: the committed point cannot be found in this window.
+            // Judge the whole answer instead (rare: only while a match sits just before it).
+            segments = [TextSegment(role: "assistant", text: String(chars), location: [index])]
+            decision = engine.evaluate(&segments, context: EvaluationContext(phase: .response, isFinal: final))
+            redacted = Array(segments[0].text)
+            start = 0
+            alreadyOut = sent[index]?.count ?? 0
+        }
+        if let decision {
+            if decision.verdict == .block { return [.blocked(decision)] }
+            if final || decisions.isEmpty || decision.verdict != .allow { record(decision) }
+        }
+        var upTo = redacted.count
+        var nextCommitted = chars.count
+        if !final {
+            let tail = min(engine.streamPendingTail(window), chars.count - start)
+            // The tail is where the original and the redacted text must still agree: a redaction
+            // reaching into it means a match whose end is not known yet, so nothing more goes out.
+            let settled = tail == 0 || redacted.suffix(tail).elementsEqual(chars.suffix(tail))
+            upTo = settled ? redacted.count - tail : alreadyOut
+            nextCommitted = settled ? chars.count - tail : done
+        }
+        guard upTo > alreadyOut else {
+            if final { answer = String(sent[index] ?? []) }
+            return []
+        }
+        let piece = redacted[alreadyOut..<upTo]
+        let whole = upTo == redacted.count && piece.elementsEqual(chars[done...])
+        let out = release(index, chars, from: done, piece: piece, whole: whole, committing: max(done, nextCommitted))
+        if final { answer = String(sent[index] ?? []) }
+        return [out]
+    }
+
+    /// Sends `piece` as the next text of choice `index`. `whole`: it is all the text not sent
+    /// yet, unchanged, so the upstream's own events can be forwarded as they were.
+    private mutating func release(_ index: Int, _ chars: [Character], from done: Int, piece: ArraySlice<Character>,
+                                  whole: Bool, committing: Int) -> Output {
+        sent[index, default: []].append(contentsOf: piece)
+        committed[index] = committing
+        let raw = rawPending.removeValue(forKey: index) ?? []
+        let out: [UInt8] = whole && rawUsable[index] != false && !raw.isEmpty ? raw : chunk(String(piece), index: index)
+        rawUsable[index] = whole
+        return .send(out)
     }
 
     private mutating func record(_ d: ChainDecision) {
         if decisions.isEmpty || d.verdict != .allow || decisions.last?.verdict == .allow { decisions = [d] }
     }
 
-    private func chunk(_ content: String, index: Int) -> [UInt8] {
-        var object = template ?? ["object": "chat.completion.chunk"]
-        let isChat = (object["object"] as? String) != "text_completion"
-        let choice: [String: Any] = isChat
-            ? ["index": index, "delta": ["content": content], "logprobs": NSNull(), "finish_reason": NSNull()]
-            : ["index": index, "text": content, "logprobs": NSNull(), "finish_reason": NSNull()]
-        object["choices"] = [choice]
-        let data = (try? JSONSerialization.data(withJSONObject: object)) ?? Data()
-        return Array("data: ".utf8) + [UInt8](data) + Array("\n\n".utf8)
+    /// Our own chunk carrying `content`, shaped like the upstream's (its id, model, created…).
+    /// The upstream's fields are serialised once; each chunk only adds its choice.
+    private mutating func chunk(_ content: String, index: Int) -> [UInt8] {
+        if chunkPrefix == nil {
+            var object = template ?? ["object": "chat.completion.chunk"]
+            chunkIsChat = (object["object"] as? String) != "text_completion"
+            object["choices"] = nil
+            var bytes = [UInt8]((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8))
+            bytes.removeLast()   // the closing brace: the choices follow
+            if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+            chunkPrefix = Array("data: ".utf8) + bytes + Array(#""choices":["#.utf8)
+        }
+        let text = JSONValue.string(content).serialized()
+        let choice = chunkIsChat
+            ? #"{"index":\#(index),"delta":{"content":\#(text)},"logprobs":null,"finish_reason":null}"#
+            : #"{"index":\#(index),"text":\#(text),"logprobs":null,"finish_reason":null}"#
+        return chunkPrefix! + Array(choice.utf8) + Array("]}\n\n".utf8)
     }
 }

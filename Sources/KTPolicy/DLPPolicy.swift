@@ -26,6 +26,11 @@ struct DLPPolicy: CompiledPolicy {
 
     var kind: PolicyKind { .dlpFilter }
     var maxMatchLength: Int { longest }
+    func pendingTail(_ text: String) -> Int {
+        // Exact terms: only a term's beginning at the end is held. Patterns and fuzzy terms: the longest match.
+        guard patterns.isEmpty, settings.maxDistance == 0 else { return longest }
+        return min(StreamTail.termPrefix(text, terms: settings.blockedTerms), longest)
+    }
     func runs(in phase: PolicyKind.Phase) -> Bool { true }
 
     func matches(in text: String, deadline: UInt64 = EvaluationContext.noDeadline) throws -> [(NSRange, String)] {
@@ -84,6 +89,8 @@ struct DLPPolicy: CompiledPolicy {
 struct SafetyPolicy: CompiledPolicy {
     let rules: [(String, ConfiguredRegex)]
     let longest: Int
+    /// The entries that are words, not `/regex/`s.
+    let plainTerms: [String]
 
     init(settings: SafetyFilterSettings) throws(PolicyError) {
         var r: [(String, ConfiguredRegex)] = []
@@ -97,11 +104,16 @@ struct SafetyPolicy: CompiledPolicy {
             r.append((entry, re))
         }
         rules = r
+        plainTerms = settings.blockIf.filter { !($0.count >= 2 && $0.hasPrefix("/") && $0.hasSuffix("/")) }
         longest = max(64, settings.blockIf.map(\.count).max() ?? 0)
     }
 
     var kind: PolicyKind { .safetyFilter }
     var maxMatchLength: Int { longest }
+    func pendingTail(_ text: String) -> Int {
+        guard plainTerms.count == rules.count else { return longest }
+        return min(StreamTail.termPrefix(text, terms: plainTerms), longest)
+    }
     func runs(in phase: PolicyKind.Phase) -> Bool { true }
 
     func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) throws -> PolicyVerdict {
@@ -136,6 +148,8 @@ struct RewriterPolicy: CompiledPolicy {
 
     var kind: PolicyKind { .responseRewriter }
     var maxMatchLength: Int { 64 }
+    /// Prepend/append rules match nothing; only `pattern` rules need text held back.
+    func pendingTail(_ text: String) -> Int { rules.contains { $0.1 != nil } ? maxMatchLength : 0 }
     func runs(in phase: PolicyKind.Phase) -> Bool { phase == .response }
 
     func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) throws -> PolicyVerdict {

@@ -19,6 +19,32 @@ struct PIIPolicy: CompiledPolicy {
     // Longest entity: an IBAN with spaces (34 chars + 8 spaces) or a long e-mail address.
     var maxMatchLength: Int { 64 }
 
+    /// Only the shapes the response phase looks for decide what a stream holds back: with the
+    /// default `pci_mode` that is trailing digits and separators, so prose is never held.
+    func pendingTail(_ text: String) -> Int {
+        let entities = settings.scanResponses ? settings.entities : (settings.pciMode ? [.creditCard] : [])
+        if settings.scanResponses, !settings.detectPatterns.isEmpty { return maxMatchLength }
+        var tail = 0
+        for e in entities {
+            switch e {
+            case .creditCard: tail = max(tail, StreamTail.card(text))
+            case .usSSN: tail = max(tail, StreamTail.ssn(text))
+            case .phone: tail = max(tail, StreamTail.phone(text))
+            case .email: tail = max(tail, StreamTail.email(text))
+            case .iban: tail = max(tail, StreamTail.iban(text))
+            case .ipAddress: tail = max(tail, StreamTail.ipv4(text), StreamTail.ipv6(text))
+            }
+        }
+        return min(tail, maxMatchLength)
+    }
+
+    /// Every built-in recogniser needs a digit, an '@' (e-mail) or a ':' (IPv6); custom patterns may need anything.
+    func couldMatch(_ text: String) -> Bool {
+        if settings.scanResponses, !settings.detectPatterns.isEmpty { return true }
+        let cardsOnly = !settings.scanResponses
+        return text.utf8.contains { (48...57).contains($0) || (!cardsOnly && ($0 == 64 || $0 == 58)) }
+    }
+
     func runs(in phase: PolicyKind.Phase) -> Bool {
         phase == .request || settings.scanResponses || settings.pciMode
     }

@@ -39,6 +39,17 @@ public final class PolicyEngine: Sendable {
         chain.filter { $0.runs(in: .response) }.map(\.maxMatchLength).max() ?? 0
     }
 
+    /// The trailing characters of a stream's text that must wait for more text: the most any
+    /// response policy could still match there.
+    public func streamPendingTail(_ text: String) -> Int {
+        chain.lazy.filter { $0.runs(in: .response) }.map { min($0.pendingTail(text), $0.maxMatchLength) }.max() ?? 0
+    }
+
+    /// Whether a non-final stream evaluation of `text` could block or change anything.
+    public func streamCouldMatch(_ text: String) -> Bool {
+        chain.contains { $0.runs(in: .response) && $0.couldMatch(text) }
+    }
+
     /// Runs the chain for one phase; a block short-circuits (later policies are `skipped`).
     public func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) -> ChainDecision {
         let phase = context.phase

@@ -134,6 +134,18 @@ public protocol CompiledPolicy: Sendable {
     /// The longest span (in characters) a match can cover; streams hold back this much so a
     /// match split across two chunks is still caught.
     var maxMatchLength: Int { get }
+    /// How many trailing characters of a stream's text so far could still become part of a
+    /// match (never more than `maxMatchLength`); a stream releases everything before them.
+    func pendingTail(_ text: String) -> Int
+    /// Whether the policy could match or change anything in `text` in a non-final stream
+    /// evaluation; false lets a stream skip the chain for text with nothing match-shaped in it.
+    func couldMatch(_ text: String) -> Bool
+}
+
+extension CompiledPolicy {
+    /// Without knowledge of the shapes it matches (regexes), a policy holds its longest match.
+    public func pendingTail(_ text: String) -> Int { maxMatchLength }
+    public func couldMatch(_ text: String) -> Bool { true }
 }
 
 public struct PolicyError: Error, Sendable, CustomStringConvertible {

@@ -105,3 +105,88 @@ func guarded(_ engine: PolicyEngine, _ events: [[UInt8]]) -> (text: String, bloc
         #expect(run(["data: a\n\n", "data: [DONE]\n\n", "data: late\n\n"]).held == "data: [DONE]\n\ndata: late\n\n")
     }
 }
+
+/// Streams release everything but the tail that could still become a match.
+@Suite struct StreamGuardReleaseTests {
+    /// Each event fed on its own (one upstream read per event): what each read released.
+    func perRead(_ engine: PolicyEngine, _ pieces: [String]) -> [String] {
+        var g = StreamGuard(engine: engine)
+        return sse(pieces).map { event in
+            g.feed(event).map { o -> String in
+                guard case .send(let bytes) = o else { return "<blocked>" }
+                return String(decoding: bytes, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("data: {") }.map { line in
+                    let o = try! JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as! [String: Any]
+                    return ((o["choices"] as! [[String: Any]]).first?["delta"] as? [String: Any])?["content"] as? String ?? ""
+                }.joined()
+            }.joined()
+        }
+    }
+
+    @Test func proseThroughTheQuickLaunchChainIsReleasedChunkByChunk() throws {
+        let e = try policyEngine("policies: { chain: [prompt-injection, pii-detector, audit-logger] }\npolicy: { prompt-injection: {}, pii-detector: {}, audit-logger: {} }\n")
+        let released = perRead(e, ["Hello", " there,", " how can", " I help?"])
+        // Event 0 is the role-only chunk; each text chunk comes out in the read that brought it.
+        #expect(Array(released[1...4]) == ["Hello", " there,", " how can", " I help?"])
+    }
+
+    @Test func aCardSplitOverThreeChunksIsNeverReleased() throws {
+        let e = try policyEngine("policies: { chain: [pii-detector] }\npolicy: { pii-detector: {} }\n")
+        let released = perRead(e, ["Your card is 4111 11", "11 1111 ", "1111, thanks."])
+        let all = released.joined()
+        #expect(!all.contains("4111") && !all.contains("1111"), "\(released)")
+        #expect(all.contains("[CREDIT_CARD]"))
+        #expect(released[1] == "Your card is ")
+    }
+
+    /// Any chunking of any text gives what the non-streamed chain gives for the whole text.
+    @Test func everyChunkingReleasesExactlyTheWholeTextsRedaction() throws {
+        let engines = [
+            try policyEngine("policies: { chain: [pii-detector] }\npolicy: { pii-detector: { scan_responses: true } }\n"),
+            try policyEngine("policies: { chain: [pii-detector, dlp-filter] }\npolicy: { pii-detector: {}, dlp-filter: { blocked_terms: [project falcon, confidential], action: redact } }\n"),
+        ]
+        let texts = [
+            "Card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 0130 00, mail jane.doe@example.com, call +1 415 555 0100.",
+            "Project Falcon is confidential; the code name project falcon must not leak. Card 5500-0000-0000-0004 ok.",
+            "Plain words, numbers like 42 and 2.5 and version 1.2.3, nothing to hide here at all.",
+            "Reach me at (415) 555-0100 ext 42 or 10.0.0.1 or fe80::1; SSN 123-45-6789. Confidentiality-rated, not confidential",
+            "GB82 WEST 1234 5698 7654 32 and then 4111111111111111",
+            // Long enough that evaluations see windows, not the whole answer.
+            (0..<12).map { i in
+                ["The quarterly report covers revenue, costs and the outlook for next year in some detail. ",
+                 "Pay with 4111 1111 1111 1111 before Friday, or write to billing.team@example.org today. ",
+                 "Wire it to DE89 3704 0044 0532 0130 00; the project falcon budget stays confidential for now. ",
+                 "Call +44 20 7946 0958 ext 12 if the transfer to GB82 WEST 1234 5698 7654 32 fails again. "][i % 4]
+            }.joined(),
+        ]
+        var rng = SplitMix(seed: 7)
+        for e in engines {
+            for text in texts {
+                var whole = [TextSegment(role: "assistant", text: text, location: [0])]
+                _ = e.evaluate(&whole, context: EvaluationContext(phase: .response, isFinal: true))
+                for _ in 0..<(text.count > 500 ? 6 : 40) {
+                    var pieces: [String] = [], rest = Substring(text)
+                    while !rest.isEmpty {
+                        let n = min(rest.count, Int(rng.next() % 7) + 1)
+                        pieces.append(String(rest.prefix(n)))
+                        rest = rest.dropFirst(n)
+                    }
+                    let streamed = perRead(e, pieces).joined()
+                    #expect(streamed == whole[0].text, "pieces \(pieces)")
+                }
+            }
+        }
+    }
+}
+
+/// A small deterministic generator for test chunkings.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
