@@ -79,6 +79,7 @@ extension GatewayCore {
                                                           status: 422, code: "too_many_parts"))
             return
         }
+        if endpoint == .chat { ctx.unscannedParts = PolicySegments.unscannedParts(parsed.object) }
         let promptText = segments.map(\.text).joined(separator: "\n")
         ctx.promptSHA = SHA256.hex(promptText)
         ctx.promptChars = promptText.count
@@ -406,6 +407,9 @@ extension GatewayCore {
             ("tokens", .object([("prompt", ctx.promptTokens.map { .int($0) } ?? .null), ("completion", ctx.completionTokens.map { .int($0) } ?? .null)])),
             ("prompt_sha256", .optional(ctx.promptSHA)), ("prompt_chars", .int(ctx.promptChars)),
         ]
+        if !ctx.unscannedParts.isEmpty {
+            fields.append(("unscanned_parts", .object(ctx.unscannedParts.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })))
+        }
         if snap.engine.auditSettings?.includeContent == true {
             fields.append(("content", .object([("prompt", ctx.promptContent.map { .array($0.map { .string($0) }) } ?? .null),
                                                ("response", .optional(ctx.responseContent))])))

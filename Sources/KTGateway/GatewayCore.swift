@@ -415,6 +415,8 @@ struct RequestContext {
     var promptTokens: Int?
     var completionTokens: Int?
     var promptContent: [String]?
+    /// Content parts no policy could read (images, audio), by type.
+    var unscannedParts: [String: Int] = [:]
     var responseContent: String?
     var recorded = false
     /// Refused because strict audit is failing: no record is attempted (the outage record counts it).

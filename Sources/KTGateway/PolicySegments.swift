@@ -1,8 +1,76 @@
 import Foundation
 import KTPolicy
+import KTModel
 
 /// Moves text between OpenAI JSON bodies and policy segments, and back after redaction.
+///
+/// Locations: `[i]` a message's (or choice's) string content, `[i, j]` its text part `j`, and
+/// `[i, slot, j, k]` string value `k` of tool call `j`'s JSON arguments (`slot` is `toolCallSlot`
+/// or `functionCallSlot`; `k == wholeArguments` when the arguments are not JSON).
 enum PolicySegments {
+    static let toolCallSlot = -1
+    static let functionCallSlot = -2
+    static let wholeArguments = -1
+    /// The role of text a model wrote into tool-call arguments: scanned by PII, DLP and safety
+    /// policies like any content; the rewriter (which writes prose) leaves it alone.
+    static let toolCallRole = "tool_call"
+
+    /// Segments for the arguments of a message's `tool_calls` and legacy `function_call`.
+    static func toolCallSegments(_ message: [String: Any], at i: Int) -> [TextSegment] {
+        var out: [TextSegment] = []
+        func add(_ arguments: String, slot: Int, call j: Int) {
+            if let leaves = ToolArguments.leaves(arguments) {
+                for (k, leaf) in leaves.enumerated() where !leaf.isEmpty {
+                    out.append(TextSegment(role: toolCallRole, text: leaf, location: [i, slot, j, k]))
+                }
+            } else if !arguments.isEmpty {
+                out.append(TextSegment(role: toolCallRole, text: arguments, location: [i, slot, j, wholeArguments]))
+            }
+        }
+        for (j, call) in ((message["tool_calls"] as? [[String: Any]]) ?? []).enumerated() {
+            if let a = (call["function"] as? [String: Any])?["arguments"] as? String { add(a, slot: toolCallSlot, call: j) }
+        }
+        if let a = (message["function_call"] as? [String: Any])?["arguments"] as? String { add(a, slot: functionCallSlot, call: 0) }
+        return out
+    }
+
+    /// Writes redacted tool-call segments of one message back, keeping the arguments valid JSON.
+    static func writeToolCalls(_ segments: [TextSegment], into message: inout [String: Any]) {
+        var byCall: [[Int]: [TextSegment]] = [:]
+        for s in segments where s.location.count == 4 { byCall[[s.location[1], s.location[2]], default: []].append(s) }
+        for (key, list) in byCall {
+            let (slot, j) = (key[0], key[1])
+            func rewrite(_ function: inout [String: Any]) {
+                guard let arguments = function["arguments"] as? String else { return }
+                if let whole = list.first(where: { $0.location[3] == wholeArguments }) {
+                    function["arguments"] = whole.text
+                } else if let replaced = ToolArguments.replacing(arguments, with: Dictionary(list.map { ($0.location[3], $0.text) }, uniquingKeysWith: { a, _ in a })) {
+                    function["arguments"] = replaced
+                }
+            }
+            if slot == toolCallSlot, var calls = message["tool_calls"] as? [[String: Any]], j < calls.count, var f = calls[j]["function"] as? [String: Any] {
+                rewrite(&f)
+                calls[j]["function"] = f
+                message["tool_calls"] = calls
+            } else if slot == functionCallSlot, var f = message["function_call"] as? [String: Any] {
+                rewrite(&f)
+                message["function_call"] = f
+            }
+        }
+    }
+
+    /// Content parts the policies cannot read (images, audio, files), by type: they are passed
+    /// through and recorded in the decision event as unscanned.
+    static func unscannedParts(_ object: [String: Any]) -> [String: Int] {
+        var out: [String: Int] = [:]
+        for m in (object["messages"] as? [[String: Any]]) ?? [] {
+            for p in (m["content"] as? [[String: Any]]) ?? [] where p["text"] as? String == nil {
+                out[(p["type"] as? String).map { String($0.prefix(40)) } ?? "unknown", default: 0] += 1
+            }
+        }
+        return out
+    }
+
     /// Request texts: chat message contents (string or text parts), completion prompts, embedding inputs.
     static func request(_ object: [String: Any], endpoint: MockCompletions.Endpoint) -> [TextSegment] {
         var out: [TextSegment] = []
@@ -16,6 +84,7 @@ enum PolicySegments {
                         if let t = p["text"] as? String { out.append(TextSegment(role: role, text: t, location: [i, j])) }
                     }
                 }
+                out += toolCallSegments(m, at: i)
             }
         case .completions, .embeddings:
             let key = endpoint == .completions ? "prompt" : "input"
@@ -34,12 +103,17 @@ enum PolicySegments {
             for s in segments {
                 let i = s.location[0]
                 guard i < messages.count else { continue }
-                if s.location.count == 1 {
+                if s.location.count == 4 {
+                    continue   // tool-call arguments: written per message below
+                } else if s.location.count == 1 {
                     messages[i]["content"] = s.text
                 } else if var parts = messages[i]["content"] as? [[String: Any]], s.location[1] < parts.count {
                     parts[s.location[1]]["text"] = s.text
                     messages[i]["content"] = parts
                 }
+            }
+            for i in Set(segments.filter { $0.location.count == 4 }.map { $0.location[0] }) where i < messages.count {
+                writeToolCalls(segments.filter { $0.location.count == 4 && $0.location[0] == i }, into: &messages[i])
             }
             object["messages"] = messages
         case .completions, .embeddings:
@@ -56,8 +130,9 @@ enum PolicySegments {
     static func response(_ object: [String: Any]) -> [TextSegment] {
         var out: [TextSegment] = []
         for (i, c) in ((object["choices"] as? [[String: Any]]) ?? []).enumerated() {
-            if let m = c["message"] as? [String: Any], let t = m["content"] as? String {
-                out.append(TextSegment(role: "assistant", text: t, location: [i]))
+            if let m = c["message"] as? [String: Any] {
+                if let t = m["content"] as? String { out.append(TextSegment(role: "assistant", text: t, location: [i])) }
+                out += toolCallSegments(m, at: i)
             } else if let t = c["text"] as? String {
                 out.append(TextSegment(role: "assistant", text: t, location: [i]))
             }
@@ -67,7 +142,12 @@ enum PolicySegments {
 
     static func writeResponse(_ segments: [TextSegment], into object: inout [String: Any]) {
         guard var choices = object["choices"] as? [[String: Any]] else { return }
-        for s in segments where s.location[0] < choices.count {
+        for i in Set(segments.filter { $0.location.count == 4 }.map { $0.location[0] }) where i < choices.count {
+            guard var m = choices[i]["message"] as? [String: Any] else { continue }
+            writeToolCalls(segments.filter { $0.location.count == 4 && $0.location[0] == i }, into: &m)
+            choices[i]["message"] = m
+        }
+        for s in segments where s.location[0] < choices.count && s.location.count == 1 {
             let i = s.location[0]
             if var m = choices[i]["message"] as? [String: Any] {
                 m["content"] = s.text

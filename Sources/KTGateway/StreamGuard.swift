@@ -38,6 +38,25 @@ struct StreamGuard {
     /// chunk of our own, or an event held more than this choice's text.
     private var rawPending: [Int: [UInt8]] = [:]
     private var rawUsable: [Int: Bool] = [:]
+    /// Tool calls being streamed, per choice and call index: held whole until the stream ends,
+    /// then judged (their arguments are JSON: a fragment cannot be judged) and sent in one chunk.
+    private var toolCalls: [Int: [Int: PendingCall]] = [:]
+    private var functionCalls: [Int: PendingCall] = [:]
+
+    struct PendingCall {
+        var id: Any?
+        var type: Any?
+        var name = ""
+        var arguments = ""
+
+        mutating func add(_ delta: [String: Any]) {
+            if let id = delta["id"], !(id is NSNull) { self.id = id }
+            if let t = delta["type"], !(t is NSNull) { type = t }
+            let function = delta["function"] as? [String: Any] ?? delta
+            if let n = function["name"] as? String { name += n }
+            if let a = function["arguments"] as? String { arguments += a }
+        }
+    }
     /// Characters before the committed point each evaluation sees again, for the policies' left
     /// context (word boundaries, a phone number's context words); the window starts at a space.
     static let leftContext = 64
@@ -81,6 +100,13 @@ struct StreamGuard {
             if case .blocked = r.last { return r }
             out += r
         }
+        for index in Set(toolCalls.keys).union(functionCalls.keys).sorted() {
+            let r = judgeToolCalls(index)
+            if case .blocked = r.last { return r }
+            out += r
+        }
+        toolCalls = [:]
+        functionCalls = [:]
         out += pendingTail.map { .send($0) }
         pendingTail = []
         return out
@@ -107,12 +133,34 @@ struct StreamGuard {
             return out
         }
         guard var object = (try? JSONSerialization.jsonObject(with: Data(payload))) as? [String: Any],
-              let choices = object["choices"] as? [[String: Any]] else {
+              var choices = object["choices"] as? [[String: Any]] else {
             return pendingTail.isEmpty ? [.send(raw)] : { pendingTail.append(raw); return [] }()
         }
         var out: [Output] = []
         var carriesText = false
         var finishes = false
+        // Tool-call deltas are taken out of the event and held (see `toolCalls`).
+        var carriesToolCalls = false
+        for k in choices.indices {
+            guard var d = choices[k]["delta"] as? [String: Any] else { continue }
+            let index = choices[k]["index"] as? Int ?? 0
+            if let calls = d["tool_calls"] as? [[String: Any]] {
+                for call in calls { toolCalls[index, default: [:]][call["index"] as? Int ?? 0, default: PendingCall()].add(call) }
+                d["tool_calls"] = nil
+                carriesToolCalls = true
+            }
+            if let f = d["function_call"] as? [String: Any] {
+                functionCalls[index, default: PendingCall()].add(f)
+                d["function_call"] = nil
+                carriesToolCalls = true
+            }
+            choices[k]["delta"] = d
+            if carriesToolCalls { rawUsable[index] = false }
+        }
+        if carriesToolCalls {
+            object["choices"] = choices
+            if template == nil { template = object }
+        }
         for c in choices {
             let index = c["index"] as? Int ?? 0
             let delta = (c["delta"] as? [String: Any])?["content"] as? String ?? c["text"] as? String
@@ -144,6 +192,12 @@ struct StreamGuard {
             }
             return out
         }
+        if carriesToolCalls {
+            // What is left of the event (a finish_reason, usage) follows the calls at the end.
+            let rest = choices.contains { ($0["finish_reason"].map { !($0 is NSNull) } ?? false) } || object["usage"] != nil
+            if rest { pendingTail.append(Array("data: \(String(decoding: (try? JSONSerialization.data(withJSONObject: object)) ?? Data(), as: UTF8.self))\n\n".utf8)) }
+            return out
+        }
         if finishes || !pendingTail.isEmpty {
             // finish_reason/usage must follow the last text: hold it until the flush.
             pendingTail.append(raw)
@@ -151,6 +205,34 @@ struct StreamGuard {
         }
         out.append(.send(raw))
         return out
+    }
+
+    /// Judges one choice's complete tool calls like a JSON answer's (string values of the
+    /// arguments, redactions written back as valid JSON) and sends them in one chunk.
+    private mutating func judgeToolCalls(_ index: Int) -> [Output] {
+        var message: [String: Any] = [:]
+        if let calls = toolCalls[index] {
+            message["tool_calls"] = calls.keys.sorted().map { k -> [String: Any] in
+                let c = calls[k]!
+                var call: [String: Any] = ["index": k, "function": ["name": c.name, "arguments": c.arguments]]
+                if let id = c.id { call["id"] = id }
+                call["type"] = c.type ?? "function"
+                return call
+            }
+        }
+        if let f = functionCalls[index] { message["function_call"] = ["name": f.name, "arguments": f.arguments] }
+        var segments = PolicySegments.toolCallSegments(message, at: 0)
+        if !segments.isEmpty {
+            let before = segments
+            let decision = engine.evaluate(&segments, context: EvaluationContext(phase: .response, isFinal: true))
+            if decision.verdict == .block { return [.blocked(decision)] }
+            if decisions.isEmpty || decision.verdict != .allow { record(decision) }
+            if segments != before { PolicySegments.writeToolCalls(segments, into: &message) }
+        }
+        let choice: [String: Any] = ["index": index, "delta": message, "logprobs": NSNull(), "finish_reason": NSNull()]
+        _ = chunk("", index: index)   // makes sure the prefix exists
+        let body = (try? JSONSerialization.data(withJSONObject: choice)) ?? Data()
+        return [.send(chunkPrefix! + [UInt8](body) + Array("]}\n\n".utf8))]
     }
 
     /// The `data:` lines of one SSE event, joined (bytes; one space after the colon dropped, as

@@ -64,7 +64,7 @@ import KTTestSupport
         }
         let config = Fixtures.path("fleet/good.yaml")
         let started = try await h.json(["config", "push", "--file", config, "--gateway", "gw-a", "--source", "fleet", "--confirm", "--detach",
-                                         "--health-window", "4s", "--min-requests", "0"])
+                                         "--health-window", "10s", "--min-requests", "0"])
         let id = try #require(started["id"]?.stringValue)
         _ = try await FleetHarness.eventually("the health window") { () throws -> Bool? in
             try await h.json(["rollout", "status", id])["status"]?.stringValue == "judging" ? true : nil
