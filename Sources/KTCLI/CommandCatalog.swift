@@ -177,6 +177,8 @@ public enum CommandCatalog {
                 .leaf("eval-pii", "span precision/recall of the PII recognisers on labelled JSONL", options: [
                     OptionSpec("data", value: "FILE", "labelled data (default ../shared/data/pii/dev.jsonl)"),
                     OptionSpec("errors", "print every false positive and false negative"),
+                    OptionSpec("generated", "evaluate on rows generated from the formats (every IBAN country, 22 countries' phones, benign numbers) instead"),
+                    OptionSpec("seed", value: "N", "with --generated: the generator's seed (default 1)"),
                 ], run: { a, c in await EvalPIICommand.run(a, c) }),
                 .leaf("bench-detector", "prompt-injection scoring time for 1, 4 and 32 KB prompts", options: [json],
                       run: { a, c in await BenchDetectorCommand.run(a, c) }),

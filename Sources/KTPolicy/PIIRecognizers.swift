@@ -39,7 +39,7 @@ public struct PIIRecognizers: Sendable {
                 list.append(Recognizer(entity: e, regex: re(#"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])"#),
                                        validate: { v, _ in PIIRecognizers.isIBAN(v) }))
             case .usSSN:
-                list.append(Recognizer(entity: e, regex: re(#"(?<![\d-])\d{3}([- ]?)\d{2}\1\d{4}(?![\d-])"#), validate: { v, _ in PIIRecognizers.isSSN(v) }))
+                list.append(Recognizer(entity: e, regex: re(#"(?<![\d-])\d{3}([- ]?)\d{2}\1\d{4}(?![\d-])"#), validate: { v, before in PIIRecognizers.isSSN(v, before: before) }))
             case .phone:
                 list.append(Recognizer(entity: e, regex: re(#"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-])"#),
                                        validate: { v, before in PIIRecognizers.isPhone(v, before: before) }))
@@ -65,6 +65,22 @@ public struct PIIRecognizers: Sendable {
         let full = NSRange(location: 0, length: ns.length)
         var found: [PIIMatch] = []
         for r in recognizers {
+            if r.entity == .iban {
+                // Candidates may run on past the IBAN; each is cut to its country's length and the
+                // search goes on right after it (a second IBAN may follow the first).
+                var position = 0
+                while position < ns.length,
+                      let m = r.regex.firstMatch(in: text, options: [.withTransparentBounds], range: NSRange(location: position, length: ns.length - position)) {
+                    if let length = Self.ibanPrefix(ns.substring(with: m.range)) {
+                        let range = NSRange(location: m.range.location, length: length)
+                        found.append(PIIMatch(entity: r.entity.rawValue, range: range, value: ns.substring(with: range)))
+                        position = range.location + length
+                    } else {
+                        position = m.range.location + 1
+                    }
+                }
+                continue
+            }
             for m in r.regex.matches(in: text, range: full) {
                 let value = ns.substring(with: m.range)
                 let contextStart = max(0, m.range.location - 48)
@@ -122,15 +138,35 @@ public struct PIIRecognizers: Sendable {
         return false
     }
 
+    /// IBAN length per country: the SWIFT IBAN registry (ISO 13616), all 89 countries.
     static let ibanLengths: [String: Int] = [
-        "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29, "BY": 28, "CH": 21,
-        "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
-        "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
-        "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
-        "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
-        "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
-        "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+        "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27, "BR": 29, "BY": 28,
+        "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18,
+        "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HN": 28, "HR": 21, "HU": 28,
+        "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20,
+        "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28,
+        "NL": 18, "NO": 15, "OM": 23, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24,
+        "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26,
+        "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
     ]
+
+    /// The IBAN at the start of a candidate: the regex may run on into the words after a grouped
+    /// IBAN ("DE89 3704 0044 0532 0130 00 and more"), so the country's length decides where it
+    /// ends; it must end at a group boundary (a space or the candidate's end). Returns the length
+    /// in UTF-16 units of the IBAN's text, or nil.
+    static func ibanPrefix(_ candidate: String) -> Int? {
+        let upper = candidate.uppercased()
+        guard let length = ibanLengths[String(upper.prefix(2))] else { return nil }
+        var count = 0, end = upper.startIndex
+        for i in upper.indices {
+            if upper[i] == " " { continue }
+            count += 1
+            if count == length { end = upper.index(after: i); break }
+        }
+        guard count == length, end == upper.endIndex || upper[end] == " " else { return nil }
+        let text = String(candidate[..<end])
+        return isIBAN(text) ? text.utf16.count : nil
+    }
 
     /// Country length table and the ISO 13616 mod-97 check (case-insensitive).
     public static func isIBAN(_ s: String) -> Bool {
@@ -151,38 +187,66 @@ public struct PIIRecognizers: Sendable {
     }
 
     /// SSA rules: area not 000, 666 or 900–999; group not 00; serial not 0000; no known samples.
-    public static func isSSN(_ s: String) -> Bool {
+    /// Words that introduce a US social security number.
+    static let ssnContext = try! NSRegularExpression(
+        pattern: #"\b(?:ssn|ss#|social security(?: number| no\.?)?|soc\.? ?sec\.?|taxpayer id|tin)\b[^\d\n]{0,24}$"#, options: [.caseInsensitive])
+
+    /// The dashed or spaced form is an SSN by itself; nine bare digits (an order number, a phone
+    /// number without separators) only after a word that says SSN.
+    public static func isSSN(_ s: String, before: Substring = "") -> Bool {
         let d = digits(s)
         guard d.count == 9 else { return false }
+        if s.allSatisfy(\.isNumber), !ends(before, with: ssnContext) { return false }
         let area = d[0] * 100 + d[1] * 10 + d[2], group = d[3] * 10 + d[4], serial = d[5...].reduce(0) { $0 * 10 + $1 }
         if area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0 { return false }
         if Set(d).count == 1 || d == [1, 2, 3, 4, 5, 6, 7, 8, 9] || (area == 78 && group == 5 && serial == 1120) { return false }
         return true
     }
 
+    /// Words that say a number is a phone number, in the languages the gateway's users write:
+    /// EN, DE, FR, ES, IT, PT, NL (general vocabulary, not taken from any evaluation data).
     static let phoneContext = try! NSRegularExpression(
-        pattern: #"\b(phone|tel|telephone|mobile|cell|call|fax|whatsapp|sms|text me|contact|registered|reach me( at)?|answering at|phone number)\b[^\d]{0,20}$"#,
+        pattern: #"(?:\b(?:phone|telephone|tel|mobile|cell(?:phone)?|call|ring|dial|fax|whats ?app|signal|sms|text|hotline|helpline|number|no|nr|contact|reach|telefon|telefonnummer|handy|rufnummer|anrufen|t[ée]l[ée]phone|portable|appeler|appelez|t[ée]l[ée]fono|m[óo]vil|celular|ll[aá]m(?:a|e|ar|ame|ame al)|telefono|cellulare|chiamare|chiama|telefone|ligar|telefoon|bellen|bel)\b|☎|📞)[^\d\n]{0,24}$"#,
         options: [.caseInsensitive])
 
-    /// 7–15 digits (E.164) in a phone-like shape; weak shapes (two groups, a bare digit run)
-    /// only with a context word just before (phone, call, mobile, registered, ...).
+    /// Words that say a number is something else (an order, an invoice, a version): a number
+    /// after them is not a phone number unless it is written in international form.
+    static let notPhoneContext = try! NSRegularExpression(
+        pattern: #"\b(?:order|invoice|ticket|ref(?:erence)?|tracking|shipment|parcel|serial|version|build|release|sku|part|item|case|id|isbn|account|iban|licen[cs]e|passport|permit|membership|policy|bestell(?:nummer)?|rechnung|commande|facture|pedido|factura|ordine|fattura|encomenda)\b[^\d\n]{0,24}$"#,
+        options: [.caseInsensitive])
+
+    static func ends(_ text: Substring, with regex: NSRegularExpression) -> Bool {
+        let t = String(text)
+        return regex.firstMatch(in: t, range: NSRange(location: 0, length: (t as NSString).length)) != nil
+    }
+
+    /// 7–15 digits (E.164) in a phone-like shape. International form (+CC) is enough; national
+    /// forms need a shape that numbers of other kinds rarely have (a NANP 3-3-4; three or more
+    /// groups with 8+ digits; two groups after a trunk prefix 0), or a context word before them.
+    /// Dates, times, versions, amounts and numbers introduced as orders, invoices and the like are not phones.
     public static func isPhone(_ s: String, before: Substring = "") -> Bool {
         let core = s.split(whereSeparator: { $0 == "x" || $0 == "e" }).first.map(String.init) ?? s  // drop an extension
         let d = digits(core)
         guard (7...15).contains(d.count) else { return false }
-        if core.contains(".") && !core.contains(" ") && core.split(separator: ".").count == 3 && d.count <= 8 { return false }  // 12.05.2024
-        // ISO dates and timestamps (2024-05-13 12) are not phone numbers.
+        // ISO dates and timestamps (2024-05-13 12), dotted dates (12.05.2024) are not phone numbers.
         if core.range(of: #"^(19|20)\d{2}[-/.](0[1-9]|1[0-2])[-/.](0[1-9]|[12]\d|3[01])"#, options: .regularExpression) != nil { return false }
+        if core.range(of: #"^(0?[1-9]|[12]\d|3[01])[-/.](0?[1-9]|1[0-2])[-/.](19|20)\d{2}$"#, options: .regularExpression) != nil { return false }
+        // An amount: a currency sign just before.
+        if let last = before.last(where: { !$0.isWhitespace }), "$€£¥₹₽₩¢".contains(last) { return false }
         if core.hasPrefix("+") { return true }
+        if ends(before, with: notPhoneContext) { return false }
         let groups = core.split(whereSeparator: { " .-()".contains($0) })
+        // Dot-only numbers are versions or amounts unless every group has 2-4 digits (FR 01.23.45.67.89).
+        if core.contains("."), !core.contains(where: { " -()".contains($0) }), !groups.allSatisfy({ (2...4).contains($0.count) }) { return false }
         // NANP: 3-3-4 with a valid area and exchange code.
         if (d.count == 10 || (d.count == 11 && d[0] == 1)) && groups.count >= 3 {
             let nsn = d.count == 11 ? Array(d.dropFirst()) : d
             if nsn[0] >= 2 && nsn[3] >= 2 { return true }
         }
         if groups.count >= 3 && d.count >= 8 { return true }
-        let text = String(before)
-        return phoneContext.firstMatch(in: text, range: NSRange(location: 0, length: (text as NSString).length)) != nil
+        // National numbers after a trunk prefix in two groups: 030 12345678, 07700 900123, 06-12345678.
+        if groups.count == 2, d[0] == 0, d.count >= 9, d.count <= 12, (2...6).contains(groups[0].count) { return true }
+        return ends(before, with: phoneContext)
     }
 
     public static func isIPv4(_ s: String) -> Bool {

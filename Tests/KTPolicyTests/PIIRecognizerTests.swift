@@ -65,3 +65,45 @@ extension Fixtures {
         ((root as NSString).deletingLastPathComponent as NSString).appendingPathComponent("../shared/data/" + relative)
     }
 }
+
+/// The recognisers on data generated from the formats (PIISynthesis), not from any evaluation
+/// file: every IBAN registry country in four print forms, phone numbers of 22 countries, and
+/// benign numbers (dates, amounts, orders, versions, postcodes, ID documents).
+@Suite struct PIIGeneratedDataTests {
+    @Test(arguments: [UInt64(1), 2, 3])
+    func recallOfEveryStructuredEntityAndOverRedactionOfBenignRows(_ seed: UInt64) throws {
+        let report = try PIIEvaluation.evaluate(PIISynthesis.rows(seed: seed))
+        for entity in ["email", "credit_card", "iban", "us_ssn", "ip_address", "phone"] {
+            let m = try #require(report.metrics[entity])
+            #expect(m.recall >= 0.95, "\(entity): \(m)")
+        }
+        #expect(report.benignRows >= 250)
+        #expect(report.overRedaction <= 0.02, "\(report.benignRowsRedacted) of \(report.benignRows) benign rows redacted")
+    }
+
+    @Test func ibansEndAtTheirCountrysLengthAndTwoInARowAreBothFound() throws {
+        let r = try PIIRecognizers()
+        let text = "Pay DE89 3704 0044 0532 0130 00 and GB82 WEST 1234 5698 7654 32 today, or de89370400440532013000."
+        let found = try r.find(in: text).filter { $0.entity == "iban" }.map(\.value)
+        #expect(found == ["DE89 3704 0044 0532 0130 00", "GB82 WEST 1234 5698 7654 32", "de89370400440532013000"])
+    }
+
+    @Test func everyRegistryCountryIsKnown() {
+        #expect(PIIRecognizers.ibanLengths.count == 89)
+        #expect(PIIRecognizers.ibanLengths["RU"] == 33 && PIIRecognizers.ibanLengths["LC"] == 32 && PIIRecognizers.ibanLengths["NO"] == 15)
+    }
+
+    @Test func nationalPhoneFormsAndWhatIsNotAPhone() {
+        for good in ["030 12345678", "07700 900123", "06-12345678", "01 23 45 67 89", "03-1234-5678", "(02) 1234 5678"] {
+            #expect(PIIRecognizers.isPhone(good), "\(good)")
+        }
+        #expect(PIIRecognizers.isPhone("9876543210", before: "Llámame al "))
+        #expect(PIIRecognizers.isPhone("0301234567", before: "Telefon: "))
+        for (bad, before) in [("123-456-789", "Order number "), ("10.0.19045.2965", "build "), ("1 234 567 890", "$"), ("13.05.2024", ""),
+                              ("05/13/2024", ""), ("2270-66-1551", "passport ")] {
+            #expect(!PIIRecognizers.isPhone(bad, before: Substring(before)), "\(before)\(bad)")
+        }
+        // Nine bare digits are an SSN only when introduced as one.
+        #expect(!PIIRecognizers.isSSN("536228145") && PIIRecognizers.isSSN("536228145", before: "SSN: "))
+    }
+}
