@@ -180,6 +180,11 @@ public enum CommandCatalog {
                     OptionSpec("generated", "evaluate on rows generated from the formats (every IBAN country, 22 countries' phones, benign numbers) instead"),
                     OptionSpec("seed", value: "N", "with --generated: the generator's seed (default 1)"),
                 ], run: { a, c in await EvalPIICommand.run(a, c) }),
+                .leaf("eval-injection", "the prompt-injection detector on kt's fixtures: hard negatives, attacks, evasions", options: [
+                    OptionSpec("fixtures", value: "DIR", "fixture directory (default fixtures/prompt-injection)"),
+                    OptionSpec("threshold", value: "P", "score that blocks (default 0.8, the shipped threshold)"),
+                    OptionSpec("errors", "print every miss and false positive with its score"),
+                ], run: { a, c in await EvalInjectionCommand.run(a, c) }),
                 .leaf("bench-detector", "prompt-injection scoring time for 1, 4 and 32 KB prompts", options: [json],
                       run: { a, c in await BenchDetectorCommand.run(a, c) }),
                 .leaf("judge-calibration", "the rollout judge's false-rollback and detection rates, by seeded simulation", options: [

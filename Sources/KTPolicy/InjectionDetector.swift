@@ -55,6 +55,37 @@ public struct InjectionDetector: Sendable {
     /// calibration): what the trainer calibrates.
     public func bestMargin(_ raw: String) -> Float { evaluate(raw).margin }
 
+    /// Evidence the linear model weighs poorly, applied to the margin (so calibration and the
+    /// leave-sources-out evaluation see it too):
+    /// - a short turn ("okay", "answer", "thank you so much") with no rule family and no evasion
+    ///   cannot reach the threshold: its few n-grams are not evidence of an instruction;
+    /// - a user editing their own earlier turn ("disregard my previous message, I meant …") is
+    ///   capped likewise, unless it names what attacks target (instructions, the system prompt…);
+    /// - an override together with an extraction, or an exfiltration / tool directive, is an
+    ///   attack whatever language the n-grams are in (the model learnt few non-English attacks).
+    static let shortTurnWords = 5
+    static let selfEdit = try! NSRegularExpression(pattern:
+        #"\b(ignore|disregard|forget|scratch|never ?mind|oublie|vergiss|olvida|ignora|dimentica|esque[çc]e|esque[çc]a)\b.{0,25}\b(my|what i|i said|i meant|i asked|i sent|i mentioned|mon|ma|mes|meine?[nr]?|mi|mis|il mio|la mia|o meu|a minha|lo que dije|ce que j)\b|\b(disregard|ignore|forget|scratch)\b.{0,6}\b(that|the (first|second|third|last|previous|earlier|old|other) (draft|example|point|version|code|message|attachment|deadline|part|question|answer|one))\b|\bi meant\b|\bscratch that\b"#)
+    static let attackTargets = try! NSRegularExpression(pattern:
+        #"\b(instructions?|system|prompt|rules|guidelines|polic(y|ies)|restrictions?|filters?|safety|developer|admin|password|secrets?|confidential|hidden|jailbreak|unrestricted|anweisungen|consignes|instrucciones|istruzioni|instru[çc][õo]es)\b"#)
+
+    func adjusted(_ z: Float, text: String, families: Set<String>, evasion: Bool) -> Float {
+        var z = z
+        let full = NSRange(location: 0, length: (text as NSString).length)
+        if families.contains("exfiltration_or_tool_directive")
+            || (families.contains("system_prompt_exfiltration") && (families.contains("instruction_override") || families.contains("persona_switch"))) {
+            z = max(z, model.margin(forProbability: 0.9))
+        }
+        guard !evasion else { return z }
+        let cap = model.margin(forProbability: 0.5)
+        if families.isEmpty, text.split(separator: " ").count < Self.shortTurnWords { z = min(z, cap) }
+        if Self.selfEdit.firstMatch(in: text, range: full) != nil, Self.attackTargets.firstMatch(in: text, range: full) == nil,
+           !families.contains("system_prompt_exfiltration"), !families.contains("persona_switch"), !families.contains("fake_role_delimiter") {
+            z = min(z, cap)
+        }
+        return z
+    }
+
     func evaluate(_ raw: String) -> (score: Score, margin: Float) {
         var late = false
         return evaluate(raw, deadline: .max, late: &late)
@@ -111,6 +142,15 @@ public struct InjectionDetector: Sendable {
                                  rules: Self.ruleVector(families: fam, invisible: 0, homoglyphs: 0, encoded: true))
             if z > best.z { best = (z, 0..<0, fam, d) }
         }
+        for v in n.variants {
+            let fam = InjectionRules.matches(v)
+            // An undone evasion counts as a hidden payload when it reveals an instruction.
+            let z = model.margin(indices: InjectionFeatures.hashed(v),
+                                 rules: Self.ruleVector(families: fam, invisible: 0, homoglyphs: 0, encoded: !fam.isEmpty))
+            if z > best.z { best = (z, 0..<0, fam, v) }
+        }
+        best.z = adjusted(best.z, text: n.text, families: Set(best.families + InjectionRules.matches(n.text)),
+                          evasion: n.invisibleCount > 0 || n.homoglyphCount >= 3 || !n.decoded.isEmpty || !n.variants.isEmpty)
         var p = Double(model.probability(margin: best.z))
         var signals = best.families
         if n.invisibleCount > 0 { signals.append("invisible_characters:\(n.invisibleCount)") }

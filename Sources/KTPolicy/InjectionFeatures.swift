@@ -180,6 +180,12 @@ public struct InjectionModel: Sendable {
 
     public func probability(margin z: Float) -> Float { 1 / (1 + expf(-(calibA * z + calibB))) }
 
+    /// The margin whose calibrated probability is `p` (the inverse of `probability`).
+    public func margin(forProbability p: Float) -> Float {
+        let logit = logf(p / (1 - p))
+        return calibA == 0 ? 0 : (logit - calibB) / calibA
+    }
+
     // MARK: File format: "KTPI", version, dims, rule count, scale, bias, calibA, calibB,
     // rule weights (f32), then one int8 per dimension (weight = int8 * scale).
 

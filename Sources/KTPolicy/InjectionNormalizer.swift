@@ -20,6 +20,9 @@ public struct InjectionNormalizer: Sendable {
         public var homoglyphCount: Int
         /// Text recovered from base64/hex payloads (already normalised).
         public var decoded: [String]
+        /// The text with a character-level evasion undone (spaced-out letters joined, leetspeak
+        /// read as letters), scored as well; the text itself is scored unchanged.
+        public var variants: [String] = []
     }
 
     /// Cyrillic and Greek letters that render like Latin ones.
@@ -50,6 +53,14 @@ public struct InjectionNormalizer: Sendable {
                 }
                 continue
             }
+            // Unicode tag characters spell ASCII invisibly ("ASCII smuggling"): read them as the
+            // letters they encode.
+            if (0xE0020...0xE007E).contains(v), let ascii = Unicode.Scalar(v - 0xE0000) {
+                invisible += 1
+                lastWasSpace = ascii == " "
+                out.append(ascii)
+                continue
+            }
             // Format characters (zero-width, bidi controls, tags) and variation selectors.
             if scalar.properties.generalCategory == .format || (0xFE00...0xFE0F).contains(v) || (0xE0000...0xE007F).contains(v) {
                 invisible += 1
@@ -76,7 +87,51 @@ public struct InjectionNormalizer: Sendable {
                 decoded.append(inner.normalize(payload).text)
             }
         }
-        return Output(text: text, invisibleCount: invisible, homoglyphCount: homoglyph, decoded: decoded)
+        var variants: [String] = []
+        if decodePayloads, let joined = Self.joiningSpacedLetters(input) {
+            let inner = InjectionNormalizer(normalizeUnicode: normalizeUnicode, foldHomoglyphs: foldHomoglyphs, decodePayloads: false)
+            variants.append(inner.normalize(joined).text)
+        }
+        if let letters = Self.readingLeetspeak(variants.first ?? text) { variants.append(letters) }
+        return Output(text: text, invisibleCount: invisible, homoglyphCount: homoglyph, decoded: decoded, variants: variants)
+    }
+
+    /// A word spelt out character by character ("i g n o r e", "q u ' o n"): single characters
+    /// with one space between them. Words of such a sentence are usually kept apart by two
+    /// spaces, which this leaves alone.
+    static let spacedWord = try! NSRegularExpression(pattern: #"(?<!\S)(?:\S ){1,}\S(?!\S)"#)
+    static let spacedLongWord = try! NSRegularExpression(pattern: #"(?<!\S)(?:\S ){3,}\S(?!\S)"#)
+
+    /// The raw text with each spelt-out word joined; nil unless it spells out at least one word
+    /// of four or more characters (two single letters in a row are ordinary text).
+    static func joiningSpacedLetters(_ text: String) -> String? {
+        let ns = text as NSString
+        let full = NSRange(location: 0, length: ns.length)
+        guard spacedLongWord.firstMatch(in: text, range: full) != nil else { return nil }
+        var out = "", last = 0
+        for m in spacedWord.matches(in: text, range: full) {
+            out += ns.substring(with: NSRange(location: last, length: m.range.location - last))
+            out += ns.substring(with: m.range).filter { $0 != " " }
+            last = m.range.location + m.range.length
+        }
+        out += ns.substring(from: last)
+        return out
+    }
+
+    static let leet: [Character: Character] = ["4": "a", "@": "a", "3": "e", "1": "i", "!": "i", "0": "o", "5": "s", "$": "s", "7": "t", "|": "l"]
+
+    /// Words that mix letters with the digits and signs of leetspeak ("1gn0r3") read as letters;
+    /// nil unless at least three words do (a product name such as "b2b" or "h264" alone is not it).
+    static func readingLeetspeak(_ text: String) -> String? {
+        var mixed = 0
+        let words = text.split(separator: " ", omittingEmptySubsequences: false).map { word -> String in
+            let hasLetter = word.contains { $0.isLetter }
+            let leetCount = word.filter { leet[$0] != nil }.count
+            guard hasLetter, leetCount > 0, word.count >= 2 else { return String(word) }
+            mixed += 1
+            return String(word.map { leet[$0] ?? $0 })
+        }
+        return mixed >= 3 ? words.joined(separator: " ") : nil
     }
 
     static let base64Run = try! NSRegularExpression(pattern: #"[A-Za-z0-9+/]{20,}={0,2}"#)

@@ -150,14 +150,20 @@ FNV-1a feature hashing, no randomness outside them.
 **Method.** Text is normalised (NFKC, invisible/format characters stripped and counted, Cyrillic/Greek
 homoglyphs folded, lower-cased, base64/hex payloads decoded and scored too). Features: character
 3–5-grams and word 1–2-grams hashed into 2^18 buckets, L2-normalised, plus the rule families
-(instruction override, system-prompt exfiltration, persona/mode switch, fake role delimiters,
-markdown-image exfiltration) and the encoding signals as separate learned features; the rule
-weights have a prior floor (fake delimiters and markdown-image exfiltration are rare in the data
-but unambiguous). A logistic
+(instruction override and system-prompt exfiltration in EN, DE, FR, ES, IT and PT, persona/mode
+switch, fake role delimiters, exfiltration or a directive to use a tool) and the encoding signals as
+separate learned features; the rule weights have a prior floor (fake delimiters and exfiltration are
+rare in the data but unambiguous). Character-level evasions are undone before scoring: Unicode tag
+characters are read as the ASCII they encode, spelt-out words ("i g n o r e") are joined and
+leetspeak is read as letters; such variants are scored besides the text. A logistic
 regression (Adagrad, 6 epochs, attack class up-weighted) gives a margin; the margin is taken over
 the whole text and over 400-character chunks (stride 300) and decoded payloads, the maximum wins.
 Platt scaling on 15 % of the training rows maps it to a probability, shifted so that at most 1 % of
-those benign rows reach 0.8.
+those benign rows reach 0.8. Evidence the linear model weighs poorly adjusts the margin (so every
+table below includes it): a turn of fewer than five words with no rule family and no evasion, or a
+user editing their own earlier turn ("disregard my previous message, I meant …") that names nothing
+attacks target, cannot reach 0.5; an override or persona switch together with an extraction, or an
+exfiltration / tool directive, is raised to 0.9.
 
 **Evaluation is leave-sources-out**: the 12 sources are split into three folds and every source is
 scored by a model trained and calibrated without any row of it. These numbers are therefore what to
@@ -197,6 +203,38 @@ let insample = rows.map { ($0, inSample.score($0.text).score) }
 report += "\nFor reference, the shipped model on its own training data (optimistic): \n\n| set | attacks | recall @0.5 | recall @0.8 | benign | FPR @0.5 | FPR @0.8 |\n|---|---|---|---|---|---|---|\n"
 report += line("all (in-sample)", insample) + "\n"
 report += "\nModel file: \(final.serialized().count) bytes (int8 weights, 2^18 buckets).\n"
+
+// One operating point at a fixed 1 % FPR on the leave-sources-out benign rows.
+let benignScores = scored.filter { $0.0.label == 0 }.map(\.1).sorted()
+let at1 = benignScores[min(benignScores.count - 1, Int(Double(benignScores.count) * 0.99))]
+let attackScores = scored.filter { $0.0.label == 1 }.map(\.1)
+let recallAt1 = Double(attackScores.filter { $0 > at1 }.count) / Double(max(1, attackScores.count))
+report += String(format: "\n**Operating point at 1 %% FPR (leave-sources-out)**: threshold %.3f, recall %.1f %% of the held-out attacks.\n", at1, recallAt1 * 100)
+
+// kt's own fixtures (scripts/make-injection-fixtures; no row from an evaluation file).
+let fixtures = "fixtures/prompt-injection"   // run from the package root, like the paths above
+if let f = try? InjectionFixtureEvaluation.run(directory: fixtures, detector: InjectionDetector(model: final), threshold: 0.8) {
+    func table(_ title: String, _ what: String, _ groups: [InjectionFixtureEvaluation.Group], invert: Bool = false) -> String {
+        var t = "| \(title) | rows | \(what) @0.8 |\n|---|---|---|\n"
+        for g in groups + [f.total(groups)] {
+            let rate = invert ? 1 - g.rate : g.rate
+            t += String(format: "| %@ | %d | %.1f %% |\n", g.name == "all" ? "**all**" : g.name, g.total, rate * 100)
+        }
+        return t
+    }
+    report += """
+
+    **kt's own fixtures** (`fixtures/prompt-injection`, written by `scripts/make-injection-fixtures`,
+    reproduced by `kt dev eval-injection`): ordinary short turns and self-edits that must pass, attacks
+    written for kt in six languages and of the indirect kinds, and each attack through eight
+    character-level evasions (attack success = not blocked). The rules and adjustments above were
+    developed while looking at these sets, so they are a regression check, not a held-out measurement.
+
+    \(table("hard negatives (kind)", "blocked", f.hardNegatives))
+    \(table("attacks (language, kind)", "caught", f.attacks))
+    \(table("evasion (transformation)", "attack success", f.evasion, invert: true))
+    """
+}
 report += """
 
 **Reading.** Against the goals at 0.8 (FPR ≤ 1 % overall, ≤ 3 % on hard negatives), compare the
