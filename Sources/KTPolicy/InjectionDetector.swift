@@ -64,6 +64,7 @@ public struct InjectionDetector: Sendable {
     /// - an override together with an extraction, or an exfiltration / tool directive, is an
     ///   attack whatever language the n-grams are in (the model learnt few non-English attacks).
     static let shortTurnWords = 5
+    static let selfEditWords = 40
     static let selfEdit = try! NSRegularExpression(pattern:
         #"\b(ignore|disregard|forget|scratch|never ?mind|oublie|vergiss|olvida|ignora|dimentica|esque[çc]e|esque[çc]a)\b.{0,25}\b(my|what i|i said|i meant|i asked|i sent|i mentioned|mon|ma|mes|meine?[nr]?|mi|mis|il mio|la mia|o meu|a minha|lo que dije|ce que j)\b|\b(disregard|ignore|forget|scratch)\b.{0,6}\b(that|the (first|second|third|last|previous|earlier|old|other) (draft|example|point|version|code|message|attachment|deadline|part|question|answer|one))\b|\bi meant\b|\bscratch that\b"#)
     static let attackTargets = try! NSRegularExpression(pattern:
@@ -78,8 +79,14 @@ public struct InjectionDetector: Sendable {
         }
         guard !evasion else { return z }
         let cap = model.margin(forProbability: 0.5)
-        if families.isEmpty, text.split(separator: " ").count < Self.shortTurnWords { z = min(z, cap) }
-        if Self.selfEdit.firstMatch(in: text, range: full) != nil, Self.attackTargets.firstMatch(in: text, range: full) == nil,
+        // Word count, stopping early: only short texts are candidates for the caps.
+        var words = 0, inWord = false
+        for b in text.utf8 {
+            if b == 32 { inWord = false } else if !inWord { inWord = true; words += 1; if words > Self.selfEditWords { break } }
+        }
+        if families.isEmpty, words < Self.shortTurnWords { z = min(z, cap) }
+        // A self-edit is a short follow-up turn; long texts do not get the cap (nor pay for the regexes).
+        if words <= Self.selfEditWords, Self.selfEdit.firstMatch(in: text, range: full) != nil, Self.attackTargets.firstMatch(in: text, range: full) == nil,
            !families.contains("system_prompt_exfiltration"), !families.contains("persona_switch"), !families.contains("fake_role_delimiter") {
             z = min(z, cap)
         }
@@ -149,7 +156,8 @@ public struct InjectionDetector: Sendable {
                                  rules: Self.ruleVector(families: fam, invisible: 0, homoglyphs: 0, encoded: !fam.isEmpty))
             if z > best.z { best = (z, 0..<0, fam, v) }
         }
-        best.z = adjusted(best.z, text: n.text, families: Set(best.families + InjectionRules.matches(n.text)),
+        let textFamilies = Set(matches.map { InjectionRules.families[$0.0].name })
+        best.z = adjusted(best.z, text: n.text, families: textFamilies.union(best.families),
                           evasion: n.invisibleCount > 0 || n.homoglyphCount >= 3 || !n.decoded.isEmpty || !n.variants.isEmpty)
         var p = Double(model.probability(margin: best.z))
         var signals = best.families

@@ -105,6 +105,18 @@ public struct InjectionNormalizer: Sendable {
     /// The raw text with each spelt-out word joined; nil unless it spells out at least one word
     /// of four or more characters (two single letters in a row are ordinary text).
     static func joiningSpacedLetters(_ text: String) -> String? {
+        // One cheap pass first: four single-character tokens in a row (most texts have none).
+        var run = 0, tokenLength = 0, found = false
+        for b in text.utf8 {
+            if b == 32 {
+                if tokenLength == 1 { run += 1; if run >= 4 { found = true; break } } else if tokenLength > 1 { run = 0 }
+                tokenLength = 0
+            } else if b & 0xC0 != 0x80 {
+                tokenLength += 1   // counts characters, not UTF-8 continuation bytes
+            }
+        }
+        if !found, tokenLength == 1, run >= 3 { found = true }
+        guard found else { return nil }
         let ns = text as NSString
         let full = NSRange(location: 0, length: ns.length)
         guard spacedLongWord.firstMatch(in: text, range: full) != nil else { return nil }
@@ -123,6 +135,17 @@ public struct InjectionNormalizer: Sendable {
     /// Words that mix letters with the digits and signs of leetspeak ("1gn0r3") read as letters;
     /// nil unless at least three words do (a product name such as "b2b" or "h264" alone is not it).
     static func readingLeetspeak(_ text: String) -> String? {
+        // One cheap pass first: words mixing ASCII letters with leet signs (most texts have none).
+        var candidates = 0, letter = false, sign = false
+        for b in text.utf8 {
+            if b == 32 {
+                if letter && sign { candidates += 1 }
+                letter = false; sign = false
+            } else if (97...122).contains(b) { letter = true }
+            else if b == 52 || b == 64 || b == 51 || b == 49 || b == 33 || b == 48 || b == 53 || b == 36 || b == 55 || b == 124 { sign = true }
+        }
+        if letter && sign { candidates += 1 }
+        guard candidates >= 3 else { return nil }
         var mixed = 0
         let words = text.split(separator: " ", omittingEmptySubsequences: false).map { word -> String in
             let hasLetter = word.contains { $0.isLetter }
