@@ -47,7 +47,7 @@ public enum InjectionRules {
             re(#"\b(now|and|then)\b.{0,10}\b(forget|ignore|disregard)\b.{0,10}\b(everything|all)\b.{0,15}\b(above|before|so far)\b"#),
         ]),
         Family(name: "system_prompt_exfiltration", triggers: ["prompt", "instruction", "guideline", "rules", "above", "before", "system message", "everything",
-                                                            "istruz", "instru", "regeln", "anweisung", "geheim", "versteckt", "cach", "ocult", "nascost", "confidential", "secret", "hidden", "internal"], regexes: [
+                                                            "istruz", "instru", "regeln", "anweisung", "geheim", "versteckt", "caché", "ocult", "nascost", "confidential", "secret", "hidden", "internal"], regexes: [
             re(#"\b(reveal|show|print|repeat|output|display|leak|dump|give me|tell me|write out|recite)\b.{0,30}\b(your|the|initial|hidden|secret|original)\b.{0,20}\b(system prompt|system message|instructions|prompt|pre-?prompt|guidelines|rules)\b"#),
             re(#"\b(repeat|print|output)\b.{0,20}\b(the )?(words|text|everything) (above|before)\b"#),
             re(#"\bwhat (were|are) (your|the) (initial|original|exact|secret|hidden) (instructions|prompt)"#),
@@ -72,7 +72,7 @@ public enum InjectionRules {
             re(#"(^|\n|\s)(system|assistant)\s*:\s*(you|ignore|new|the user)"#),
         ]),
         // Data leaving through a URL, a mail or a tool the attacker names.
-        Family(name: "exfiltration_or_tool_directive", triggers: ["![", "http", "@", "tool", "call ", "_", "send", "forward", "upload", "append"], regexes: [
+        Family(name: "exfiltration_or_tool_directive", triggers: ["![", "send", "forward", "upload", "post", "email", "e-mail", "leak", "exfiltrat", "append", "_", " tool", " function"], regexes: [
             re(#"!\[[^\]]{0,100}\]\(\s*https?://[^)\s]+\?[^)\s]*=[^)\s]*\)"#),
             re(#"!\[[^\]]{0,100}\]\(\s*https?://[^)]*(\{|%7b|\$\{)"#),
             re(#"\b(send|forward|upload|post|email|e-mail|leak|exfiltrate|append)\b.{0,60}\b(conversation|chat history|history|summary|api keys?|passwords?|credentials|secrets?|tokens?|contents?|data|files?)\b.{0,40}\b(to|into|at)\b.{0,10}(https?://|[\w.+-]+@[\w-]+\.)"#),

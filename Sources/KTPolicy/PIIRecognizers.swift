@@ -215,6 +215,10 @@ public struct PIIRecognizers: Sendable {
         pattern: #"\b(?:order|invoice|ticket|ref(?:erence)?|tracking|shipment|parcel|serial|version|build|release|sku|part|item|case|id|isbn|account|iban|licen[cs]e|passport|permit|membership|policy|bestell(?:nummer)?|rechnung|commande|facture|pedido|factura|ordine|fattura|encomenda)\b[^\d\n]{0,24}$"#,
         options: [.caseInsensitive])
 
+    // Compiled once: `String.range(of:options: .regularExpression)` compiles on every call.
+    static let isoDate = try! NSRegularExpression(pattern: #"^(19|20)\d{2}[-/.](0[1-9]|1[0-2])[-/.](0[1-9]|[12]\d|3[01])"#)
+    static let dayMonthYear = try! NSRegularExpression(pattern: #"^(0?[1-9]|[12]\d|3[01])[-/.](0?[1-9]|1[0-2])[-/.](19|20)\d{2}$"#)
+
     static func ends(_ text: Substring, with regex: NSRegularExpression) -> Bool {
         let t = String(text)
         return regex.firstMatch(in: t, range: NSRange(location: 0, length: (t as NSString).length)) != nil
@@ -229,8 +233,8 @@ public struct PIIRecognizers: Sendable {
         let d = digits(core)
         guard (7...15).contains(d.count) else { return false }
         // ISO dates and timestamps (2024-05-13 12), dotted dates (12.05.2024) are not phone numbers.
-        if core.range(of: #"^(19|20)\d{2}[-/.](0[1-9]|1[0-2])[-/.](0[1-9]|[12]\d|3[01])"#, options: .regularExpression) != nil { return false }
-        if core.range(of: #"^(0?[1-9]|[12]\d|3[01])[-/.](0?[1-9]|1[0-2])[-/.](19|20)\d{2}$"#, options: .regularExpression) != nil { return false }
+        let coreRange = NSRange(location: 0, length: (core as NSString).length)
+        if isoDate.firstMatch(in: core, range: coreRange) != nil || dayMonthYear.firstMatch(in: core, range: coreRange) != nil { return false }
         // An amount: a currency sign just before.
         if let last = before.last(where: { !$0.isWhitespace }), "$€£¥₹₽₩¢".contains(last) { return false }
         if core.hasPrefix("+") { return true }
