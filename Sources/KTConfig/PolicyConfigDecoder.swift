@@ -102,7 +102,7 @@ public enum PolicyConfigDecoder {
     // MARK: providers
 
     static let targetKeys = ["id", "provider", "model", "aliases", "base_url", "secret_key_ref", "timeout_ms",
-                             "api_key_header", "api_key_prefix", "deployment", "api_version", "mock"]
+                             "api_key_header", "api_key_prefix", "deployment", "api_version", "mock", "max_tokens"]
 
     static func decodeProviders(_ node: YAMLNode, _ d: NodeDecoder) -> Providers? {
         guard let m = d.mapping(node, "providers", keys: ["targets", "routing", "fallback", "circuit_breaker"],
@@ -198,6 +198,14 @@ public enum PolicyConfigDecoder {
             deployment = m["deployment"].flatMap { d.string($0, "\(path).deployment") }
             apiVersion = m["api_version"].flatMap { d.string($0, "\(path).api_version") }
         }
+        var maxTokens: Int?
+        if let mt = m["max_tokens"] {
+            if kind != nil && kind != .anthropic {
+                d.report(.invalidKeyOrValue, "\(path).max_tokens", mt, "'max_tokens' only applies to provider anthropic (its Messages API requires one)")
+            } else {
+                maxTokens = d.int(mt, "\(path).max_tokens", range: 1...1_000_000)
+            }
+        }
         var mock: MockSettings?
         if let mn = m["mock"] {
             if kind != nil && kind != .mock {
@@ -212,7 +220,7 @@ public enum PolicyConfigDecoder {
               let id, let kind, let model else { return nil }
         return ProviderTarget(id: id, provider: kind, model: model, aliases: aliases, baseURL: baseURL, secretKeyRef: secret,
                               timeoutMs: timeout, apiKeyHeader: header, apiKeyPrefix: prefix, deployment: deployment,
-                              apiVersion: apiVersion, mock: mock)
+                              apiVersion: apiVersion, mock: mock, maxTokens: maxTokens)
     }
 
     public static func baseURLProblem(_ text: String) -> String? {

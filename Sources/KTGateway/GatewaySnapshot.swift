@@ -43,6 +43,11 @@ public struct CompiledTarget: Sendable {
             return "\(base)/openai/deployments/\(deployment)\(path)?api-version=\(target.apiVersion ?? "2024-10-21")"
         case .mock:
             return "mock://\(target.id)/v1\(path)"
+        case .anthropic:
+            var base = Self.trimmed(target.baseURL ?? "https://api.anthropic.com")
+            if base.hasSuffix("/v1") { base.removeLast(3) }
+            // Chat completions become the Messages API (AnthropicTransport translates the bodies).
+            return base + (path == "/chat/completions" ? "/v1/messages" : "/v1" + path)
         default:
             var base = Self.trimmed(target.baseURL ?? "https://api.openai.com")
             if !base.hasSuffix("/v1") { base += "/v1" }
@@ -130,14 +135,16 @@ public final class GatewaySnapshot: Sendable {
     /// One target ready to call: its secret resolved, its transport chosen (no debug override).
     /// The local doctor uses it target by target, so one bad secret does not hide the others.
     public static func compile(_ target: ProviderTarget, secrets: SecretResolver, httpTransport: any UpstreamTransport) -> Result<CompiledTarget, KTError> {
-        if target.provider == .anthropic {
-            return .failure(KTError(.secretUnresolved, "provider target '\(target.id)': provider anthropic is not supported by this gateway yet; use openai-compatible through an adapter"))
-        }
         var key: String?
         if let ref = target.secretKeyRef {
             do throws(KTError) { key = try secrets.resolve(ref, for: target.id) } catch { return .failure(error) }
         }
-        let transport: any UpstreamTransport = target.provider == .mock ? MockTransport(settings: target.mock ?? MockSettings()) : httpTransport
+        let transport: any UpstreamTransport
+        switch target.provider {
+        case .mock: transport = MockTransport(settings: target.mock ?? MockSettings())
+        case .anthropic: transport = AnthropicTransport(inner: httpTransport, maxTokens: target.maxTokens)
+        case .openai, .openaiCompatible, .azureOpenAI: transport = httpTransport
+        }
         return .success(CompiledTarget(target: target, apiKey: key, transport: transport,
                                        tls: TLSClientOptions.fromEnvironment(secrets.environment, clientCertificate: false)))
     }

@@ -35,6 +35,9 @@ public final class MockUpstreamServer: Sendable {
         public var cancelled = 0
         public var lastAuthorization: String?
         public var lastModel: String?
+        /// The last Messages API request's version header and body (as JSON text).
+        public var lastAnthropicVersion: String?
+        public var lastAnthropicBody: String?
     }
 
     private let behavior: Mutex<Behavior>
@@ -71,7 +74,8 @@ public final class MockUpstreamServer: Sendable {
         case ("GET", "/_mock/stats"):
             let s = currentStats
             json(200, .object([("requests", .int(s.requests)), ("completed", .int(s.completed)), ("cancelled", .int(s.cancelled)),
-                               ("last_authorization", .optional(s.lastAuthorization)), ("last_model", .optional(s.lastModel))]))
+                               ("last_authorization", .optional(s.lastAuthorization)), ("last_model", .optional(s.lastModel)),
+                               ("last_anthropic_version", .optional(s.lastAnthropicVersion)), ("last_anthropic_body", .optional(s.lastAnthropicBody))]))
             return
         case ("POST", "/_mock/behavior"):
             let o = ((try? JSONSerialization.jsonObject(with: Data(req.body))) as? [String: Any]) ?? [:]
@@ -100,7 +104,7 @@ public final class MockUpstreamServer: Sendable {
         let body = ((try? JSONSerialization.jsonObject(with: Data(req.body))) as? [String: Any]) ?? [:]
         stats.withLock {
             $0.requests += 1
-            $0.lastAuthorization = req.headers["authorization"] ?? req.headers["api-key"]
+            $0.lastAuthorization = req.headers["authorization"] ?? req.headers["api-key"] ?? req.headers["x-api-key"]
             $0.lastModel = body["model"] as? String
         }
         if b.hang {
@@ -122,6 +126,10 @@ public final class MockUpstreamServer: Sendable {
         if let status = b.status {
             json(status, OpenAIError.upstream("mock upstream configured to answer \(status)", status: status, code: "mock_status").json)
             stats.withLock { $0.completed += 1 }
+            return
+        }
+        if req.path == "/v1/messages" {
+            await anthropic(req, body, b, w)
             return
         }
         guard let endpoint = MockCompletions.endpoint(forURL: String(req.path)) else {
@@ -160,5 +168,70 @@ public final class MockUpstreamServer: Sendable {
         }
         json(200, MockCompletions.jsonResponse(endpoint: endpoint, request: body, fixed: b.reply, created: created))
         stats.withLock { $0.completed += 1 }
+    }
+}
+
+extension MockUpstreamServer {
+    /// The Anthropic Messages API, as far as a gateway test needs it: an echo (or the fixed
+    /// reply) as one text block, a `tool_use` block when the request offers tools, JSON or the
+    /// Messages SSE events; 400 in Anthropic's error envelope without `max_tokens`.
+    func anthropic(_ req: HTTPRequest, _ body: [String: Any], _ b: Behavior, _ w: HTTPResponseWriter) async {
+        stats.withLock {
+            $0.lastAnthropicVersion = req.headers["anthropic-version"]
+            $0.lastAnthropicBody = String(decoding: req.body, as: UTF8.self)
+        }
+        func send(_ status: Int, _ o: Any) {
+            w.respond(status: status, headers: HTTPHeaders([("content-type", "application/json")]),
+                      body: [UInt8]((try? JSONSerialization.data(withJSONObject: o)) ?? Data()))
+            stats.withLock { $0.completed += 1 }
+        }
+        guard body["max_tokens"] is Int else {
+            send(400, ["type": "error", "error": ["type": "invalid_request_error", "message": "max_tokens: Field required"]])
+            return
+        }
+        let lastUser = ((body["messages"] as? [[String: Any]]) ?? []).last { $0["role"] as? String == "user" }
+        let userText: String = {
+            if let s = lastUser?["content"] as? String { return s }
+            return ((lastUser?["content"] as? [[String: Any]]) ?? []).compactMap { $0["text"] as? String }.joined(separator: " ")
+        }()
+        let reply = b.reply ?? "Echo: " + userText
+        let tool = (body["tools"] as? [[String: Any]])?.first?["name"] as? String
+        let id = "msg_mock\(Int.random(in: 1000...9999))"
+        let model = body["model"] as? String ?? "claude"
+        if body["stream"] as? Bool == true {
+            w.startStream(status: 200, headers: HTTPHeaders([("content-type", "text/event-stream")]))
+            func event(_ name: String, _ o: [String: Any]) async {
+                let data = String(decoding: (try? JSONSerialization.data(withJSONObject: o)) ?? Data(), as: UTF8.self)
+                await w.writeChunk(Array("event: \(name)\ndata: \(data)\n\n".utf8))
+                if b.chunkDelayMs > 0 { try? await Task.sleep(for: .milliseconds(b.chunkDelayMs)) }
+            }
+            await event("message_start", ["type": "message_start", "message": ["id": id, "type": "message", "role": "assistant", "model": model,
+                                                                               "content": [], "usage": ["input_tokens": 11, "output_tokens": 1]]])
+            await event("content_block_start", ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]])
+            await event("ping", ["type": "ping"])
+            var rest = Substring(reply)
+            while !rest.isEmpty {
+                let piece = rest.prefix(max(1, b.chunkChars))
+                rest = rest.dropFirst(piece.count)
+                await event("content_block_delta", ["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": String(piece)]])
+            }
+            await event("content_block_stop", ["type": "content_block_stop", "index": 0])
+            if let tool {
+                await event("content_block_start", ["type": "content_block_start", "index": 1, "content_block": ["type": "tool_use", "id": "toolu_1", "name": tool, "input": [:]]])
+                for part in ["{\"query\": ", "\"weather\"}"] {
+                    await event("content_block_delta", ["type": "content_block_delta", "index": 1, "delta": ["type": "input_json_delta", "partial_json": part]])
+                }
+                await event("content_block_stop", ["type": "content_block_stop", "index": 1])
+            }
+            await event("message_delta", ["type": "message_delta", "delta": ["stop_reason": tool == nil ? "end_turn" : "tool_use"], "usage": ["output_tokens": 7]])
+            await event("message_stop", ["type": "message_stop"])
+            w.endStream()
+            stats.withLock { $0.completed += 1 }
+            return
+        }
+        var content: [[String: Any]] = [["type": "text", "text": reply]]
+        if let tool { content.append(["type": "tool_use", "id": "toolu_1", "name": tool, "input": ["query": "weather"]]) }
+        send(200, ["id": id, "type": "message", "role": "assistant", "model": model, "content": content,
+                   "stop_reason": tool == nil ? "end_turn" : "tool_use", "usage": ["input_tokens": 11, "output_tokens": 7]])
     }
 }

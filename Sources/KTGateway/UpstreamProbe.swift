@@ -13,6 +13,7 @@ public enum UpstreamProbe {
         }
         var headers: [(String, String)] = [("accept", "application/json")]
         if let auth = t.authHeader { headers.append(auth) }
+        if t.target.provider == .anthropic { headers.append(("anthropic-version", AnthropicTranslation.apiVersion)) }
         let url = t.url(for: "/models")
         var request = UpstreamRequest(url: url, method: "GET", headers: headers, body: [],
                                       timeoutMs: max(100, min(timeoutMs, t.target.timeoutMs)), stream: false)

@@ -120,11 +120,13 @@ public struct ProviderTarget: Sendable, Equatable {
     public var apiVersion: String?
     /// mock only.
     public var mock: MockSettings?
+    /// anthropic only: `max_tokens` for requests that do not set one (the Messages API requires it).
+    public var maxTokens: Int?
 
     public init(id: String, provider: ProviderKind, model: String, aliases: [String] = [], baseURL: String? = nil,
                 secretKeyRef: SecretRef? = nil, timeoutMs: Int = 60_000, apiKeyHeader: String? = nil,
                 apiKeyPrefix: String? = nil, deployment: String? = nil, apiVersion: String? = nil,
-                mock: MockSettings? = nil) {
+                mock: MockSettings? = nil, maxTokens: Int? = nil) {
         self.id = id
         self.provider = provider
         self.model = model
@@ -138,6 +140,7 @@ public struct ProviderTarget: Sendable, Equatable {
         self.deployment = deployment
         self.apiVersion = apiVersion
         self.mock = mock
+        self.maxTokens = maxTokens
     }
 
     public func answers(model name: String) -> Bool { name == model || aliases.contains(name) }

@@ -57,7 +57,7 @@ import KTTestSupport
         let (cp, port, admin) = try await ChildProcess.controlPlane(dataDir: data)
         var h = FleetHarness(dir: try Fixtures.tempDir(), cp: cp, port: port, admin: admin)
         defer { h.cp.signal(SIGKILL) }
-        let (gw, _) = try await h.gateway("gw-a", heartbeat: "300ms")
+        let (gw, _) = try await h.gateway("gw-a", heartbeat: "1s")
         defer { gw.signal(SIGKILL) }
         _ = try await FleetHarness.eventually("gw-a registered") { () throws -> Bool? in
             try await h.json(["gateway", "list"])["gateways"]?.arrayValue?.count == 1 ? true : nil
