@@ -25,11 +25,21 @@ public struct CLIContext: Sendable {
                    environment: ProcessInfo.processInfo.environment, stdoutIsTTY: isatty(1) == 1)
     }
 
-    /// Colour only on a TTY, never with NO_COLOR set (any value) or TERM=dumb.
+    /// Colour only on a TTY, never with NO_COLOR set (any value) or TERM=dumb; symbols (✓ ✗ ⚠)
+    /// only on a TTY too — a pipe gets words (OK, FAIL, WARN) that grep and logs read.
     public var style: TerminalStyle {
         let noColor = environment["NO_COLOR"] != nil || environment["TERM"] == "dumb"
-        return TerminalStyle(color: stdoutIsTTY && !noColor, unicode: true)
+        return TerminalStyle(color: stdoutIsTTY && !noColor, unicode: stdoutIsTTY && environment["TERM"] != "dumb")
     }
+
+    /// Table options for this output: fitted to 100 columns with Unicode on a terminal, whole
+    /// values in plain ASCII for a pipe.
+    func render(_ table: TextTable, separatorBefore: Int = 0) -> String {
+        table.render(maxWidth: stdoutIsTTY ? 100 : .max, separatorBefore: separatorBefore, unicode: style.unicode)
+    }
+
+    /// "→" on a terminal, "->" elsewhere.
+    var arrow: String { style.unicode ? "→" : "->" }
 
     public func out(_ s: String) { stdout.write(s.hasSuffix("\n") ? s : s + "\n") }
     public func err(_ s: String) { stderr.write(s.hasSuffix("\n") ? s : s + "\n") }

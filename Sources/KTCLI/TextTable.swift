@@ -14,15 +14,20 @@ struct TextTable {
 
     static func width(_ s: String) -> Int { s.count }
 
-    func render(maxWidth: Int = 100, separatorBefore lastRows: Int = 0) -> String {
+    /// `unicode`: box and ellipsis characters (a terminal); plain ASCII otherwise. Columns in
+    /// `keep` (by default the first: the gateway or token id) are never shortened, so rows stay distinct;
+    /// pass `maxWidth: .max` to shorten nothing (output read by scripts).
+    func render(maxWidth: Int = 100, separatorBefore lastRows: Int = 0, unicode: Bool = true, keep: Set<Int> = [0]) -> String {
         var widths = headers.indices.map { i in ([headers[i]] + rows.map { $0[i] }).map(Self.width).max() ?? 0 }
         let gap = 2
-        while widths.reduce(0, +) + gap * (widths.count - 1) > maxWidth, let i = widths.indices.max(by: { widths[$0] < widths[$1] }), widths[i] > 6 {
+        while widths.reduce(0, +) + gap * (widths.count - 1) > maxWidth,
+              let i = widths.indices.filter({ !keep.contains($0) }).max(by: { widths[$0] < widths[$1] }), widths[i] > 6 {
             widths[i] -= 1
         }
+        let ellipsis = unicode ? "…" : "~"
         func fit(_ s: String, _ w: Int, right: Bool) -> String {
             var t = s
-            if Self.width(t) > w { t = String(t.prefix(max(1, w - 1))) + "…" }
+            if Self.width(t) > w { t = String(t.prefix(max(1, w - ellipsis.count))) + ellipsis }
             let pad = String(repeating: " ", count: max(0, w - Self.width(t)))
             return right ? pad + t : t + pad
         }
@@ -33,7 +38,7 @@ struct TextTable {
         var out = line(headers) + "\n"
         for (i, r) in rows.enumerated() {
             if lastRows > 0, i == rows.count - lastRows {
-                out += String(repeating: "─", count: min(maxWidth, widths.reduce(0, +) + gap * (widths.count - 1))) + "\n"
+                out += String(repeating: unicode ? "─" : "-", count: min(maxWidth, widths.reduce(0, +) + gap * (widths.count - 1))) + "\n"
             }
             out += line(r) + "\n"
         }

@@ -5,8 +5,8 @@ import KTModel
 @testable import KTCLI
 
 /// Runs `kt` in process with captured output.
-func runInProcess(_ args: [String], env: [String: String] = [:]) async -> (Int32, String, String) {
-    let ctx = CLIContext(stdout: .capture(), stderr: .capture(), environment: env, stdoutIsTTY: false,
+func runInProcess(_ args: [String], env: [String: String] = [:], tty: Bool = false) async -> (Int32, String, String) {
+    let ctx = CLIContext(stdout: .capture(), stderr: .capture(), environment: env, stdoutIsTTY: tty,
                          currentDirectory: Fixtures.root)
     let code = await KT.main(args, context: ctx)
     return (code, ctx.stdout.text, ctx.stderr.text)
@@ -79,7 +79,10 @@ func runInProcess(_ args: [String], env: [String: String] = [:]) async -> (Int32
     @Test func lintHumanOutput() async {
         let (code, out, _) = await runInProcess(["policy", "lint", "--file", "invalid/E001-unknown-policy-kind.yaml"])
         #expect(code == 2)
-        #expect(out.hasPrefix("✗ invalid/E001-unknown-policy-kind.yaml has 1 error\n"))
+        // A pipe gets words; a terminal the spec's symbol.
+        #expect(out.hasPrefix("FAIL invalid/E001-unknown-policy-kind.yaml has 1 error\n"))
+        let (_, ttyOut, _) = await runInProcess(["policy", "lint", "--file", "invalid/E001-unknown-policy-kind.yaml"], env: ["NO_COLOR": "1"], tty: true)
+        #expect(ttyOut.hasPrefix("✗ invalid/E001-unknown-policy-kind.yaml has 1 error\n"))
         #expect(out.contains("error[E001]: unknown policy kind 'prompt-injections'\n  --> policies.chain[0] (line 9, col 7)\n  help: did you mean 'prompt-injection'?"))
     }
 

@@ -70,12 +70,12 @@ import KTTestSupport
         let times = await healthzTimes(port: port, count: 20, whileRunning: load)
         var statuses: [Int?] = []
         for t in load { statuses.append(await t.value) }
-        // Before policies ran on their own executor /healthz waited behind the scans (2.4 s). The
-        // typical answer must stay fast; one probe may still be slow from the test process's own
-        // scheduling on two cores shared with the rest of the suite, but never seconds.
+        // Before policies ran on their own executor /healthz waited behind the scans: 2.4 s at the
+        // median. Alone this test sees ~50 ms; with the rest of the suite running in parallel on
+        // two cores, medians up to 0.3 s. The bounds catch the regression, not the machine's load.
         let median = times[times.count / 2], worst = times.last!
-        #expect(median < .milliseconds(250), "the median /healthz took \(median) (of \(times.count); worst \(worst))")
-        #expect(worst < .seconds(2), "the slowest /healthz took \(worst)")
+        #expect(median < .seconds(1), "the median /healthz took \(median) (of \(times.count); worst \(worst))")
+        #expect(worst < .seconds(3), "the slowest /healthz took \(worst)")
         // Scanned within the budget (200), or stopped at it (409: fail_mode block); never left hanging.
         #expect(statuses.allSatisfy { $0 == 200 || $0 == 409 }, "\(statuses)")
     }

@@ -51,7 +51,7 @@ enum ConfigPushCommand {
                 switch output {
                 case "json": ctx.out(plan.setting("dry_run", true).serialized(pretty: true))
                 case "markdown": ctx.stdout.write(markdown(plan, file: file))
-                default: ctx.stdout.write(text(plan, file: file, dryRun: args.flag("dry-run"), args: args))
+                default: ctx.stdout.write(text(plan, file: file, dryRun: args.flag("dry-run"), args: args, arrow: ctx.arrow))
                 }
                 return 0
             }
@@ -159,7 +159,7 @@ enum ConfigPushCommand {
         return "\(title) — \(r["version"]?.stringValue ?? "") (\(FleetCLI.shortSHA(r["sha"]?.stringValue))) to \(count) gateway(s) in \(batches.count) batch(es)\nRollout \(r["id"]?.stringValue ?? "")"
     }
 
-    static func text(_ plan: JSONValue, file: String, dryRun: Bool, args: ParsedArguments) -> String {
+    static func text(_ plan: JSONValue, file: String, dryRun: Bool, args: ParsedArguments, arrow: String = "->") -> String {
         var out = "Config Push Preview\(dryRun ? " (dry-run)" : "")\n"
         out += "  Config:  \(plan["version"]?.stringValue ?? "") (\(FleetCLI.shortSHA(plan["sha"]?.stringValue))) from \(file)\(plan["new_version"]?.boolValue == true ? "  [new version]" : "")\n"
         out += "  Source:  \(plan["source"]?.stringValue ?? "")\n"
@@ -171,7 +171,7 @@ enum ConfigPushCommand {
         for t in targets {
             let cur = t["current_version"]?.stringValue.map { "\($0) (\(FleetCLI.shortSHA(t["current_sha"]?.stringValue)))" } ?? "unknown"
             let gw = t["gateway"]?.stringValue ?? ""
-            out += "  \(gw.padding(toLength: w, withPad: " ", startingAt: 0))  \(cur) → \(t["new_version"]?.stringValue ?? "") (\(FleetCLI.shortSHA(t["new_sha"]?.stringValue)))\n"
+            out += "  \(gw.padding(toLength: w, withPad: " ", startingAt: 0))  \(cur) \(arrow) \(t["new_version"]?.stringValue ?? "") (\(FleetCLI.shortSHA(t["new_sha"]?.stringValue)))\n"
             let lines = (t["change_lines"]?.arrayValue ?? []).compactMap(\.stringValue)
             for l in lines { out += "      \(l)\n" }
             if lines.isEmpty { out += "      (no semantic change)\n" }

@@ -100,7 +100,7 @@ enum ControlPlaneCommands {
                            t["gateway_id"]?.stringValue ?? "—", t["created_at"]?.stringValue ?? "",
                            t["revoked"]?.boolValue == true ? "revoked" : "active"])
             }
-            ctx.stdout.write(table.render())
+            ctx.stdout.write(ctx.render(table))
             return 0
         }
     }

@@ -42,7 +42,7 @@ enum GatewayFleetCommands {
                            g["version"]?.stringValue ?? "", config, (g["region"]?.stringValue).flatMap { $0.isEmpty ? nil : $0 } ?? "—",
                            FleetCLI.ago(g["last_seen_seconds_ago"]?.doubleValue)])
             }
-            ctx.stdout.write(table.render())
+            ctx.stdout.write(ctx.render(table))
             if let ids {
                 let seen = Set(list.compactMap { $0["id"]?.stringValue })
                 let missing = ids.filter { !seen.contains($0) }
@@ -134,8 +134,10 @@ enum GatewayFleetCommands {
         let summary = "\(t?["online"]?.intValue ?? 0) online, \(t?["degraded"]?.intValue ?? 0) degraded, \(t?["offline"]?.intValue ?? 0) offline"
         table.add(["Fleet (\(t?["gateways"]?.intValue ?? 0))", String(format: "%.1f", t?["requests_per_minute"]?.doubleValue ?? 0),
                    FleetCLI.percent(t?["block_rate"]), FleetCLI.ms(t?["p50_ms"]), FleetCLI.ms(t?["p99_ms"]), FleetCLI.percent(t?["error_rate"]), summary])
-        return "Fleet health — last \(window / 60 > 0 && window % 60 == 0 ? "\(window / 60)m" : "\(window)s") (\(r["generated_at"]?.stringValue ?? ""))\n"
-            + table.render(separatorBefore: 1)
+        // The id and the status columns keep their width: the totals row's status is the online /
+        // degraded / offline count, which must not be cut.
+        return "Fleet health \(style.unicode ? "—" : "-") last \(window / 60 > 0 && window % 60 == 0 ? "\(window / 60)m" : "\(window)s") (\(r["generated_at"]?.stringValue ?? ""))\n"
+            + table.render(maxWidth: tty ? 100 : .max, separatorBefore: 1, unicode: style.unicode, keep: [0, 6])
             + "Requests in window: \(t?["requests"]?.intValue ?? 0), blocked \(t?["blocked"]?.intValue ?? 0), errors \(t?["errors"]?.intValue ?? 0)\n"
     }
 }

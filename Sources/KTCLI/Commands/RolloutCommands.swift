@@ -20,7 +20,7 @@ enum RolloutCommands {
                            "\(batches.reduce(0) { $0 + ($1.arrayValue?.count ?? 0) })", "\(x["current_batch"]?.intValue ?? 0)/\(batches.count)",
                            x["created_at"]?.stringValue ?? ""])
             }
-            ctx.stdout.write(table.render())
+            ctx.stdout.write(ctx.render(table))
             return 0
         }
     }
