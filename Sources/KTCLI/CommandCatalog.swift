@@ -178,7 +178,7 @@ public enum CommandCatalog {
                     OptionSpec("data", value: "FILE", "labelled data (default ../shared/data/pii/dev.jsonl)"),
                     OptionSpec("errors", "print every false positive and false negative"),
                     OptionSpec("generated", "evaluate on rows generated from the formats (every IBAN country, 22 countries' phones, benign numbers) instead"),
-                    OptionSpec("seed", value: "N", "with --generated: the generator's seed (default 1)"),
+                    OptionSpec("seed", value: "N", "with --generated: the generator's seed (default 1)"), json,
                 ], run: { a, c in await EvalPIICommand.run(a, c) }),
                 .leaf("eval-injection", "the prompt-injection detector on kt's fixtures: hard negatives, attacks, evasions", options: [
                     OptionSpec("fixtures", value: "DIR", "fixture directory (default fixtures/prompt-injection)"),

@@ -86,6 +86,14 @@ func runInProcess(_ args: [String], env: [String: String] = [:], tty: Bool = fal
         #expect(out.contains("error[E001]: unknown policy kind 'prompt-injections'\n  --> policies.chain[0] (line 9, col 7)\n  help: did you mean 'prompt-injection'?"))
     }
 
+    @Test func evalPIIJSONIsOnlyJSON() async throws {
+        let (code, out, _) = await runInProcess(["dev", "eval-pii", "--generated", "--json"])
+        #expect(code == 0)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        #expect((o["entities"] as? [String: Any])?["iban"] != nil)
+        #expect(((o["benign"] as? [String: Any])?["rows"] as? Int ?? 0) >= 250)
+    }
+
     @Test func lintMissingFileExits1WithOneLine() async {
         let (code, out, err) = await runInProcess(["policy", "lint", "--file", "nope.yaml"])
         #expect(code == 1 && out.isEmpty)

@@ -8,7 +8,9 @@ enum BenchDetectorCommand {
         let detector = InjectionDetector()
         let base = "Please review the attached quarterly report and summarise the revenue trends by region, noting any anomalies. "
         var rows: [JSONValue] = []
-        ctx.out("| prompt | median | p99 | iterations |\n|---|---|---|---|")
+        let json = args.flag("json")
+        // --json prints only JSON (it is read by scripts); the table is for people.
+        if !json { ctx.out("| prompt | median | p99 | iterations |\n|---|---|---|---|") }
         for kb in [1, 4, 32] {
             var text = ""
             while text.utf8.count < kb * 1024 { text += base }
@@ -23,10 +25,10 @@ enum BenchDetectorCommand {
             }
             times.sort()
             let median = times[times.count / 2], p99 = times[Int(Double(times.count) * 0.99) - 1]
-            ctx.out(String(format: "| %d KB | %.3f ms | %.3f ms | %d |", kb, median, p99, iterations))
+            if !json { ctx.out(String(format: "| %d KB | %.3f ms | %.3f ms | %d |", kb, median, p99, iterations)) }
             rows.append(.object([("kb", .int(kb)), ("median_ms", .double(median)), ("p99_ms", .double(p99))]))
         }
-        if args.flag("json") { ctx.out(JSONValue.array(rows).serialized(pretty: true)) }
+        if json { ctx.out(JSONValue.array(rows).serialized(pretty: true)) }
         return 0
     }
 }

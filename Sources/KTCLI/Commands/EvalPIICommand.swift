@@ -1,4 +1,5 @@
 import Foundation
+import KTModel
 import KTPolicy
 
 /// `kt dev eval-pii`: span precision/recall of the pii-detector recognisers on labelled data, or
@@ -17,6 +18,19 @@ enum EvalPIICommand {
                 report = try PIIEvaluation.evaluate(PIISynthesis.rows(seed: seed), errors: sink)
             } else {
                 report = PIIEvaluation.Report(metrics: try PIIEvaluation.run(path: path, errors: sink))
+            }
+            if args.flag("json") {
+                let entities: [(String, JSONValue)] = report.metrics.sorted(by: { $0.key < $1.key }).map { e, m in
+                    (e, .object([("precision", .double(m.precision)), ("recall", .double(m.recall)), ("f1", .double(m.f1)),
+                                 ("tp", .int(m.truePositives)), ("fp", .int(m.falsePositives)), ("fn", .int(m.falseNegatives))]))
+                }
+                var fields: [(String, JSONValue)] = [("source", .string(generated ? "generated" : path)), ("entities", .object(entities))]
+                if report.benignRows > 0 {
+                    fields.append(("benign", .object([("rows", .int(report.benignRows)), ("redacted", .int(report.benignRowsRedacted)),
+                                                      ("over_redaction", .double(report.overRedaction))])))
+                }
+                ctx.out(JSONValue.object(fields).serialized(pretty: true))
+                return 0
             }
             ctx.out("| entity | precision | recall | F1 | TP | FP | FN |\n|---|---|---|---|---|---|---|")
             for (entity, m) in report.metrics.sorted(by: { $0.key < $1.key }) {
