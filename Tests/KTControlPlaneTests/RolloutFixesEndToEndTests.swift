@@ -100,7 +100,10 @@ import KTTestSupport
         let id = try #require(adopted["id"]?.stringValue)
         _ = try await waitFor(h, id, ["succeeded"])
         #expect(try await gatewayConfig(h, "gw-a")["source"]?.stringValue == "team-b")
-        _ = try await h.kt(["rollout", "rollback", id])
+        // The CLI follows the rollback to its end and exits 0 when it rolled back.
+        let rollback = try await h.kt(["rollout", "rollback", id])
+        #expect(rollback.status == 0, "\(rollback.stdout)\(rollback.stderr)")
+        #expect(!rollback.stdout.contains("is waiting"))
         _ = try await waitFor(h, id, ["rolled_back"])
         let back = try await gatewayConfig(h, "gw-a")
         #expect(back["applied_sha"] == goodSHA)

@@ -105,6 +105,11 @@ enum RolloutCommands {
                 if args.flag("json") { ctx.out(r.serialized(pretty: true)); return 0 }
                 ctx.out("Rollout \(id): \(verb) accepted; now \(r["status"]?.stringValue ?? "?").")
                 if verb == "abort" || args.flag("detach") { return 0 }
+                // A rollback succeeds when the rollout ends rolled back; a gateway it could not
+                // return is in the log, and the follow waits for the end rather than stopping there.
+                if verb == "rollback" {
+                    return await follow(id, client: client, ctx: ctx, json: false, skipThrough: seen, success: ["rolled_back"], stopAtFailure: false)
+                }
                 return await follow(id, client: client, ctx: ctx, json: false, skipThrough: seen)
             }
         }
@@ -113,7 +118,8 @@ enum RolloutCommands {
     /// Streams a rollout's progress until it ends (exit 0 only when it succeeded), stops at a
     /// failure that waits for an operator (exit 1), or detaches on Ctrl-C.
     /// `skipThrough`: log entries up to this sequence number were seen already.
-    static func follow(_ id: String, client: ControlPlaneClient, ctx: CLIContext, json: Bool, skipThrough: Int = 0) async -> Int32 {
+    static func follow(_ id: String, client: ControlPlaneClient, ctx: CLIContext, json: Bool, skipThrough: Int = 0,
+                       success: Set<String> = ["succeeded"], stopAtFailure: Bool = true) async -> Int32 {
         let stream: AsyncThrowingStream<(id: String?, event: String?, data: JSONValue), any Error>
         do throws(ControlPlaneClient.Failure) {
             stream = try await client.events("/v1/rollouts/\(ControlPlaneClient.percentEncode(id))/stream")
@@ -132,11 +138,11 @@ enum RolloutCommands {
                 if e.event == "end" {
                     let status = e.data["status"]?.stringValue ?? "?"
                     if json { ctx.out(e.data.serialized(pretty: true)) }
-                    return status == "succeeded" ? 0 : 1
+                    return success.contains(status) ? 0 : 1
                 }
                 if let seq = e.data["seq"]?.intValue, seq <= skipThrough { continue }
                 if json { ctx.out(e.data.serialized()) } else if let l = printer.line(e.data) { ctx.out(l) }
-                if e.data["kind"]?.stringValue == "failed" {
+                if stopAtFailure, e.data["kind"]?.stringValue == "failed" {
                     ctx.out("The rollout is waiting: kt rollout resume \(id) (retry the batch) | kt rollout rollback \(id) | kt rollout abort \(id)")
                     return 1
                 }
