@@ -72,10 +72,12 @@ import KTTestSupport
         for t in load { statuses.append(await t.value) }
         // Before policies ran on their own executor /healthz waited behind the scans: 2.4 s at the
         // median. Alone this test sees ~50 ms; with the rest of the suite running in parallel on
-        // two cores, medians up to 0.3 s. The bounds catch the regression, not the machine's load.
+        // two cores, medians up to 0.3 s and single probes up to 3.6 s (the test process and every
+        // other suite's gateways share the cores). The median catches the regression; the worst
+        // probe only a frozen gateway.
         let median = times[times.count / 2], worst = times.last!
         #expect(median < .seconds(1), "the median /healthz took \(median) (of \(times.count); worst \(worst))")
-        #expect(worst < .seconds(3), "the slowest /healthz took \(worst)")
+        #expect(worst < .seconds(10), "the slowest /healthz took \(worst)")
         // Scanned within the budget (200), or stopped at it (409: fail_mode block); never left hanging.
         #expect(statuses.allSatisfy { $0 == 200 || $0 == 409 }, "\(statuses)")
     }
