@@ -110,10 +110,14 @@ enum AnthropicTranslation {
         }
     }
 
+    /// A token count from the upstream, clamped: a hostile or broken upstream's huge numbers must
+    /// not overflow the sums below.
+    static func tokens(_ v: Any?) -> Int { min(max(v as? Int ?? 0, 0), 1 << 40) }
+
     static func usage(_ u: [String: Any]?) -> [String: Any]? {
         guard let u else { return nil }
-        let input = (u["input_tokens"] as? Int ?? 0) + (u["cache_read_input_tokens"] as? Int ?? 0) + (u["cache_creation_input_tokens"] as? Int ?? 0)
-        let output = u["output_tokens"] as? Int ?? 0
+        let input = tokens(u["input_tokens"]) + tokens(u["cache_read_input_tokens"]) + tokens(u["cache_creation_input_tokens"])
+        let output = tokens(u["output_tokens"])
         return ["prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output]
     }
 
@@ -202,7 +206,7 @@ struct AnthropicStreamTranslator {
             let m = o["message"] as? [String: Any] ?? [:]
             id = m["id"] as? String ?? id
             model = m["model"] as? String ?? model
-            inputTokens = (m["usage"] as? [String: Any])?["input_tokens"] as? Int ?? 0
+            inputTokens = AnthropicTranslation.tokens((m["usage"] as? [String: Any])?["input_tokens"])
             return chunk(["role": "assistant", "content": ""])
         case "content_block_start":
             let block = o["content_block"] as? [String: Any] ?? [:]
@@ -222,7 +226,7 @@ struct AnthropicStreamTranslator {
             }
         case "message_delta":
             let d = o["delta"] as? [String: Any] ?? [:]
-            let output = (o["usage"] as? [String: Any])?["output_tokens"] as? Int ?? 0
+            let output = AnthropicTranslation.tokens((o["usage"] as? [String: Any])?["output_tokens"])
             return chunk([:], finish: AnthropicTranslation.finishReason(d["stop_reason"]),
                          usage: ["prompt_tokens": inputTokens, "completion_tokens": output, "total_tokens": inputTokens + output])
         case "message_stop":

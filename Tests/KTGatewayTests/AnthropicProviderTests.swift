@@ -86,6 +86,17 @@ import KTTestSupport
         #expect(s?.text.contains(#""finish_reason":"tool_calls""#) == true)
     }
 
+    @Test func hostileUsageNumbersSaturateInsteadOfTrapping() throws {
+        let huge: [String: Any] = ["input_tokens": Int.max, "cache_read_input_tokens": Int.max, "output_tokens": Int.max]
+        let u = try #require(AnthropicTranslation.usage(huge))
+        #expect(u["total_tokens"] as? Int == 3 << 40)
+        var t = AnthropicStreamTranslator(created: 0)
+        let start = #"data: {"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":9223372036854775807}}}"# + "\n\n"
+        let delta = #"data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9223372036854775807}}"# + "\n\n"
+        let out = String(decoding: try t.feed(Array((start + delta).utf8)), as: UTF8.self)
+        #expect(out.contains("\"finish_reason\":\"stop\""))
+    }
+
     @Test func anthropicErrorsBecomeTheOpenAIEnvelopeWithTheUpstreamsMessage() throws {
         let body = Array(#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#.utf8)
         let o = try JSONSerialization.jsonObject(with: Data(AnthropicTranslation.error(body, status: 529))) as! [String: Any]
