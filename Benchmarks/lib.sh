@@ -1,9 +1,16 @@
 # Shared set-up of the fleet benchmarks (sourced): a release kt, a scratch directory removed on
 # exit with every process started, and a control plane whose admin token is exported.
-#   bench_setup NAME; start_control_plane PORT; wait_registered N
+#   bench_setup NAME; start_control_plane PORT; wait_registered N; need_nginx_and_wrk
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap.sh
+
+need_nginx_and_wrk() { # the comparison benchmarks run nginx and wrk from Debian packages
+    if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
+        local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx-light wrk >/dev/null
+    fi
+}
 
 bench_setup() { # name   (KT_BIN=path/to/kt measures another build)
     [ -n "${KT_BIN:-}" ] || swift build -c release --product kt >&2

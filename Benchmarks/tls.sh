@@ -4,13 +4,8 @@
 # same run. Also the plain-HTTP gateway, for what TLS itself costs.
 #   Benchmarks/tls.sh [seconds-per-run]
 # Installs nginx and wrk from Debian packages when missing. Prints a markdown report.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source scripts/bootstrap.sh
-if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
-    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx-light wrk >/dev/null
-fi
+source "$(dirname "$0")/lib.sh"
+need_nginx_and_wrk
 DUR="${1:-10}"
 [ -n "${KT_BIN:-}" ] || swift build -c release --product kt >&2
 KT="${KT_BIN:-$PWD/.build/release/kt}"

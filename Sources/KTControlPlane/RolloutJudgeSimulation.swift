@@ -35,21 +35,6 @@ public enum RolloutJudgeSimulation {
         public init() {}
     }
 
-    /// SplitMix64: small, fast and reproducible.
-    struct Generator {
-        var state: UInt64
-        @_optimize(speed)
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        @_optimize(speed)
-        mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    }
-
     /// Bucket indices of a log-normal latency (median, σ = 0.6), by quantile: a table lookup per request.
     static func latencyTable(median: Double, factor: Double) -> [Int] {
         (0..<1024).map { i in
@@ -68,7 +53,7 @@ public enum RolloutJudgeSimulation {
         /// `requests` more requests of one gateway. The inner loop of every simulation: optimized
         /// even in debug builds (the test suite runs thousands of rollouts).
         @_optimize(speed)
-        mutating func add(_ requests: Int, block: Double, error: Double, latencyTable: [Int], overheadTable: [Int], _ g: inout Generator) {
+        mutating func add(_ requests: Int, block: Double, error: Double, latencyTable: [Int], overheadTable: [Int], _ g: inout SplitMix64) {
             self.requests += requests
             for _ in 0..<requests {
                 let u = g.unit()
@@ -91,7 +76,7 @@ public enum RolloutJudgeSimulation {
     }
 
     public static func run(_ sc: Scenario, rollouts: Int, seed: UInt64) -> Result {
-        var g = Generator(state: seed)
+        var g = SplitMix64(seed: seed)
         let judge = RolloutJudge(settings: sc.settings)
         let baseLatency = latencyTable(median: sc.medianLatencyMs, factor: 1)
         let newLatency = latencyTable(median: sc.medianLatencyMs, factor: sc.latencyFactor)

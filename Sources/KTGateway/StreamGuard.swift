@@ -78,7 +78,7 @@ struct StreamGuard {
     mutating func feed(_ bytes: [UInt8]) -> [Output] {
         buffer += bytes
         var out: [Output] = []
-        while let end = eventEnd() {
+        while let end = SSEFraming.eventEnd(buffer) {
             let event = Array(buffer[0..<end.start])
             buffer.removeFirst(end.next)
             out += handle(event)
@@ -112,18 +112,8 @@ struct StreamGuard {
         return out
     }
 
-    private func eventEnd() -> (start: Int, next: Int)? {
-        var i = 0
-        while i + 1 < buffer.count {
-            if buffer[i] == 10 && buffer[i + 1] == 10 { return (i, i + 2) }
-            if i + 3 < buffer.count, buffer[i] == 13, buffer[i + 1] == 10, buffer[i + 2] == 13, buffer[i + 3] == 10 { return (i, i + 4) }
-            i += 1
-        }
-        return nil
-    }
-
     private mutating func handle(_ event: [UInt8]) -> [Output] {
-        let payload = Self.dataPayload(event)
+        let payload = SSEFraming.dataPayload(event)
         let raw = event + Array("\n\n".utf8)
         if payload.elementsEqual("[DONE]".utf8) {
             // Flush everything before [DONE].
@@ -233,31 +223,6 @@ struct StreamGuard {
         _ = chunk("", index: index)   // makes sure the prefix exists
         let body = (try? JSONSerialization.data(withJSONObject: choice)) ?? Data()
         return [.send(chunkPrefix! + [UInt8](body) + Array("]}\n\n".utf8))]
-    }
-
-    /// The `data:` lines of one SSE event, joined (bytes; one space after the colon dropped, as
-    /// the SSE format says). Byte-level: this runs once per upstream event.
-    static func dataPayload(_ event: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        var lineStart = 0
-        var first = true
-        func take(_ end: Int) {
-            var line = event[lineStart..<end]
-            if line.last == 13 { line = line.dropLast() }
-            guard line.starts(with: "data:".utf8) else { return }
-            var value = line.dropFirst(5)
-            while value.first == 32 || value.first == 9 { value = value.dropFirst() }
-            while value.last == 32 || value.last == 9 { value = value.dropLast() }
-            if !first { out.append(10) }
-            out.append(contentsOf: value)
-            first = false
-        }
-        for (i, b) in event.enumerated() where b == 10 {
-            take(i)
-            lineStart = i + 1
-        }
-        take(event.count)
-        return out
     }
 
     /// Evaluates the chain on the text of one choice not yet sent (plus some left context) and

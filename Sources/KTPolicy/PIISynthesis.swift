@@ -1,4 +1,5 @@
 import Foundation
+import KTModel
 
 /// Labelled PII test data generated from the formats themselves (valid check digits, every IBAN
 /// country, phone numbers of 22 countries in their E.164 and national forms), in sentences
@@ -13,14 +14,9 @@ public enum PIISynthesis {
     }
 
     struct RNG {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var generator: SplitMix64
+        init(state: UInt64) { generator = SplitMix64(seed: state) }
+        mutating func next() -> UInt64 { generator.next() }
         mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
         mutating func pick<T>(_ list: [T]) -> T { list[int(0...list.count - 1)] }
         mutating func digits(_ n: Int) -> String { String((0..<n).map { _ in Character(String(int(0...9))) }) }

@@ -1,4 +1,5 @@
 import Foundation
+import KTModel
 import Testing
 import KTConfig
 @testable import KTGateway
@@ -158,7 +159,7 @@ func guarded(_ engine: PolicyEngine, _ events: [[UInt8]]) -> (text: String, bloc
                  "Call +44 20 7946 0958 ext 12 if the transfer to GB82 WEST 1234 5698 7654 32 fails again. "][i % 4]
             }.joined(),
         ]
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for e in engines {
             for text in texts {
                 var whole = [TextSegment(role: "assistant", text: text, location: [0])]
@@ -175,18 +176,5 @@ func guarded(_ engine: PolicyEngine, _ events: [[UInt8]]) -> (text: String, bloc
                 }
             }
         }
-    }
-}
-
-/// A small deterministic generator for test chunkings.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
