@@ -346,7 +346,17 @@ public actor RolloutCoordinator {
         var skip = 0.0
         for g in canaryIDs {
             guard let actor = await registry.find(g) else { continue }
-            if await !actor.isOnline { return (.fail("\(g) went offline"), nil) }
+            if await !actor.isOnline {
+                // Just after a control-plane restart a gateway looks offline until it reconnects:
+                // wait for it as a resumed push does, then judge (or fail if it stays away).
+                let hb = await actor.heartbeatInterval
+                let graceUntil = (startedAt ?? -Double.infinity) + min(120, ManagedGateway.offlineAfterIntervals * hb + max(5, 2 * hb))
+                while await !actor.isOnline, now() < graceUntil { try? await Task.sleep(for: checkInterval) }
+                guard let again = rollouts[id], again.machine.windowStart == r.machine.windowStart else {
+                    return (.inconclusive("the rollout changed while waiting for \(g) to reconnect"), nil)
+                }
+                if await !actor.isOnline { return (.fail("\(g) went offline"), nil) }
+            }
             skip = max(skip, await actor.heartbeatInterval)
             canaryActors.append((g, actor))
         }
