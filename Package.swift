@@ -42,6 +42,7 @@ let package = Package(
         .executableTarget(name: "kt", dependencies: ["KTCLI"], swiftSettings: strict),
 
         .target(name: "KTTestSupport", dependencies: ["KTHTTP"], path: "Tests/KTTestSupport", swiftSettings: strict),
+        .testTarget(name: "KTModelTests", dependencies: ["KTModel"], swiftSettings: strict),
         .testTarget(name: "KTConfigTests", dependencies: ["KTConfig", "KTModel", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTHTTPTests", dependencies: ["KTHTTP", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTPolicyTests", dependencies: ["KTPolicy", "KTModel", "KTConfig", "KTTestSupport"], swiftSettings: strict),

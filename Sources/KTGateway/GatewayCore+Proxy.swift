@@ -324,7 +324,7 @@ extension GatewayCore {
                 }
                 if segments != before {
                     PolicySegments.writeResponse(segments, into: &object)
-                    outBody = (try? JSONSerialization.data(withJSONObject: object)).map { [UInt8]($0) } ?? body
+                    outBody = FoundationJSON.bytes(object) ?? body
                 }
                 if engine.auditSettings?.includeContent == true { ctx.responseContent = segments.map(\.text).joined(separator: "\n") }
             }
@@ -517,6 +517,6 @@ struct ParsedRequest {
         guard rename || modified else { return rawBody }
         var copy = object
         if rename { copy["model"] = targetModel }
-        return (try? JSONSerialization.data(withJSONObject: copy)).map { [UInt8]($0) } ?? rawBody
+        return FoundationJSON.bytes(copy) ?? rawBody
     }
 }

@@ -105,55 +105,60 @@ public struct InjectionDetector: Sendable {
         let matches = InjectionRules.matchRanges(n.text)
         let bytes = InjectionFeatures.ScalarBytes(n.text)
         let scalars = bytes.scalarCount
-        var utf16At = [Int](repeating: 0, count: scalars + 1)
-        var offset = 0
-        for (i, s) in n.text.unicodeScalars.enumerated() {
-            utf16At[i] = offset
-            offset += s.value > 0xFFFF ? 2 : 1
+        let chunked = scalars > Self.chunkLength + Self.chunkStride / 2
+        let grams = chunked ? InjectionFeatures.GramTable(bytes) : nil
+        // Scalar index → UTF-16 offset (the unit of the match ranges), needed only with matches.
+        var utf16At: [Int] = []
+        if !matches.isEmpty {
+            utf16At.reserveCapacity(scalars + 1)
+            var offset = 0
+            for s in n.text.unicodeScalars {
+                utf16At.append(offset)
+                offset += s.value > 0xFFFF ? 2 : 1
+            }
+            utf16At.append(offset)
         }
-        utf16At[scalars] = offset
-        let wholeText = Substring(n.text)
+        var scratch = InjectionFeatures.Scratch()
         func families(_ range: Range<Int>) -> [String] {
+            if matches.isEmpty { return [] }
             let lo = utf16At[range.lowerBound], hi = utf16At[range.upperBound]
             var ks = Set<Int>()
             for (k, r) in matches where r.location < hi && r.location + r.length > lo { ks.insert(k) }
             return ks.sorted().map { InjectionRules.families[$0].name }
         }
-        func consider(_ range: Range<Int>, words: Substring, invisible: Int, homoglyphs: Int, encoded: Bool) {
+        func consider(_ range: Range<Int>, invisible: Int, homoglyphs: Int, encoded: Bool) {
             let fam = families(range)
             let rules = Self.ruleVector(families: fam, invisible: invisible, homoglyphs: homoglyphs, encoded: encoded)
-            let z = model.margin(indices: InjectionFeatures.hashed(bytes, scalars: range, words: words), rules: rules)
+            let z = model.margin(bytes, scalars: range, table: grams, rules: rules, scratch: &scratch)
             if z > best.z { best = (z, range, fam, nil) }
         }
-        consider(0..<scalars, words: wholeText, invisible: n.invisibleCount, homoglyphs: n.homoglyphCount, encoded: !n.decoded.isEmpty)
-        if scalars > Self.chunkLength + Self.chunkStride / 2 {
-            let view = n.text.unicodeScalars
+        consider(0..<scalars, invisible: n.invisibleCount, homoglyphs: n.homoglyphCount, encoded: !n.decoded.isEmpty)
+        if chunked {
             var start = 0
-            var startIndex = view.startIndex
             while start < scalars {
                 if deadline != .max, DispatchTime.now().uptimeNanoseconds > deadline {
                     late = true
                     break
                 }
                 let end = min(scalars, start + Self.chunkLength)
-                let endIndex = view.index(startIndex, offsetBy: end - start)
-                consider(start..<end, words: Substring(view[startIndex..<endIndex]), invisible: 0, homoglyphs: 0, encoded: false)
+                consider(start..<end, invisible: 0, homoglyphs: 0, encoded: false)
                 if end == scalars { break }
                 start += Self.chunkStride
-                startIndex = view.index(startIndex, offsetBy: Self.chunkStride)
             }
         }
         for d in n.decoded {
             let fam = InjectionRules.matches(d)
-            let z = model.margin(indices: InjectionFeatures.hashed(d),
-                                 rules: Self.ruleVector(families: fam, invisible: 0, homoglyphs: 0, encoded: true))
+            let db = InjectionFeatures.ScalarBytes(d)
+            let z = model.margin(db, scalars: 0..<db.scalarCount, table: nil,
+                                 rules: Self.ruleVector(families: fam, invisible: 0, homoglyphs: 0, encoded: true), scratch: &scratch)
             if z > best.z { best = (z, 0..<0, fam, d) }
         }
         for v in n.variants {
             let fam = InjectionRules.matches(v)
             // An undone evasion counts as a hidden payload when it reveals an instruction.
-            let z = model.margin(indices: InjectionFeatures.hashed(v),
-                                 rules: Self.ruleVector(families: fam, invisible: 0, homoglyphs: 0, encoded: !fam.isEmpty))
+            let vb = InjectionFeatures.ScalarBytes(v)
+            let z = model.margin(vb, scalars: 0..<vb.scalarCount, table: nil,
+                                 rules: Self.ruleVector(families: fam, invisible: 0, homoglyphs: 0, encoded: !fam.isEmpty), scratch: &scratch)
             if z > best.z { best = (z, 0..<0, fam, v) }
         }
         let textFamilies = Set(matches.map { InjectionRules.families[$0.0].name })

@@ -22,64 +22,171 @@ public enum InjectionFeatures {
     /// binary vector is 1/sqrt(count), applied by the scorer.
     public static func hashed(_ text: String) -> [Int32] {
         let b = ScalarBytes(text)
-        return hashed(b, scalars: 0..<b.scalarCount, words: text)
+        return hashed(b, scalars: 0..<b.scalarCount)
     }
 
-    /// UTF-8 bytes of a text padded with a space each side, with the byte offset of every
-    /// scalar: an n-gram is a byte slice, and chunks share one buffer.
+    /// UTF-8 bytes of a text with the byte offset of every scalar and whether it is a word
+    /// character: an n-gram or a word is a byte slice, and the chunks of a text share one buffer.
     public struct ScalarBytes {
         var bytes: [UInt8] = []
         var starts: [Int] = []
+        /// Per scalar: a letter, digit or apostrophe (the characters words are made of).
+        var isWord: [Bool] = []
+        /// Every scalar is one byte (then scalar i is byte i).
+        var ascii = true
         public var scalarCount: Int { starts.count - 1 }
 
         public init(_ text: String) {
-            bytes.reserveCapacity(text.utf8.count + 2)
-            starts.reserveCapacity(text.utf8.count + 3)
+            let utf8 = text.utf8
+            bytes.reserveCapacity(utf8.count)
+            starts.reserveCapacity(utf8.count + 1)
+            isWord.reserveCapacity(utf8.count)
+            ascii = utf8.withContiguousStorageIfAvailable { $0.allSatisfy { $0 < 128 } } ?? utf8.allSatisfy { $0 < 128 }
+            if ascii {
+                bytes.append(contentsOf: utf8)
+                for (i, v) in bytes.enumerated() {
+                    starts.append(i)
+                    isWord.append(InjectionFeatures.isASCIIWordByte(v))
+                }
+                starts.append(bytes.count)
+                return
+            }
             for scalar in text.unicodeScalars {
                 starts.append(bytes.count)
-                if scalar.isASCII { bytes.append(UInt8(scalar.value)) } else { bytes.append(contentsOf: String(scalar).utf8) }
+                if scalar.isASCII {
+                    bytes.append(UInt8(scalar.value))
+                    isWord.append(InjectionFeatures.isASCIIWordByte(UInt8(scalar.value)))
+                } else {
+                    bytes.append(contentsOf: String(scalar).utf8)
+                    let p = scalar.properties
+                    isWord.append(p.isAlphabetic || p.numericType != nil)
+                }
             }
             starts.append(bytes.count)
         }
     }
 
-    /// Features of the scalars `range` of `b` (padded with spaces), plus word features of `words`.
-    public static func hashed(_ b: ScalarBytes, scalars range: Range<Int>, words: some StringProtocol) -> [Int32] {
-        var indices: [Int32] = []
-        indices.reserveCapacity(range.count * 3 + 64)
-        let dims = UInt32(dimensions)
-        b.bytes.withUnsafeBufferPointer { buf in
-            // Positions -1 and count are the padding spaces.
-            @inline(__always) func ngram(_ first: Int, _ n: Int) -> UInt32 {
-                var h: UInt32 = 2_166_136_261 ^ UInt32(n)
-                var i = first
-                while i < first + n {
-                    if i < range.lowerBound || i >= range.upperBound {
-                        h = (h ^ 32) &* 16_777_619
-                    } else {
-                        for k in b.starts[i]..<b.starts[i + 1] { h = (h ^ UInt32(buf[k])) &* 16_777_619 }
+    @inline(__always)
+    static func isASCIIWordByte(_ v: UInt8) -> Bool {
+        (v >= 97 && v <= 122) || (v >= 65 && v <= 90) || (v >= 48 && v <= 57) || v == 39
+    }
+
+    /// The feature index of every 3-, 4- and 5-gram lying wholly inside a text: a chunk's
+    /// n-grams away from its edges are the text's, so the chunks of a long prompt reuse them.
+    public struct GramTable {
+        /// `indices[n - 3][i]`: the n-gram starting at scalar i.
+        var indices: [[Int32]]
+
+        public init(_ b: ScalarBytes) {
+            let count = b.scalarCount
+            indices = (3...5).map { n in
+                guard count >= n else { return [] }
+                var out = [Int32](repeating: 0, count: count - n + 1)
+                b.bytes.withUnsafeBufferPointer { buf in
+                    b.starts.withUnsafeBufferPointer { starts in
+                        for i in 0...(count - n) {
+                            var h: UInt32 = 2_166_136_261 ^ UInt32(n)
+                            for k in starts[i]..<starts[i + n] { h = (h ^ UInt32(buf[k])) &* 16_777_619 }
+                            out[i] = Int32(h % UInt32(InjectionFeatures.dimensions))
+                        }
                     }
-                    i += 1
                 }
-                return h
-            }
-            let lo = range.lowerBound - 1, hi = range.upperBound + 1
-            for n in 3...5 where hi - lo >= n {
-                for i in lo...(hi - n) { indices.append(Int32(ngram(i, n) % dims)) }
+                return out
             }
         }
-        // Word unigrams and bigrams, hashed over their UTF-8 bytes.
-        var previous: ArraySlice<UInt8>?
-        for w in wordSlices(words) {
-            let h1 = w.withUnsafeBufferPointer { fnv1a(101, $0) }
-            indices.append(Int32(h1 % dims))
-            if let p = previous {
-                let h2 = (Array(p) + [32] + w).withUnsafeBufferPointer { fnv1a(102, $0) }
-                indices.append(Int32(h2 % dims))
-            }
-            previous = w[...]
-        }
+    }
+
+    /// Features of the scalars `range` of `b` (padded with a space each side): character
+    /// 3-, 4- and 5-grams, then word unigrams and bigrams of the same scalars. No allocation
+    /// per n-gram or word: this runs on every chunk of every prompt. `table`, when given, is
+    /// `b`'s (the interior n-grams are read from it).
+    public static func hashed(_ b: ScalarBytes, scalars range: Range<Int>, table: GramTable? = nil) -> [Int32] {
+        var indices: [Int32] = []
+        indices.reserveCapacity(range.count * 4 + 16)
+        append(b, scalars: range, table: table, to: &indices)
         return unique(indices)
+    }
+
+    /// Buffers the scorer reuses across the chunks of a text: the feature indices (with
+    /// repeats) and a bitmap to drop the repeats, cleared bit by bit after use.
+    public struct Scratch {
+        var indices: [Int32] = []
+        var seen = [UInt64](repeating: 0, count: InjectionFeatures.dimensions / 64)
+        public init() {}
+    }
+
+    /// The features of `range`, with repeats, appended to `indices`.
+    static func append(_ b: ScalarBytes, scalars range: Range<Int>, table: GramTable?, to indices: inout [Int32]) {
+        let dims = UInt32(dimensions)
+        let lo = range.lowerBound - 1, hi = range.upperBound + 1
+        b.bytes.withUnsafeBufferPointer { buf in
+            b.starts.withUnsafeBufferPointer { starts in
+                // Positions lo and hi - 1 are the padding spaces.
+                @inline(__always) func ngram(_ first: Int, _ n: Int) -> UInt32 {
+                    var h: UInt32 = 2_166_136_261 ^ UInt32(n)
+                    for i in first..<(first + n) {
+                        if i < range.lowerBound || i >= range.upperBound {
+                            h = (h ^ 32) &* 16_777_619
+                        } else if b.ascii {
+                            h = (h ^ UInt32(buf[i])) &* 16_777_619
+                        } else {
+                            for k in starts[i]..<starts[i + 1] { h = (h ^ UInt32(buf[k])) &* 16_777_619 }
+                        }
+                    }
+                    return h
+                }
+                for n in 3...5 where hi - lo >= n {
+                    let last = hi - n
+                    if let table {
+                        indices.append(Int32(ngram(lo, n) % dims))
+                        var i = lo + 1
+                        if i + n - 1 < range.upperBound {
+                            let stop = range.upperBound - n + 1
+                            indices.append(contentsOf: table.indices[n - 3][i..<stop])
+                            i = stop
+                        }
+                        while i <= last { indices.append(Int32(ngram(i, n) % dims)); i += 1 }
+                    } else if b.ascii {
+                        // Interior n-grams without the padding test (ASCII: scalar i is byte i).
+                        indices.append(Int32(ngram(lo, n) % dims))
+                        var i = lo + 1
+                        while i + n - 1 < range.upperBound {
+                            var h: UInt32 = 2_166_136_261 ^ UInt32(n)
+                            for k in i..<(i + n) { h = (h ^ UInt32(buf[k])) &* 16_777_619 }
+                            indices.append(Int32(h % dims))
+                            i += 1
+                        }
+                        while i <= last { indices.append(Int32(ngram(i, n) % dims)); i += 1 }
+                    } else {
+                        for i in lo...last { indices.append(Int32(ngram(i, n) % dims)) }
+                    }
+                }
+                // Word unigrams and bigrams, hashed over their UTF-8 bytes; a bigram is
+                // "previous word, space, word".
+                b.isWord.withUnsafeBufferPointer { isWord in
+                    var previous: Range<Int>? = nil
+                    var i = range.lowerBound
+                    while i < range.upperBound {
+                        guard isWord[i] else { i += 1; continue }
+                        var j = i + 1
+                        while j < range.upperBound && isWord[j] { j += 1 }
+                        let word = starts[i]..<starts[j]
+                        var h1: UInt32 = 2_166_136_261 ^ 101
+                        for k in word { h1 = (h1 ^ UInt32(buf[k])) &* 16_777_619 }
+                        indices.append(Int32(h1 % dims))
+                        if let p = previous {
+                            var h2: UInt32 = 2_166_136_261 ^ 102
+                            for k in p { h2 = (h2 ^ UInt32(buf[k])) &* 16_777_619 }
+                            h2 = (h2 ^ 32) &* 16_777_619
+                            for k in word { h2 = (h2 ^ UInt32(buf[k])) &* 16_777_619 }
+                            indices.append(Int32(h2 % dims))
+                        }
+                        previous = word
+                        i = j
+                    }
+                }
+            }
+        }
     }
 
     /// Words: runs of letters, digits and apostrophes (ASCII fast path; Unicode properties otherwise).
@@ -89,8 +196,7 @@ public enum InjectionFeatures {
         for scalar in text.unicodeScalars {
             let isWord: Bool
             if scalar.isASCII {
-                let v = scalar.value
-                isWord = (v >= 97 && v <= 122) || (v >= 65 && v <= 90) || (v >= 48 && v <= 57) || v == 39
+                isWord = isASCIIWordByte(UInt8(scalar.value))
             } else {
                 let p = scalar.properties
                 isWord = p.isAlphabetic || p.numericType != nil
@@ -148,7 +254,13 @@ public enum InjectionFeatures {
 
 /// Weights of the linear model plus its calibration, loaded from the shipped resource file.
 public struct InjectionModel: Sendable {
-    public var weights: [Float]
+    public var weights: [Float] { didSet { quantized = [] } }
+    /// The shipped weights as stored (weight = int8 × scale): the scorer reads these, a quarter
+    /// of the memory of `weights`, so they stay in the core's cache between requests (a 1 MB
+    /// float table did not, and each of the ~30k lookups per 4 KB prompt paid for a miss). The
+    /// products are the very floats `weights` holds, so scores are identical.
+    private var quantized: [Int8] = []
+    private var scale: Float = 0
     public var ruleWeights: [Float]
     public var bias: Float
     /// Platt calibration: p = sigmoid(calibA * z + calibB).
@@ -167,11 +279,47 @@ public struct InjectionModel: Sendable {
     public static let rulesOnly = InjectionModel(
         weights: [], ruleWeights: [3.2, 2.4, 2.6, 4.0, 4.0, 0.8, 0.6, 1.0], bias: -3.0)
 
+    /// `margin(indices: InjectionFeatures.hashed(b, scalars: range, table: table), rules:)`,
+    /// without building the deduplicated array: the weights are summed in the same order, so the
+    /// result is the same float.
+    public func margin(_ b: InjectionFeatures.ScalarBytes, scalars range: Range<Int>, table: InjectionFeatures.GramTable?,
+                       rules: [Float], scratch: inout InjectionFeatures.Scratch) -> Float {
+        guard !weights.isEmpty else { return margin(indices: [], rules: rules) }
+        scratch.indices.removeAll(keepingCapacity: true)
+        InjectionFeatures.append(b, scalars: range, table: table, to: &scratch.indices)
+        var z = bias
+        var dot: Float = 0, count = 0
+        let useQuantized = quantized.count == weights.count
+        scratch.indices.withUnsafeBufferPointer { indices in
+            scratch.seen.withUnsafeMutableBufferPointer { bits in
+                quantized.withUnsafeBufferPointer { q in
+                    weights.withUnsafeBufferPointer { w in
+                        for i in indices {
+                            let word = Int(i) >> 6, bit = UInt64(1) << UInt64(i & 63)
+                            guard bits[word] & bit == 0 else { continue }
+                            bits[word] |= bit
+                            count += 1
+                            dot += useQuantized ? Float(q[Int(i)]) * scale : w[Int(i)]
+                        }
+                        for i in indices { bits[Int(i) >> 6] = 0 }
+                    }
+                }
+            }
+        }
+        if count > 0 { z += dot / Float(count).squareRoot() }
+        for (k, r) in rules.enumerated() where r != 0 && k < ruleWeights.count { z += ruleWeights[k] * r }
+        return z
+    }
+
     public func margin(indices: [Int32], rules: [Float]) -> Float {
         var z = bias
         if !weights.isEmpty, !indices.isEmpty {
             var dot: Float = 0
-            for i in indices { dot += weights[Int(i)] }
+            if quantized.count == weights.count {
+                quantized.withUnsafeBufferPointer { q in for i in indices { dot += Float(q[Int(i)]) * scale } }
+            } else {
+                for i in indices { dot += weights[Int(i)] }
+            }
             z += dot / Float(indices.count).squareRoot()
         }
         for (k, r) in rules.enumerated() where r != 0 && k < ruleWeights.count { z += ruleWeights[k] * r }
@@ -212,8 +360,11 @@ public struct InjectionModel: Sendable {
         let scale = f32(), bias = f32(), a = f32(), b = f32()
         guard bytes.count == offset + rules * 4 + dims else { return nil }
         let ruleWeights = (0..<rules).map { _ in f32() }
-        let weights = bytes[offset...].map { Float(Int8(bitPattern: $0)) * scale }
-        return InjectionModel(weights: weights, ruleWeights: ruleWeights, bias: bias, calibA: a, calibB: b)
+        let quantized = bytes[offset...].map { Int8(bitPattern: $0) }
+        var model = InjectionModel(weights: quantized.map { Float($0) * scale }, ruleWeights: ruleWeights, bias: bias, calibA: a, calibB: b)
+        model.quantized = quantized
+        model.scale = scale
+        return model
     }
 
     /// The model shipped with kt (Resources/injection-model.bin), or rules only if absent.

@@ -35,54 +35,76 @@ public struct InjectionNormalizer: Sendable {
     ]
 
     public func normalize(_ input: String) -> Output {
-        let ascii = input.utf8.allSatisfy { $0 < 128 }
-        // NFKC is the identity on ASCII; skip the bridge for the common case.
-        var text = normalizeUnicode && !ascii ? input.precomposedStringWithCompatibilityMapping : input
+        let ascii = input.utf8.withContiguousStorageIfAvailable { $0.allSatisfy { $0 < 128 } } ?? input.utf8.allSatisfy { $0 < 128 }
+        var text: String
         var invisible = 0, homoglyph = 0
-        var out = String.UnicodeScalarView()
-        var lastWasSpace = false
-        for scalar in text.unicodeScalars {
-            let v = scalar.value
-            if v < 128 {
+        if ascii {
+            // NFKC is the identity on ASCII, and there is nothing to fold: collapse controls and
+            // whitespace to one space and lower-case, byte by byte.
+            var out: [UInt8] = []
+            out.reserveCapacity(input.utf8.count)
+            var lastWasSpace = false
+            for v in input.utf8 {
                 if v <= 32 || v == 127 {
-                    if !lastWasSpace { out.append(" ") }
+                    if !lastWasSpace { out.append(32) }
                     lastWasSpace = true
                 } else {
                     lastWasSpace = false
-                    out.append(scalar)
+                    out.append(v >= 65 && v <= 90 ? v + 32 : v)
                 }
-                continue
             }
-            // Unicode tag characters spell ASCII invisibly ("ASCII smuggling"): read them as the
-            // letters they encode.
-            if (0xE0020...0xE007E).contains(v), let ascii = Unicode.Scalar(v - 0xE0000) {
-                invisible += 1
-                lastWasSpace = ascii == " "
-                out.append(ascii)
-                continue
+            text = String(decoding: out, as: UTF8.self)
+        } else {
+            var out: [UInt8] = []
+            out.reserveCapacity(input.utf8.count)
+            var lastWasSpace = false
+            let source = normalizeUnicode ? input.precomposedStringWithCompatibilityMapping : input
+            for scalar in source.unicodeScalars {
+                let v = scalar.value
+                if v < 128 {
+                    if v <= 32 || v == 127 {
+                        if !lastWasSpace { out.append(32) }
+                        lastWasSpace = true
+                    } else {
+                        lastWasSpace = false
+                        out.append(UInt8(v))
+                    }
+                    continue
+                }
+                // Unicode tag characters spell ASCII invisibly ("ASCII smuggling"): read them as the
+                // letters they encode.
+                if (0xE0020...0xE007E).contains(v) {
+                    invisible += 1
+                    lastWasSpace = v == 0xE0020
+                    out.append(UInt8(v - 0xE0000))
+                    continue
+                }
+                // Format characters (zero-width, bidi controls, tags) and variation selectors.
+                if scalar.properties.generalCategory == .format || (0xFE00...0xFE0F).contains(v) || (0xE0000...0xE007F).contains(v) {
+                    invisible += 1
+                    continue
+                }
+                if scalar.properties.isWhitespace || scalar.properties.generalCategory == .control {
+                    if !lastWasSpace { out.append(32) }
+                    lastWasSpace = true
+                    continue
+                }
+                lastWasSpace = false
+                if foldHomoglyphs, let folded = Self.homoglyphs[Character(scalar)] {
+                    homoglyph += 1
+                    out.append(contentsOf: String(folded).utf8)
+                } else {
+                    out.append(contentsOf: String(scalar).utf8)
+                }
             }
-            // Format characters (zero-width, bidi controls, tags) and variation selectors.
-            if scalar.properties.generalCategory == .format || (0xFE00...0xFE0F).contains(v) || (0xE0000...0xE007F).contains(v) {
-                invisible += 1
-                continue
-            }
-            if scalar.properties.isWhitespace || scalar.properties.generalCategory == .control {
-                if !lastWasSpace { out.append(" ") }
-                lastWasSpace = true
-                continue
-            }
-            lastWasSpace = false
-            if foldHomoglyphs, let folded = Self.homoglyphs[Character(scalar)] {
-                homoglyph += 1
-                out.append(contentsOf: String(folded).unicodeScalars)
-            } else {
-                out.append(scalar)
-            }
+            text = String(decoding: out, as: UTF8.self).lowercased()
         }
-        text = String(out).lowercased()
         var decoded: [String] = []
         if decodePayloads {
-            for payload in Self.payloads(in: String(input.unicodeScalars.filter { !$0.properties.isWhitespace || $0 == " " })) {
+            // Payloads may be wrapped over lines: whitespace other than a space is dropped first.
+            let joined = ascii ? (input.utf8.contains { (9...13).contains($0) } ? String(decoding: input.utf8.filter { !(9...13).contains($0) }, as: UTF8.self) : input)
+                : String(input.unicodeScalars.filter { $0 == " " || !$0.properties.isWhitespace })
+            for payload in Self.payloads(in: joined) {
                 let inner = InjectionNormalizer(normalizeUnicode: normalizeUnicode, foldHomoglyphs: foldHomoglyphs, decodePayloads: false)
                 decoded.append(inner.normalize(payload).text)
             }
@@ -146,6 +168,14 @@ public struct InjectionNormalizer: Sendable {
         }
         if letter && sign { candidates += 1 }
         guard candidates >= 3 else { return nil }
+        if let bytes = text.utf8.withContiguousStorageIfAvailable({ $0.allSatisfy { $0 < 128 } ? Array($0) : nil }), let bytes {
+            return readingLeetspeak(ascii: bytes)
+        }
+        return readingLeetspeak(characters: text)
+    }
+
+    /// `readingLeetspeak` on any text, character by character.
+    static func readingLeetspeak(characters text: String) -> String? {
         var mixed = 0
         let words = text.split(separator: " ", omittingEmptySubsequences: false).map { word -> String in
             let hasLetter = word.contains { $0.isLetter }
@@ -157,31 +187,87 @@ public struct InjectionNormalizer: Sendable {
         return mixed >= 3 ? words.joined(separator: " ") : nil
     }
 
-    static let base64Run = try! NSRegularExpression(pattern: #"[A-Za-z0-9+/]{20,}={0,2}"#)
-    static let hexRun = try! NSRegularExpression(pattern: #"(?:[0-9a-fA-F]{2}){12,}"#)
-
-    /// Decoded base64/hex runs that are mostly readable text.
-    static func payloads(in text: String) -> [String] {
-        let ns = text as NSString
-        let full = NSRange(location: 0, length: ns.length)
-        var out: [String] = []
-        for m in base64Run.matches(in: text, range: full).prefix(16) {
-            var s = ns.substring(with: m.range)
-            while s.count % 4 != 0 { s += "=" }
-            if let data = Data(base64Encoded: s), let t = readable(data) { out.append(t) }
-        }
-        for m in hexRun.matches(in: text, range: full).prefix(16) {
-            let hex = Array(ns.substring(with: m.range).utf8)
-            var bytes: [UInt8] = []
-            var i = 0
-            while i + 1 < hex.count {
-                guard let b = UInt8(String(decoding: hex[i...i + 1], as: UTF8.self), radix: 16) else { break }
-                bytes.append(b)
-                i += 2
+    /// `readingLeetspeak` on ASCII bytes (a character is a byte): the same words, no `Character`s.
+    static func readingLeetspeak(ascii bytes: [UInt8]) -> String? {
+        @inline(__always) func letter(_ b: UInt8) -> UInt8? {
+            switch b {
+            case 52, 64: return 97       // 4 @ → a
+            case 51: return 101          // 3 → e
+            case 49, 33: return 105      // 1 ! → i
+            case 48: return 111          // 0 → o
+            case 53, 36: return 115      // 5 $ → s
+            case 55: return 116          // 7 → t
+            case 124: return 108         // | → l
+            default: return nil
             }
-            if let t = readable(Data(bytes)) { out.append(t) }
+        }
+        var out = bytes
+        var mixed = 0, start = 0
+        while start <= bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != 32 { end += 1 }
+            var hasLetter = false, leet = 0
+            for b in bytes[start..<end] {
+                if (b >= 65 && b <= 90) || (b >= 97 && b <= 122) { hasLetter = true } else if letter(b) != nil { leet += 1 }
+            }
+            if hasLetter, leet > 0, end - start >= 2 {
+                mixed += 1
+                for k in start..<end { if let l = letter(bytes[k]) { out[k] = l } }
+            }
+            start = end + 1
+        }
+        return mixed >= 3 ? String(decoding: out, as: UTF8.self) : nil
+    }
+
+    /// Decoded base64/hex runs that are mostly readable text. Found by one scan each (what the
+    /// regexes `[A-Za-z0-9+/]{20,}={0,2}` and `(?:[0-9a-fA-F]{2}){12,}` find, at most 16 each):
+    /// every text pays for this search.
+    static func payloads(in text: String) -> [String] {
+        let bytes = Array(text.utf8)
+        var out: [String] = []
+        @inline(__always) func isBase64(_ b: UInt8) -> Bool {
+            (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b == 43 || b == 47
+        }
+        @inline(__always) func isHex(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 65 && b <= 70) || (b >= 97 && b <= 102) }
+        var found = 0, i = 0
+        while i < bytes.count && found < 16 {
+            guard isBase64(bytes[i]) else { i += 1; continue }
+            var j = i
+            while j < bytes.count && isBase64(bytes[j]) { j += 1 }
+            if j - i >= 20 {
+                var padded = j
+                while padded < bytes.count && padded - j < 2 && bytes[padded] == 61 { padded += 1 }
+                found += 1
+                var s = String(decoding: bytes[i..<padded], as: UTF8.self)
+                while s.utf8.count % 4 != 0 { s += "=" }
+                if let data = Data(base64Encoded: s), let t = readable(data) { out.append(t) }
+                j = padded
+            }
+            i = j
+        }
+        found = 0; i = 0
+        while i < bytes.count && found < 16 {
+            guard isHex(bytes[i]) else { i += 1; continue }
+            var j = i
+            while j < bytes.count && isHex(bytes[j]) { j += 1 }
+            if j - i >= 24 {
+                found += 1
+                var decoded: [UInt8] = []
+                var k = i
+                let end = i + (j - i) / 2 * 2   // whole pairs only
+                while k < end {
+                    decoded.append(UInt8(hexDigit(bytes[k]) << 4 | hexDigit(bytes[k + 1])))
+                    k += 2
+                }
+                if let t = readable(Data(decoded)) { out.append(t) }
+            }
+            i = j
         }
         return out
+    }
+
+    @inline(__always) static func hexDigit(_ b: UInt8) -> UInt8 {
+        b <= 57 ? b - 48 : (b | 0x20) - 87
     }
 
     static func readable(_ data: Data) -> String? {

@@ -8,7 +8,7 @@ public enum InjectionRules {
         fileprivate var regexes: [NSRegularExpression]
         /// The regexes can only match if one of these (lower-case) substrings occurs: a cheap
         /// byte search spares the regex engine on most texts.
-        fileprivate var triggers: [[UInt8]]
+        var triggers: [[UInt8]]
 
         init(name: String, triggers: [String], regexes: [NSRegularExpression]) {
             self.name = name
@@ -16,9 +16,6 @@ public enum InjectionRules {
             self.regexes = regexes
         }
 
-        func mayMatch(_ bytes: [UInt8]) -> Bool {
-            triggers.contains { InjectionRules.contains(bytes, $0) }
-        }
     }
 
     static func re(_ p: String) -> NSRegularExpression { try! NSRegularExpression(pattern: p, options: [.caseInsensitive]) }
@@ -82,31 +79,80 @@ public enum InjectionRules {
         ]),
     ]
 
-    static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard let first = needle.first, hay.count >= needle.count else { return false }
-        return hay.withUnsafeBufferPointer { h in
-            needle.withUnsafeBufferPointer { n in
-                var i = 0
-                let last = h.count - n.count
-                while i <= last {
-                    if h[i] == first {
-                        var k = 1
-                        while k < n.count && h[i + k] == n[k] { k += 1 }
-                        if k == n.count { return true }
-                    }
-                    i += 1
+    /// All triggers in one buffer, with a bitmap of their first two bytes: one pass over a
+    /// text finds the families whose regexes can match (a search per trigger read the text ~60
+    /// times), and most positions are dismissed by one bit.
+    struct TriggerIndex: Sendable {
+        var bytes: [UInt8] = []
+        /// Per trigger: family, start in `bytes`, length.
+        var triggers: [(family: Int, start: Int, count: Int)] = []
+        /// Per first byte: the range of `triggers` that begin with it (they are sorted by it).
+        var byFirst = [Range<Int>](repeating: 0..<0, count: 256)
+        /// Bit (first << 8 | second) is set when a trigger starts with those two bytes.
+        var pairs = [UInt64](repeating: 0, count: 65536 / 64)
+        var oneByte = [Bool](repeating: false, count: 256)
+
+        init(_ families: [Family]) {
+            var all: [(Int, [UInt8])] = []
+            for (k, f) in families.enumerated() { for t in f.triggers where !t.isEmpty { all.append((k, t)) } }
+            all.sort { $0.1[0] < $1.1[0] }
+            for (k, t) in all {
+                triggers.append((k, bytes.count, t.count))
+                bytes += t
+                if t.count == 1 { oneByte[Int(t[0])] = true } else {
+                    let p = Int(t[0]) << 8 | Int(t[1])
+                    pairs[p >> 6] |= 1 << UInt64(p & 63)
                 }
-                return false
+            }
+            var i = 0
+            while i < all.count {
+                var j = i
+                while j < all.count && all[j].1[0] == all[i].1[0] { j += 1 }
+                byFirst[Int(all[i].1[0])] = i..<j
+                i = j
             }
         }
+    }
+
+    static let triggerIndex = TriggerIndex(families)
+
+    /// Per family: does one of its triggers occur in `bytes`?
+    static func candidates(_ bytes: [UInt8]) -> [Bool] {
+        var found = [Bool](repeating: false, count: families.count)
+        var remaining = families.count
+        let index = triggerIndex
+        bytes.withUnsafeBufferPointer { h in
+            index.bytes.withUnsafeBufferPointer { tb in
+                index.pairs.withUnsafeBufferPointer { pairs in
+                    var i = 0
+                    while i < h.count {
+                        let first = Int(h[i])
+                        let pair = i + 1 < h.count ? first << 8 | Int(h[i + 1]) : -1
+                        if index.oneByte[first] || (pair >= 0 && pairs[pair >> 6] & (1 << UInt64(pair & 63)) != 0) {
+                            for t in index.triggers[index.byFirst[first]] where !found[t.family] && t.count <= h.count - i {
+                                var m = 1
+                                while m < t.count && h[i + m] == tb[t.start + m] { m += 1 }
+                                if m == t.count {
+                                    found[t.family] = true
+                                    remaining -= 1
+                                    if remaining == 0 { return }
+                                }
+                            }
+                        }
+                        i += 1
+                    }
+                }
+            }
+        }
+        return found
     }
 
     /// Every match as (family index, UTF-16 range), so chunks can reuse one pass over the text.
     public static func matchRanges(_ normalized: String) -> [(Int, NSRange)] {
         let full = NSRange(location: 0, length: (normalized as NSString).length)
         var out: [(Int, NSRange)] = []
-        let bytes = Array(normalized.utf8)
-        for (k, f) in families.enumerated() where f.mayMatch(bytes) {
+        let may = candidates(Array(normalized.utf8))
+        for (k, f) in families.enumerated() where may[k] {
             for r in f.regexes { for m in r.matches(in: normalized, range: full) { out.append((k, m.range)) } }
         }
         return out
@@ -115,7 +161,8 @@ public enum InjectionRules {
     /// Names of the families that match.
     public static func matches(_ normalized: String) -> [String] {
         let full = NSRange(location: 0, length: (normalized as NSString).length)
-        let bytes = Array(normalized.utf8)
-        return families.filter { f in f.mayMatch(bytes) && f.regexes.contains { $0.firstMatch(in: normalized, range: full) != nil } }.map(\.name)
+        let may = candidates(Array(normalized.utf8))
+        return families.indices.filter { k in may[k] && families[k].regexes.contains { $0.firstMatch(in: normalized, range: full) != nil } }
+            .map { families[$0].name }
     }
 }

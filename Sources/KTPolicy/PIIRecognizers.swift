@@ -15,6 +15,7 @@ public struct PIIMatch: Sendable, Equatable {
 public struct PIIRecognizers: Sendable {
     struct Recognizer: @unchecked Sendable {
         var entity: PIIEntity
+        var shape: Shape
         var regex: NSRegularExpression
         /// The candidate, and the text before it (for context words).
         var validate: @Sendable (String, Substring) -> Bool
@@ -31,21 +32,21 @@ public struct PIIRecognizers: Sendable {
         for e in entities {
             switch e {
             case .email:
-                list.append(Recognizer(entity: e, regex: re(#"(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"#),
+                list.append(Recognizer(entity: e, shape: .email, regex: re(#"(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"#),
                                        validate: { v, _ in !v.contains("..") }))
             case .creditCard:
-                list.append(Recognizer(entity: e, regex: re(#"(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])"#), validate: { v, _ in PIIRecognizers.isCard(v) }))
+                list.append(Recognizer(entity: e, shape: .card, regex: re(#"(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])"#), validate: { v, _ in PIIRecognizers.isCard(v) }))
             case .iban:
-                list.append(Recognizer(entity: e, regex: re(#"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])"#),
+                list.append(Recognizer(entity: e, shape: .iban, regex: re(#"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])"#),
                                        validate: { v, _ in PIIRecognizers.isIBAN(v) }))
             case .usSSN:
-                list.append(Recognizer(entity: e, regex: re(#"(?<![\d-])\d{3}([- ]?)\d{2}\1\d{4}(?![\d-])"#), validate: { v, before in PIIRecognizers.isSSN(v, before: before) }))
+                list.append(Recognizer(entity: e, shape: .ssn, regex: re(#"(?<![\d-])\d{3}([- ]?)\d{2}\1\d{4}(?![\d-])"#), validate: { v, before in PIIRecognizers.isSSN(v, before: before) }))
             case .phone:
-                list.append(Recognizer(entity: e, regex: re(#"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-])"#),
+                list.append(Recognizer(entity: e, shape: .phone, regex: re(#"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-])"#),
                                        validate: { v, before in PIIRecognizers.isPhone(v, before: before) }))
             case .ipAddress:
-                list.append(Recognizer(entity: e, regex: re(#"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"#), validate: { v, _ in PIIRecognizers.isIPv4(v) }))
-                list.append(Recognizer(entity: e, regex: re(#"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])"#),
+                list.append(Recognizer(entity: e, shape: .ipv4, regex: re(#"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"#), validate: { v, _ in PIIRecognizers.isIPv4(v) }))
+                list.append(Recognizer(entity: e, shape: .ipv6, regex: re(#"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])"#),
                                        validate: { v, _ in PIIRecognizers.isIPv6(v) }))
             }
         }
@@ -64,28 +65,40 @@ public struct PIIRecognizers: Sendable {
         let ns = text as NSString
         let full = NSRange(location: 0, length: ns.length)
         var found: [PIIMatch] = []
+        let units = TextUnits(text)
+        let classes = UnitClasses(units.utf16)
         for r in recognizers {
-            if r.entity == .iban {
-                // Candidates may run on past the IBAN; each is cut to its country's length and the
-                // search goes on right after it (a second IBAN may follow the first).
-                var position = 0
-                while position < ns.length,
-                      let m = r.regex.firstMatch(in: text, options: [.withTransparentBounds], range: NSRange(location: position, length: ns.length - position)) {
-                    if let length = Self.ibanPrefix(ns.substring(with: m.range)) {
-                        let range = NSRange(location: m.range.location, length: length)
-                        found.append(PIIMatch(entity: r.entity.rawValue, range: range, value: ns.substring(with: range)))
-                        position = range.location + length
+            let runs = Self.runs(of: r.shape, in: classes, units: units.utf16)
+            guard !runs.isEmpty else { continue }
+            if r.entity != .iban {
+                let batch = RunBatch(runs, in: units)
+                let matches = r.regex.matches(in: batch.text, range: NSRange(location: 0, length: (batch.text as NSString).length))
+                for range in batch.originals(matches) {
+                    guard let range else { continue }
+                    let value = units.string(range)
+                    let contextStart = max(0, range.location - 48)
+                    let before = Substring(units.string(NSRange(location: contextStart, length: range.location - contextStart)))
+                    if r.validate(value, before) { found.append(PIIMatch(entity: r.entity.rawValue, range: range, value: value)) }
+                }
+                continue
+            }
+            // IBAN candidates may run on past the IBAN; each is cut to its country's length and the
+            // search goes on right after it (a second IBAN may follow the first).
+            for run in runs {
+                let w = Self.window(run, in: units)
+                let wns = w.text as NSString
+                var position = w.range.location
+                let end = w.range.location + w.range.length
+                while position < end,
+                      let m = r.regex.firstMatch(in: w.text, options: [.withTransparentBounds], range: NSRange(location: position, length: end - position)) {
+                    if let length = Self.ibanPrefix(wns.substring(with: m.range)) {
+                        let range = NSRange(location: m.range.location + w.offset, length: length)
+                        found.append(PIIMatch(entity: r.entity.rawValue, range: range, value: units.string(range)))
+                        position = m.range.location + length
                     } else {
                         position = m.range.location + 1
                     }
                 }
-                continue
-            }
-            for m in r.regex.matches(in: text, range: full) {
-                let value = ns.substring(with: m.range)
-                let contextStart = max(0, m.range.location - 48)
-                let before = Substring(ns.substring(with: NSRange(location: contextStart, length: m.range.location - contextStart)))
-                if r.validate(value, before) { found.append(PIIMatch(entity: r.entity.rawValue, range: m.range, value: value)) }
             }
         }
         for (name, regex) in custom {
@@ -94,7 +107,7 @@ public struct PIIRecognizers: Sendable {
             }
         }
         // Longer first; on equal spans the more specific entity wins (an SSN is also phone-shaped).
-        func priority(_ e: String) -> Int { ["credit_card": 0, "iban": 1, "us_ssn": 2, "email": 3, "ip_address": 4, "phone": 6][e] ?? 5 }
+        func priority(_ e: String) -> Int { Self.entityPriority[e] ?? 5 }
         found.sort {
             if $0.range.length != $1.range.length { return $0.range.length > $1.range.length }
             if priority($0.entity) != priority($1.entity) { return priority($0.entity) < priority($1.entity) }
@@ -104,6 +117,8 @@ public struct PIIRecognizers: Sendable {
         for f in found where !kept.contains(where: { NSIntersectionRange($0.range, f.range).length > 0 }) { kept.append(f) }
         return kept.sorted { $0.range.location < $1.range.location }
     }
+
+    static let entityPriority = ["credit_card": 0, "iban": 1, "us_ssn": 2, "email": 3, "ip_address": 4, "phone": 6]
 
     // MARK: Validators
 
@@ -233,8 +248,15 @@ public struct PIIRecognizers: Sendable {
         let d = digits(core)
         guard (7...15).contains(d.count) else { return false }
         // ISO dates and timestamps (2024-05-13 12), dotted dates (12.05.2024) are not phone numbers.
+        // (The byte tests spare the regexes on numbers that cannot be dates.)
         let coreRange = NSRange(location: 0, length: (core as NSString).length)
-        if isoDate.firstMatch(in: core, range: coreRange) != nil || dayMonthYear.firstMatch(in: core, range: coreRange) != nil { return false }
+        let ascii = core.utf8.allSatisfy { $0 < 128 }   // (`\d` is any decimal digit: other texts take the regexes)
+        let head = Array(core.utf8.prefix(5))
+        func separator(_ b: UInt8) -> Bool { b == UInt8(ascii: "-") || b == UInt8(ascii: "/") || b == UInt8(ascii: ".") }
+        let mayBeISO = !ascii || (head.count == 5 && separator(head[4])
+            && ((head[0] == UInt8(ascii: "1") && head[1] == UInt8(ascii: "9")) || (head[0] == UInt8(ascii: "2") && head[1] == UInt8(ascii: "0"))))
+        if mayBeISO, isoDate.firstMatch(in: core, range: coreRange) != nil { return false }
+        if !ascii || head.prefix(3).contains(where: separator), dayMonthYear.firstMatch(in: core, range: coreRange) != nil { return false }
         // An amount: a currency sign just before.
         if let last = before.last(where: { !$0.isWhitespace }), "$€£¥₹₽₩¢".contains(last) { return false }
         if core.hasPrefix("+") { return true }

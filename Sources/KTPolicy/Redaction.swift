@@ -14,12 +14,33 @@ enum Redaction {
         }
     }
 
-    /// Applies replacements (non-overlapping UTF-16 ranges) from the end so earlier ranges stay valid.
+    /// Applies replacements (non-overlapping UTF-16 ranges), building the text once, front to
+    /// back (bytes for an ASCII text, UTF-16 otherwise).
     static func apply(_ text: String, _ replacements: [(NSRange, String)]) -> String {
-        let ns = NSMutableString(string: text)
-        for (range, replacement) in replacements.sorted(by: { $0.0.location > $1.0.location }) {
-            ns.replaceCharacters(in: range, with: replacement)
+        let sorted = replacements.sorted { $0.0.location < $1.0.location }
+        let bytes = Array(text.utf8)
+        if bytes.count == text.utf16.count {
+            var out: [UInt8] = []
+            out.reserveCapacity(bytes.count)
+            var last = 0
+            for (range, replacement) in sorted {
+                out += bytes[last..<range.location]
+                out += replacement.utf8
+                last = range.location + range.length
+            }
+            out += bytes[last...]
+            return String(decoding: out, as: UTF8.self)
         }
-        return ns as String
+        let units = Array(text.utf16)
+        var out: [UInt16] = []
+        out.reserveCapacity(units.count)
+        var last = 0
+        for (range, replacement) in sorted {
+            out += units[last..<range.location]
+            out += replacement.utf16
+            last = range.location + range.length
+        }
+        out += units[last...]
+        return String(decoding: out, as: UTF16.self)
     }
 }

@@ -107,3 +107,89 @@ extension Fixtures {
         #expect(!PIIRecognizers.isSSN("536228145") && PIIRecognizers.isSSN("536228145", before: "SSN: "))
     }
 }
+
+/// The recognisers search only the runs of characters their patterns can consume; the findings
+/// must be those of the patterns run over the whole text (the version this replaced).
+@Suite struct PIIWindowedSearchTests {
+    static func referenceFind(_ r: PIIRecognizers, _ text: String) -> [PIIMatch] {
+        let ns = text as NSString
+        let full = NSRange(location: 0, length: ns.length)
+        var found: [PIIMatch] = []
+        for rec in r.recognizers {
+            if rec.entity == .iban {
+                var position = 0
+                while position < ns.length,
+                      let m = rec.regex.firstMatch(in: text, options: [.withTransparentBounds], range: NSRange(location: position, length: ns.length - position)) {
+                    if let length = PIIRecognizers.ibanPrefix(ns.substring(with: m.range)) {
+                        let range = NSRange(location: m.range.location, length: length)
+                        found.append(PIIMatch(entity: rec.entity.rawValue, range: range, value: ns.substring(with: range)))
+                        position = range.location + length
+                    } else {
+                        position = m.range.location + 1
+                    }
+                }
+                continue
+            }
+            for m in rec.regex.matches(in: text, range: full) {
+                let value = ns.substring(with: m.range)
+                let contextStart = max(0, m.range.location - 48)
+                let before = Substring(ns.substring(with: NSRange(location: contextStart, length: m.range.location - contextStart)))
+                if rec.validate(value, before) { found.append(PIIMatch(entity: rec.entity.rawValue, range: m.range, value: value)) }
+            }
+        }
+        func priority(_ e: String) -> Int { ["credit_card": 0, "iban": 1, "us_ssn": 2, "email": 3, "ip_address": 4, "phone": 6][e] ?? 5 }
+        found.sort {
+            if $0.range.length != $1.range.length { return $0.range.length > $1.range.length }
+            if priority($0.entity) != priority($1.entity) { return priority($0.entity) < priority($1.entity) }
+            return $0.range.location < $1.range.location
+        }
+        var kept: [PIIMatch] = []
+        for f in found where !kept.contains(where: { NSIntersectionRange($0.range, f.range).length > 0 }) { kept.append(f) }
+        return kept.sorted { $0.range.location < $1.range.location }
+    }
+
+    @Test func windowedSearchFindsWhatAWholeTextScanFinds() throws {
+        let r = try PIIRecognizers()
+        var rng = SplitMix64(seed: 21)
+        // Pieces of every entity's shape, with the characters that sit at their edges: Unicode
+        // digits and spaces, astral letters, separators.
+        let pieces: [String] = ["4111 1111 1111 1111", "5500-0000-0000-0004", "DE89 3704 0044 0532 0130 00", "gb82west12345698765432", "853-37-1694", "853 37 1694",
+                                "+44 20 7946 0958", "(415) 555-2671", "463-612-6138x036", " ext. 12", "10.0.0.1", "256.1.1.1", "fe80::1", "2001:db8::8a2e:370:7334",
+                                "jane.doe@example.com", "a@b.co", "@", ".", "-", "+", " ", "  ", "\n", "x", "e", "t", "0", "1", "12", "123", "1234", "5512", "2024-05-13",
+                                "٤١١١ ١١١١ ١١١١ ١١١١", "４１１１", "\u{00A0}", "\u{3000}", "\u{2028}", "𝐀", "𝟏", "é", "order ", "phone: ", "SSN ", "$", "(", ")", ":"]
+        for _ in 0..<3000 {
+            let n = Int(rng.next() % 30)
+            let text = (0..<n).map { _ in pieces[Int(rng.next() % UInt64(pieces.count))] }.joined()
+            #expect(try r.find(in: text) == Self.referenceFind(r, text), "\(text.debugDescription)")
+        }
+    }
+}
+
+@Suite struct RedactionTests {
+    /// Front-to-back building gives what NSMutableString replacement from the back gave.
+    @Test func replacementsMatchNSMutableString() {
+        var rng = SplitMix64(seed: 31)
+        let pieces = ["a", " ", "4111", "é", "😀", "\u{200B}", "x@y.z", "-", "日本"]
+        for _ in 0..<500 {
+            let text = (0..<Int(rng.next() % 40)).map { _ in pieces[Int(rng.next() % UInt64(pieces.count))] }.joined()
+            let units = Array(text.utf16)
+            // Non-overlapping ranges on character boundaries.
+            var boundaries: [Int] = [0]
+            var offset = 0
+            for c in text { offset += c.utf16.count; boundaries.append(offset) }
+            var replacements: [(NSRange, String)] = []
+            var i = 0
+            while i + 1 < boundaries.count {
+                let j = i + 1 + Int(rng.next() % 3)
+                if j < boundaries.count, rng.next() % 3 == 0 {
+                    replacements.append((NSRange(location: boundaries[i], length: boundaries[j] - boundaries[i]), ["[EMAIL]", "****", "", "[X:1a2b]"][Int(rng.next() % 4)]))
+                }
+                i = j
+            }
+            replacements.shuffle(using: &rng)
+            let ns = NSMutableString(string: text)
+            for (range, r) in replacements.sorted(by: { $0.0.location > $1.0.location }) { ns.replaceCharacters(in: range, with: r) }
+            #expect(Redaction.apply(text, replacements) == ns as String, "\(text.debugDescription) \(units.count)")
+        }
+    }
+}
