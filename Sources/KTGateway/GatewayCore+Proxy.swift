@@ -156,6 +156,9 @@ extension GatewayCore {
         await respondAfterFailures(failures, skippedOpen: skippedOpen, writer, &ctx)
     }
 
+    /// Below this much text one thread does the whole chain (a second hop costs more than the overlap saves).
+    static let concurrentPolicyBytes = 2048
+
     /// Runs the chain for one phase on the policy executor, within the gateway's policy budget
     /// (counted from when evaluation starts). nil when the executor's queue is full: the client
     /// has been answered 503.
@@ -163,9 +166,25 @@ extension GatewayCore {
                          _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async -> (ChainDecision, [TextSegment])? {
         let budget = options.policyBudget
         do {
+            let context = EvaluationContext.within(budget, phase: phase)
+            // A long text's read-only lead (prompt-injection) and the rest of the chain run at
+            // once on two policy threads: the request waits for the slower, not for the sum.
+            if let split = engine.concurrentSplit(for: phase), segments.reduce(0, { $0 + $1.text.utf8.count }) >= Self.concurrentPolicyBytes {
+                async let lead = policyExecutor.run {
+                    var s = segments
+                    return engine.evaluate(&s, context: context, policies: 0..<split)
+                }
+                async let rest = policyExecutor.run {
+                    var s = segments
+                    let d = engine.evaluate(&s, context: context, policies: split..<engine.chain.count)
+                    return (d, s)
+                }
+                let (l, (r, rewritten)) = try await (lead, rest)
+                return (engine.merge(lead: l, rest: r, split: split), l.verdict == .block ? segments : rewritten)
+            }
             return try await policyExecutor.run {
                 var s = segments
-                let d = engine.evaluate(&s, context: .within(budget, phase: phase))
+                let d = engine.evaluate(&s, context: context)
                 return (d, s)
             }
         } catch {

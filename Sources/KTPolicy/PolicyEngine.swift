@@ -52,13 +52,49 @@ public final class PolicyEngine: Sendable {
 
     /// Runs the chain for one phase; a block short-circuits (later policies are `skipped`).
     public func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) -> ChainDecision {
+        evaluate(&segments, context: context, policies: chain.indices)
+    }
+
+    /// Where the chain can be cut in two for `phase` so both parts run at once on the same
+    /// input: the lead is the policies that never rewrite text (they see the request as it came
+    /// whatever follows), the rest is everything after. nil when there is nothing to overlap
+    /// (no read-only lead, or nothing after it that runs in this phase).
+    public func concurrentSplit(for phase: PolicyKind.Phase) -> Int? {
+        var lead = 0
+        while lead < chain.count, !chain[lead].rewritesText, chain[lead].kind != .auditLogger { lead += 1 }
+        guard chain[..<lead].contains(where: { $0.runs(in: phase) }),
+              chain[lead...].contains(where: { $0.kind != .auditLogger && $0.runs(in: phase) }) else { return nil }
+        return lead
+    }
+
+    /// The decision the whole chain would have reached, from its lead's (`0..<split`) and the
+    /// rest's (`split...`), each evaluated on the same input: the lead's block stands and the
+    /// rest is then `skipped` (the chain would not have run it); otherwise the rest carries on
+    /// from the lead's verdict exactly as one pass would.
+    public func merge(lead: ChainDecision, rest: ChainDecision, split: Int) -> ChainDecision {
+        if lead.verdict == .block {
+            var d = lead
+            d.results += chain[split...].map { PolicyResult(policy: $0.kind, status: .skipped) }
+            return d
+        }
+        var d = rest
+        d.results = lead.results + rest.results
+        if rest.verdict != .block, lead.verdict == .redact {
+            d.verdict = .redact
+            d.reasonCode = lead.reasonCode
+        }
+        return d
+    }
+
+    /// Runs the policies at `indices` of the chain, in order, as one chain.
+    public func evaluate(_ segments: inout [TextSegment], context: EvaluationContext, policies indices: Range<Int>) -> ChainDecision {
         let phase = context.phase
         var results: [PolicyResult] = []
         var verdict = Verdict.allow
         var reason = "all_policies_passed"
         var blockedBy: PolicyKind?
         var message: String?
-        for policy in chain {
+        for policy in chain[indices] {
             if verdict == .block {
                 results.append(PolicyResult(policy: policy.kind, status: .skipped))
                 continue

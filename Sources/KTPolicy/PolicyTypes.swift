@@ -140,12 +140,16 @@ public protocol CompiledPolicy: Sendable {
     /// Whether the policy could match or change anything in `text` in a non-final stream
     /// evaluation; false lets a stream skip the chain for text with nothing match-shaped in it.
     func couldMatch(_ text: String) -> Bool
+    /// Whether `evaluate` may change the segments (redaction, rewriting). A policy that never
+    /// does sees the same text wherever it stands in a chain's read-only lead.
+    var rewritesText: Bool { get }
 }
 
 extension CompiledPolicy {
     /// Without knowledge of the shapes it matches (regexes), a policy holds its longest match.
     public func pendingTail(_ text: String) -> Int { maxMatchLength }
     public func couldMatch(_ text: String) -> Bool { true }
+    public var rewritesText: Bool { true }
 }
 
 public struct PolicyError: Error, Sendable, CustomStringConvertible {

@@ -25,6 +25,7 @@ struct PromptInjectionPolicy: CompiledPolicy {
 
     var kind: PolicyKind { .promptInjection }
     var maxMatchLength: Int { 0 }
+    var rewritesText: Bool { false }
     func runs(in phase: PolicyKind.Phase) -> Bool { phase == .request }
 
     func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) throws -> PolicyVerdict {
