@@ -106,15 +106,20 @@ public struct PIIRecognizers: Sendable {
                 found.append(PIIMatch(entity: name, range: m.range, value: ns.substring(with: m.range)))
             }
         }
-        // Longer first; on equal spans the more specific entity wins (an SSN is also phone-shaped).
-        func priority(_ e: String) -> Int { Self.entityPriority[e] ?? 5 }
-        found.sort {
+        return Self.resolvingOverlaps(found)
+    }
+
+    /// Overlapping findings resolved in favour of the longer, then the more specific (an SSN is
+    /// also phone-shaped), then the earlier one; in text order.
+    static func resolvingOverlaps(_ found: [PIIMatch]) -> [PIIMatch] {
+        func priority(_ e: String) -> Int { entityPriority[e] ?? 5 }
+        let ordered = found.sorted {
             if $0.range.length != $1.range.length { return $0.range.length > $1.range.length }
             if priority($0.entity) != priority($1.entity) { return priority($0.entity) < priority($1.entity) }
             return $0.range.location < $1.range.location
         }
         var kept: [PIIMatch] = []
-        for f in found where !kept.contains(where: { NSIntersectionRange($0.range, f.range).length > 0 }) { kept.append(f) }
+        for f in ordered where !kept.contains(where: { NSIntersectionRange($0.range, f.range).length > 0 }) { kept.append(f) }
         return kept.sorted { $0.range.location < $1.range.location }
     }
 
