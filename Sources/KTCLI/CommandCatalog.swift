@@ -146,8 +146,25 @@ public enum CommandCatalog {
             ]),
             .leaf("init", "write a starter config and tests", options: [
                 OptionSpec("template", value: "NAME", "e.g. prompt-injection-detection"),
-                OptionSpec("dir", value: "DIR", "where to write (default .)"), OptionSpec("force", "overwrite existing files"),
+                OptionSpec("dir", value: "DIR", "where to write (default .)"), OptionSpec("force", "overwrite existing files"), json,
             ], run: { a, c in await InitCommand.run(a, c) }),
+            .group("profile", "named control-plane connections for the CLI ($KEEPTRUSTS_HOME/profiles.json; --profile NAME or KEEPTRUSTS_PROFILE picks one)", [
+                .leaf("add", "add or replace a profile (the first one added becomes current)", options: [
+                    OptionSpec("url", value: "URL", "the control plane's address"),
+                    OptionSpec("token-file", value: "FILE", "file holding the API token (the profile keeps the path, not the token)"),
+                    OptionSpec("ca-file", value: "FILE", "private CA for the control plane's certificate"),
+                    OptionSpec("use", "make it the current profile"), json,
+                ], positionals: [PositionalSpec("NAME", "profile name")], run: { a, c in await ProfileCommands.add(a, c) }),
+                .leaf("use", "make a profile the current one", options: [json], positionals: [PositionalSpec("NAME", "profile name")],
+                      run: { a, c in await ProfileCommands.use(a, c) }),
+                .leaf("list", "list profiles (* marks the current one)", options: [json], run: { a, c in await ProfileCommands.list(a, c) }),
+                .leaf("remove", "remove a profile", options: [json], positionals: [PositionalSpec("NAME", "profile name")],
+                      run: { a, c in await ProfileCommands.remove(a, c) }),
+            ]),
+            .leaf("version", "the CLI's version and, when a control plane is configured, the control plane's", options: [json],
+                  run: { a, c in await VersionCommand.run(a, c) }),
+            .leaf("completion", "print a shell completion script (bash: source <(kt completion bash); fish: kt completion fish | source)",
+                  positionals: [PositionalSpec("SHELL", "bash, zsh or fish")], run: { a, c in await CompletionCommand.run(a, c) }),
             .group("dev", "developer tools", [
                 .leaf("simulate-fleet", "simulated gateways speaking the real protocol (KEEPTRUSTS_API_URL, an admin token)", options: [
                     OptionSpec("gateways", value: "N", "how many (default 10)"),

@@ -5,6 +5,24 @@ import KTConfig
 /// returns its exit code (0 success, 1 failure, 2 invalid usage or input).
 public enum KT {
     public static func main(_ arguments: [String], context: CLIContext, root: Command = CommandCatalog.root()) async -> Int32 {
+        var context = context
+        // `--profile NAME` is global: taken out wherever it stands (before `--`).
+        var arguments = arguments
+        var profile: String?
+        if let i = arguments.firstIndex(where: { $0 == "--profile" || $0.hasPrefix("--profile=") }),
+           arguments.firstIndex(of: "--").map({ i < $0 }) ?? true {
+            if arguments[i] == "--profile" {
+                guard i + 1 < arguments.count, !arguments[i + 1].hasPrefix("-") else {
+                    context.err("error: --profile needs a profile name\nRun 'kt profile list' to see them.")
+                    return 2
+                }
+                profile = arguments[i + 1]
+                arguments.removeSubrange(i...(i + 1))
+            } else {
+                profile = String(arguments[i].dropFirst("--profile=".count))
+                arguments.remove(at: i)
+            }
+        }
         var node = root
         var path = "kt"
         var rest = arguments[...]
@@ -47,6 +65,16 @@ public enum KT {
             parsed = try CommandLineParser.parse(Array(rest), options: node.options, positionals: node.positionals, command: path)
         } catch {
             context.err("error: \(error.message)\nRun '\(path) --help' for usage.")
+            return 2
+        }
+        let commandPath = path.split(separator: " ").dropFirst().map(String.init)
+        if ProfileStore.applies(to: commandPath) {
+            do throws(ProfileStore.Failure) { context.environment = try ProfileStore.apply(named: profile, to: context.environment) } catch {
+                context.err("error: \(error.message)")
+                return 2
+            }
+        } else if profile != nil {
+            context.err("error: '\(path)' does not use CLI profiles (a server takes its own settings: KEEPTRUSTS_API_URL and its token)")
             return 2
         }
         guard let run = node.run else {

@@ -9,7 +9,7 @@ extension ControlPlane {
         (["v1", "gateways", "*", "heartbeat"], ["POST"]), (["v1", "gateways", "*", "config"], ["GET"]),
         (["v1", "gateways", "*", "config", "ack"], ["POST"]), (["v1", "gateways", "*", "events"], ["POST"]),
         (["v1", "gateways", "*", "tasks", "*"], ["POST"]),
-        (["v1", "health"], ["GET"]), (["v1", "events"], ["GET"]), (["v1", "events", "stream"], ["GET"]),
+        (["v1", "version"], ["GET"]), (["v1", "health"], ["GET"]), (["v1", "events"], ["GET"]), (["v1", "events", "stream"], ["GET"]),
         (["v1", "configs"], ["GET"]), (["v1", "configs", "*", "versions"], ["GET"]), (["v1", "configs", "*", "versions", "*"], ["GET"]),
         (["v1", "configs", "sha", "*"], ["GET"]),
         (["v1", "tokens"], ["GET", "POST"]), (["v1", "tokens", "*"], ["DELETE"]), (["v1", "tokens", "*", "revoke"], ["POST"]),

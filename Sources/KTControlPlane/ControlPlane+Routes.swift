@@ -193,6 +193,10 @@ extension ControlPlane {
             await g.finishTask(p[3], result: result.setting("received_unix_ms", .int(Int((receivedAt * 1000).rounded()))))
             reply(writer, 200, .object([("ok", true)]))
             return ("tasks.result", 200)
+        case 1 where p[0] == "version" && m == "GET":
+            _ = try authorize(request, .readFleet)
+            reply(writer, 200, .object([("version", .string(KTVersion.current)), ("schema_version", .int(ControlPlaneStore.schemaVersion))]))
+            return ("version", 200)
         case 1 where p[0] == "health" && m == "GET":
             _ = try authorize(request, .readFleet)
             reply(writer, 200, try await fleetHealth(request.query))

@@ -219,12 +219,14 @@ enum InitCommand {
 
                 """),
         ]
+        // Nothing is written when any file is in the way (no half-written starter).
+        if !args.flag("force"), let existing = files.map({ (dir as NSString).appendingPathComponent($0.0) }).first(where: { FileManager.default.fileExists(atPath: $0) }) {
+            ctx.err("error: \(existing) exists; use --force to overwrite")
+            return 1
+        }
+        let json = args.flag("json")
         for (name, text) in files {
             let path = (dir as NSString).appendingPathComponent(name)
-            if FileManager.default.fileExists(atPath: path) && !args.flag("force") {
-                ctx.err("error: \(path) exists; use --force to overwrite")
-                return 1
-            }
             do {
                 try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -232,9 +234,15 @@ enum InitCommand {
                 ctx.err("error: cannot write \(path): \(error.localizedDescription)")
                 return 1
             }
-            ctx.out("wrote \(name)")
+            if !json { ctx.out("wrote \(name)") }
         }
-        ctx.out("next: kt policy lint --file policy-config.yaml && kt policy test")
+        let next = "kt policy lint --file policy-config.yaml && kt policy test"
+        if json {
+            ctx.out(JSONValue.object([("template", .string(template)), ("dir", .string(dir)),
+                                      ("files", .array(files.map { .string($0.0) })), ("next", .string(next))]).serialized(pretty: true))
+        } else {
+            ctx.out("next: \(next)")
+        }
         return 0
     }
 }

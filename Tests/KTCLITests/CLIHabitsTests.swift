@@ -1,0 +1,145 @@
+import KTTestSupport
+import Foundation
+import Testing
+import KTModel
+@testable import KTCLI
+
+/// Runs bash on a script and returns its standard output.
+func bash(_ script: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/bash")
+    p.arguments = ["--norc", "-c", script]
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
+
+@Suite struct CompletionTests {
+    /// The bash script is sourced by a real bash and asked what `_kt` offers.
+    @Test func bashCompletesCommandsOptionsAndFiles() async throws {
+        let (code, script, _) = await runInProcess(["completion", "bash"])
+        #expect(code == 0)
+        let dir = try Fixtures.tempDir()
+        try script.write(toFile: dir + "/kt.bash", atomically: true, encoding: .utf8)
+        try "x".write(toFile: dir + "/policy-config.yaml", atomically: true, encoding: .utf8)
+        func complete(_ words: [String]) throws -> Set<String> {
+            let quoted = words.map { "'\($0)'" }.joined(separator: " ")
+            let out = try bash("cd '\(dir)' && source ./kt.bash && COMP_WORDS=(\(quoted)) && COMP_CWORD=\(words.count - 1) && _kt && printf '%s\\n' \"${COMPREPLY[@]}\"")
+            return Set(out.split(separator: "\n").map(String.init))
+        }
+        #expect(try complete(["kt", ""]).isSuperset(of: ["gateway", "config", "rollout", "profile", "version", "completion"]))
+        #expect(try complete(["kt", "gateway", ""]) == ["run", "list", "show", "health", "--help"])
+        #expect(try complete(["kt", "gateway", "--json", "li"]) == ["list"])   // options before the subcommand are skipped
+        #expect(try complete(["kt", "config", "push", "--fi"]) == ["--file"])
+        #expect(try complete(["kt", "policy", "lint", "--file", "pol"]) == ["policy-config.yaml"])
+        #expect(try complete(["kt", "nonsense", ""]).contains("gateway"))
+    }
+
+    @Test func zshAndFishScriptsAreValidShell() async throws {
+        for shell in ["zsh", "fish"] {
+            let (code, script, _) = await runInProcess(["completion", shell])
+            #expect(code == 0 && script.contains("gateway"))
+            guard let binary = ["/usr/bin/\(shell)", "/bin/\(shell)"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+                print("skipped: \(shell) is not installed; its script was generated but not syntax-checked")
+                continue
+            }
+            let dir = try Fixtures.tempDir()
+            try script.write(toFile: dir + "/kt.\(shell)", atomically: true, encoding: .utf8)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["-n", dir + "/kt.\(shell)"]
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(shell) -n rejects the script")
+        }
+        let (code, _, err) = await runInProcess(["completion", "powershell"])
+        #expect(code == 2 && err.contains("bash, zsh, fish"))
+    }
+}
+
+@Suite struct ProfileTests {
+    @Test func profilesRoundTripWithPrivateFileAndClearErrors() async throws {
+        let home = try Fixtures.tempDir()
+        let env = ["KEEPTRUSTS_HOME": home]
+        try "secret-token\n".write(toFile: home + "/token", atomically: true, encoding: .utf8)
+        #expect(await runInProcess(["profile", "add", "prod", "--url", "https://cp.example:41000", "--token-file", home + "/token"], env: env).0 == 0)
+        #expect(await runInProcess(["profile", "add", "staging", "--url", "http://127.0.0.1:1"], env: env).0 == 0)
+        let attrs = try FileManager.default.attributesOfItem(atPath: home + "/profiles.json")
+        #expect((attrs[.posixPermissions] as? Int) == 0o600)
+        #expect(try String(contentsOfFile: home + "/profiles.json", encoding: .utf8).contains("secret-token") == false)  // the path, never the token
+        var (code, out, _) = await runInProcess(["profile", "list", "--json"], env: env)
+        var json = try JSONValue.parse(Array(out.utf8))
+        #expect(code == 0 && json["current"] == "prod")   // the first profile added is current
+        #expect(json["profiles"] == [["name": "prod", "url": "https://cp.example:41000", "token_file": .string(home + "/token"), "ca_file": nil],
+                                     ["name": "staging", "url": "http://127.0.0.1:1", "token_file": nil, "ca_file": nil]])
+        #expect(await runInProcess(["profile", "use", "staging"], env: env).0 == 0)
+        (code, out, _) = await runInProcess(["profile", "list"], env: env)
+        #expect(code == 0 && out.split(separator: "\n").contains { $0.contains("staging") && $0.hasPrefix("*") })
+        #expect(out.split(separator: "\n").contains { $0.contains("prod") && !$0.hasPrefix("*") })
+        #expect(!out.contains("│") && !out.contains("─"))   // ASCII in a pipe
+        #expect(await runInProcess(["profile", "remove", "staging"], env: env).0 == 0)
+        (code, out, _) = await runInProcess(["profile", "list", "--json"], env: env)
+        json = try JSONValue.parse(Array(out.utf8))
+        #expect(json["current"] == .some(.null) && json["profiles"]?.arrayValue?.count == 1)
+        // Mistakes say what is wrong.
+        var err: String
+        (code, _, err) = await runInProcess(["gateway", "list", "--profile", "nope"], env: env)
+        #expect(code == 2 && err.contains("no profile 'nope'") && err.contains("prod"))
+        (code, _, err) = await runInProcess(["profile", "add", "bad name", "--url", "http://x"], env: env)
+        #expect(code == 2 && err.contains("profile name"))
+        (code, _, err) = await runInProcess(["profile", "add", "x", "--url", "ftp://x"], env: env)
+        #expect(code == 2 && err.contains("--url"))
+        (code, _, err) = await runInProcess(["profile", "add", "x", "--url", "http://x", "--token-file", home + "/missing"], env: env)
+        #expect(code == 2 && err.contains("no readable file"))
+        (code, _, err) = await runInProcess(["gateway", "run", "--profile", "prod"], env: env)
+        #expect(code == 2 && err.contains("does not use CLI profiles"))
+    }
+
+    /// A profile reaches a real control plane; the environment still wins over it.
+    @Test func profileConnectsTheCLIAndEnvironmentOverrides() async throws {
+        let data = try Fixtures.tempDir(), home = try Fixtures.tempDir()
+        let (cp, port, token) = try await ChildProcess.controlPlane(dataDir: data)
+        defer { Task { await cp.stop() } }
+        try token.write(toFile: home + "/admin.token", atomically: true, encoding: .utf8)
+        let env = ["KEEPTRUSTS_HOME": home]
+        #expect(await runInProcess(["profile", "add", "local", "--url", "http://127.0.0.1:\(port)", "--token-file", home + "/admin.token"], env: env).0 == 0)
+        var (code, out, err) = await runInProcess(["version", "--json"], env: env)
+        #expect(code == 0, "\(err)")
+        let json = try JSONValue.parse(Array(out.utf8))
+        #expect(json["cli"]?["version"]?.stringValue == KTVersion.current)
+        #expect(json["control_plane"]?["version"]?.stringValue == KTVersion.current)
+        #expect(json["control_plane"]?["url"]?.stringValue == "http://127.0.0.1:\(port)")
+        (code, out, _) = await runInProcess(["version"], env: env)
+        #expect(code == 0 && out.hasPrefix("kt \(KTVersion.current)\ncontrol plane \(KTVersion.current) at http://127.0.0.1:\(port)"))
+        (code, _, err) = await runInProcess(["gateway", "list", "--json"], env: env)
+        #expect(code == 0, "\(err)")
+        // The environment overrides the profile: a wrong token is used, and refused.
+        (code, _, err) = await runInProcess(["version"], env: env.merging(["KEEPTRUSTS_API_TOKEN": "wrong"]) { $1 })
+        #expect(code == 1 && (err.contains("401") || err.lowercased().contains("token")))
+        // Without any control plane configured, the CLI's version alone.
+        (code, out, _) = await runInProcess(["version"], env: ["KEEPTRUSTS_HOME": try Fixtures.tempDir()])
+        #expect(code == 0 && out == "kt \(KTVersion.current)\n")
+    }
+}
+
+@Suite struct InitJSONTests {
+    @Test func initReportsItsFilesAsJSONAndNeverHalfWrites() async throws {
+        let dir = try Fixtures.tempDir()
+        var (code, out, _) = await runInProcess(["init", "--dir", dir, "--json"])
+        #expect(code == 0)
+        let json = try JSONValue.parse(Array(out.utf8))   // one JSON document, nothing else
+        #expect(json["files"]?.arrayValue?.contains("policy-config.yaml") == true)
+        #expect(json["template"] == "prompt-injection-detection")
+        // One file removed, the rest in the way: refused, and the removed one is not recreated.
+        try FileManager.default.removeItem(atPath: dir + "/policy-config.yaml")
+        var err: String
+        (code, out, err) = await runInProcess(["init", "--dir", dir])
+        #expect(code == 1 && err.contains("exists; use --force"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/policy-config.yaml"))
+        (code, _, _) = await runInProcess(["init", "--dir", dir, "--force"])
+        #expect(code == 0 && FileManager.default.fileExists(atPath: dir + "/policy-config.yaml"))
+    }
+}
