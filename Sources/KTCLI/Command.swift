@@ -51,7 +51,7 @@ public struct Command: Sendable {
                 out += "  \("<\(p.name)>".padding(toLength: width + 2, withPad: " ", startingAt: 0))\(p.help)\n"
             }
         }
-        let rows = options.map { o in ("--\(o.name)" + (o.valueName.map { " \($0)" } ?? ""), o.help + (o.repeatable ? " (repeatable)" : "")) }
+        let rows = options.map { o in ((o.short.map { "-\($0), " } ?? "") + "--\(o.name)" + (o.valueName.map { " \($0)" } ?? ""), o.help + (o.repeatable ? " (repeatable)" : "")) }
             + [("-h, --help", "show this help")]
         let width = rows.map(\.0.count).max() ?? 0
         out += "\nOptions:\n"

@@ -34,12 +34,12 @@ public enum CommandCatalog {
                 ] + TLSFlags.serverOptions, run: handlers.gatewayRun),
                 .leaf("list", "list registered gateways", options: [
                     OptionSpec("status", value: "online|offline|degraded", "only gateways in this status"),
-                    OptionSpec("group", value: "G", "only gateways of this group"), groupsFile, json,
+                    OptionSpec("group", value: "G", "only gateways of this group"), groupsFile, FleetCLI.selectorOption, json,
                 ], run: GatewayFleetCommands.list),
                 .leaf("show", "everything the control plane knows about one gateway", options: [json],
                       positionals: [PositionalSpec("ID", "gateway id")], run: GatewayFleetCommands.show),
                 .leaf("health", "per-gateway health and fleet totals", options: [
-                    OptionSpec("group", value: "G", "only gateways of this group"), groupsFile,
+                    OptionSpec("group", value: "G", "only gateways of this group"), groupsFile, FleetCLI.selectorOption,
                     OptionSpec("watch", "redraw continuously"),
                     OptionSpec("interval", value: "DURATION", "refresh period with --watch (default 5s)"), json,
                 ], run: GatewayFleetCommands.health),
@@ -78,7 +78,7 @@ public enum CommandCatalog {
                 .leaf("push", "preview or roll out a config to gateways", options: [
                     OptionSpec("file", value: "FILE", "the config to push"),
                     OptionSpec("gateway", value: "ID|GLOB", repeatable: true, "target gateway(s)"),
-                    OptionSpec("group", value: "G", "target group"), groupsFile,
+                    OptionSpec("group", value: "G", "target group"), groupsFile, FleetCLI.selectorOption,
                     OptionSpec("dry-run", "preview only (the default without --confirm)"),
                     OptionSpec("confirm", "execute the rollout"),
                     OptionSpec("plan", value: "ID", "with --confirm: refuse if the preview is stale"),
@@ -115,7 +115,7 @@ public enum CommandCatalog {
             ]),
             .group("events", "decision events", [
                 .leaf("tail", "print recent decisions, then follow", options: [
-                    OptionSpec("gateway", value: "ID", "one gateway"), OptionSpec("group", value: "G", "a group"), groupsFile,
+                    OptionSpec("gateway", value: "ID", "one gateway"), OptionSpec("group", value: "G", "a group"), groupsFile, FleetCLI.selectorOption,
                     OptionSpec("all-gateways", "every gateway"),
                     OptionSpec("since", value: "DURATION", "backlog age (e.g. 1h)"),
                     OptionSpec("verdict", value: "allow|redact|block", "only this verdict"),
@@ -124,7 +124,7 @@ public enum CommandCatalog {
                 ], run: EventsTailCommand.run),
             ]),
             .leaf("doctor", "check the fleet (with KEEPTRUSTS_API_URL) or this machine; write a support bundle", options: [
-                OptionSpec("group", value: "G", "a group"), OptionSpec("gateway", value: "ID", "one gateway"), groupsFile,
+                OptionSpec("group", value: "G", "a group"), OptionSpec("gateway", value: "ID", "one gateway"), groupsFile, FleetCLI.selectorOption,
                 OptionSpec("checks", value: "LIST", "fleet: heartbeat,config,version,clock,audit,upstream; local: config,state,gateway,upstream"),
                 OptionSpec("timeout", value: "DURATION", "how long gateways have to answer (default 10s)"), json,
                 OptionSpec("bundle", "write a support bundle (tar.gz; secrets removed)"),

@@ -7,12 +7,15 @@ public struct OptionSpec: Sendable {
     public var valueName: String?    // nil: a boolean flag
     public var help: String
     public var repeatable: Bool
+    /// A one-letter spelling (`-l` for `--selector`), for the few options people type all day.
+    public var short: Character?
 
-    public init(_ name: String, value: String? = nil, repeatable: Bool = false, _ help: String) {
+    public init(_ name: String, short: Character? = nil, value: String? = nil, repeatable: Bool = false, _ help: String) {
         self.name = name
         self.valueName = value
         self.help = help
         self.repeatable = repeatable
+        self.short = short
     }
 }
 
@@ -64,10 +67,14 @@ public enum CommandLineParser {
                 continue
             }
             if token == "--" { optionsEnded = true; continue }
-            guard token.hasPrefix("--") else {
+            var name: String
+            if token.hasPrefix("--") {
+                name = String(token.dropFirst(2))
+            } else if token.count == 2, let spec = options.first(where: { $0.short == token.last }) {
+                name = spec.name
+            } else {
                 throw UsageError("unknown option '\(token)'; options are spelled with two dashes (e.g. --json)", command: command)
             }
-            var name = String(token.dropFirst(2))
             var inlineValue: String?
             if let eq = name.firstIndex(of: "=") {
                 inlineValue = String(name[name.index(after: eq)...])

@@ -68,6 +68,34 @@ enum FleetCLI {
         return g.gateways
     }
 
+    /// Gateway ids chosen by `--group` and `-l/--selector` (both given: those in both); nil with
+    /// neither. The selector is matched against the labels the control plane has for each gateway.
+    /// A selector that matches nothing is an error (exit 2) unless `emptyIsAnswer` (a listing
+    /// just shows nothing).
+    static func selectedIDs(_ args: ParsedArguments, _ ctx: CLIContext, _ client: ControlPlaneClient,
+                            emptyIsAnswer: Bool = true) async throws(Exit) -> [String]? {
+        let group = try groupIDs(args, ctx)
+        guard let text = args.value("selector") else { return group }
+        let selector: LabelSelector
+        do throws(LabelSelector.Invalid) { selector = try LabelSelector(text) } catch {
+            ctx.err("error: \(error.message)")
+            throw Exit(code: 2)
+        }
+        let r = try await call(ctx, client, "GET", "/v1/gateways" + (group.map { "?" + idsQuery($0) } ?? ""))
+        let ids = (r["gateways"]?.arrayValue ?? []).compactMap { g -> String? in
+            let labels = Dictionary((g["labels"]?.objectValue ?? []).compactMap { k, v in v.stringValue.map { (k, $0) } }) { a, _ in a }
+            guard let id = g["id"]?.stringValue, selector.matches(labels) else { return nil }
+            return id
+        }
+        if ids.isEmpty, !emptyIsAnswer {
+            ctx.err("error: no registered gateway matches --selector \(text)\(args.value("group").map { " in group \($0)" } ?? "")")
+            throw Exit(code: 2)
+        }
+        return ids
+    }
+
+    static let selectorOption = OptionSpec("selector", short: "l", value: "K=V,…", "only gateways whose labels match (k=v, k!=v, k, !k; comma = and)")
+
     static func idsQuery(_ ids: [String]?) -> String {
         ids.map { "ids=" + ControlPlaneClient.percentEncode($0.joined(separator: ",")) } ?? ""
     }

@@ -143,3 +143,57 @@ func bash(_ script: String) throws -> String {
         #expect(code == 0 && FileManager.default.fileExists(atPath: dir + "/policy-config.yaml"))
     }
 }
+
+@Suite struct LabelSelectorTests {
+    @Test func termsAndMatching() throws {
+        let s = try LabelSelector("team=ai, env!=prod,canary,!legacy")
+        #expect(s.terms == [.equals("team", "ai"), .notEquals("env", "prod"), .exists("canary"), .absent("legacy")])
+        #expect(s.matches(["team": "ai", "env": "staging", "canary": "yes"]))
+        #expect(!s.matches(["team": "ai", "env": "prod", "canary": "yes"]))
+        #expect(!s.matches(["team": "ai", "canary": "yes", "legacy": "1"]))
+        #expect(!s.matches(["team": "ml", "canary": ""]))
+        #expect(try LabelSelector("tier==gold").terms == [.equals("tier", "gold")])
+        for bad in ["", "a=1,", "=x", "a b=c"] {
+            #expect(throws: LabelSelector.Invalid.self) { try LabelSelector(bad) }
+        }
+    }
+
+    /// Simulated gateways carry labels (kind=normal|failing…); every command that takes
+    /// `-l/--selector` narrows to the matching ones.
+    @Test func selectorNarrowsListHealthPushAndDoctor() async throws {
+        let data = try Fixtures.tempDir()
+        let (cp, port, token) = try await ChildProcess.controlPlane(dataDir: data)
+        let env = ["KEEPTRUSTS_API_URL": "http://127.0.0.1:\(port)", "KEEPTRUSTS_API_TOKEN": token, "KEEPTRUSTS_HOME": try Fixtures.tempDir()]
+        let sim = try ChildProcess(["dev", "simulate-fleet", "--gateways", "3", "--failing", "1", "--prefix", "sel-", "--heartbeat-interval", "1s"], environment: env)
+        defer { Task { await sim.stop(); await cp.stop() } }
+        func ids(_ out: String) throws -> Set<String> {
+            Set((try JSONValue.parse(Array(out.utf8))["gateways"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue })
+        }
+        #expect(await poll("three simulated gateways registered") {
+            (try? ids(await runInProcess(["gateway", "list", "--json"], env: env).1).count) == 3
+        })
+        var (code, out, err) = await runInProcess(["gateway", "list", "-l", "kind=failing", "--json"], env: env)
+        #expect(code == 0, "\(err)")
+        let failing = try ids(out)
+        #expect(failing.count == 1)
+        (code, out, _) = await runInProcess(["gateway", "list", "--selector", "kind!=failing,simulated", "--json"], env: env)
+        let others = try ids(out)
+        #expect(others.count == 2 && others.isDisjoint(with: failing))
+        (code, out, _) = await runInProcess(["gateway", "list", "-l", "kind=nothing"], env: env)
+        #expect(code == 0 && out.contains("No gateways match."))
+        (code, out, _) = await runInProcess(["gateway", "health", "-l", "kind=failing", "--json"], env: env)
+        let healthy = try ids(out)
+        #expect(code == 0 && healthy == failing)
+        (code, out, err) = await runInProcess(["config", "push", "--file", "fleet/good.yaml", "-l", "kind=failing", "--dry-run", "--json"], env: env)
+        #expect(code == 0, "\(err) \(out)")
+        let plan = try JSONValue.parse(Array(out.utf8))
+        let planned = Set((plan["targets"]?.arrayValue ?? []).compactMap { $0["gateway"]?.stringValue })
+        #expect(planned == failing, "\(out)")
+        (code, _, err) = await runInProcess(["doctor", "-l", "kind=nothing"], env: env)
+        #expect(code == 2 && err.contains("no registered gateway matches --selector kind=nothing"))
+        (code, _, err) = await runInProcess(["config", "push", "--file", "fleet/good.yaml", "-l", "kind=nothing"], env: env)
+        #expect(code == 2 && err.contains("no registered gateway matches"))
+        (code, _, err) = await runInProcess(["gateway", "list", "-l", "a b=c"], env: env)
+        #expect(code == 2 && err.contains("--selector"))
+    }
+}

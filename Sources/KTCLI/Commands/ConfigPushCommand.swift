@@ -12,7 +12,8 @@ enum ConfigPushCommand {
             func usage(_ m: String) -> Int32 { ctx.err("error: \(m)\nRun 'kt config push --help' for usage."); return 2 }
             guard let file = args.value("file") else { return usage("--file is required (the config to push)") }
             let hasGateway = !args.all("gateway").isEmpty
-            guard hasGateway != (args.value("group") != nil) else { return usage("choose the targets: --gateway ID|GLOB (repeatable) or --group G") }
+            let hasScope = args.value("group") != nil || args.value("selector") != nil
+            guard hasGateway != hasScope else { return usage("choose the targets: --gateway ID|GLOB (repeatable), or --group G and/or -l/--selector K=V") }
             if args.flag("dry-run") && args.flag("confirm") { return usage("--dry-run and --confirm exclude each other") }
             let output = args.value("output") ?? (args.flag("json") ? "json" : "text")
             guard ["text", "json", "markdown"].contains(output) else { return usage("--output must be text, json or markdown") }
@@ -34,8 +35,13 @@ enum ConfigPushCommand {
             }
             var patterns = args.all("gateway")
             var source = args.value("source")
-            if args.value("group") != nil {
+            let client = try FleetCLI.client(ctx)
+            if args.value("selector") != nil {
+                patterns = try await FleetCLI.selectedIDs(args, ctx, client, emptyIsAnswer: false) ?? []
+            } else if args.value("group") != nil {
                 patterns = try FleetCLI.groupIDs(args, ctx) ?? []
+            }
+            if args.value("group") != nil {
                 if source == nil, let g = try? GatewayGroupsLoader.load(path: args.value("groups-file").map { PolicyLintCommand.resolve($0, in: ctx) },
                                                                         environment: ctx.environment).group(named: args.value("group")!),
                    let cs = g.configSource {
@@ -45,7 +51,6 @@ enum ConfigPushCommand {
             let sourceName = source ?? sourceName(file)
             var body: [(String, JSONValue)] = [("source", .string(sourceName)), ("content", .string(content)),
                                                ("gateways", .array(patterns.map { .string($0) })), ("adopt", .bool(args.flag("adopt")))]
-            let client = try FleetCLI.client(ctx)
             guard args.flag("confirm") else {
                 let plan = try await FleetCLI.call(ctx, client, "POST", "/v1/plans", body: .object(body))
                 switch output {

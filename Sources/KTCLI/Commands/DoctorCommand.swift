@@ -62,9 +62,9 @@ enum DoctorCommand {
         return 2
     }
 
-    static func scope(_ args: ParsedArguments, _ ctx: CLIContext) throws(FleetCLI.Exit) -> [String]? {
+    static func scope(_ args: ParsedArguments, _ ctx: CLIContext, _ client: ControlPlaneClient) async throws(FleetCLI.Exit) -> [String]? {
         if let id = args.value("gateway") { return [id] }
-        return try FleetCLI.groupIDs(args, ctx)
+        return try await FleetCLI.selectedIDs(args, ctx, client, emptyIsAnswer: false)
     }
 
     static func requestBody(_ ids: [String]?, checks: [String], timeout: Double) -> JSONValue {
@@ -73,16 +73,16 @@ enum DoctorCommand {
     }
 
     static func fleet(_ args: ParsedArguments, _ ctx: CLIContext, checks: [String], timeout: Double) async throws(FleetCLI.Exit) -> JSONValue {
-        let ids = try scope(args, ctx)
         let client = try FleetCLI.client(ctx)
+        let ids = try await scope(args, ctx, client)
         if ctx.stdoutIsTTY && !args.flag("json") { ctx.stderr.write("Asking gateways to run their checks (up to \(Int(timeout))s)…\n") }
         return try await FleetCLI.call(ctx, client, "POST", "/v1/doctor", body: requestBody(ids, checks: checks, timeout: timeout), timeout: timeout + 30)
     }
 
     /// Writes the control plane's tar.gz (with this report as its doctor.json) atomically, 0600.
     static func bundle(_ args: ParsedArguments, _ ctx: CLIContext, report: JSONValue, checks: [String], timeout: Double) async throws(FleetCLI.Exit) -> Int32 {
-        let ids = try scope(args, ctx)
         let client = try FleetCLI.client(ctx)
+        let ids = try await scope(args, ctx, client)
         let output = PolicyLintCommand.resolve(args.value("output") ?? "fleet-diagnostics.tar.gz", in: ctx)
         let body = requestBody(ids, checks: checks, timeout: timeout).setting("doctor", report)
         let bytes: [UInt8]

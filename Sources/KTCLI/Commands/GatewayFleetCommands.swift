@@ -11,8 +11,8 @@ enum GatewayFleetCommands {
                 ctx.err("error: --status must be online, offline or degraded, not '\(s)'")
                 return 2
             }
-            let ids = try FleetCLI.groupIDs(args, ctx)
             let client = try FleetCLI.client(ctx)
+            let ids = try await FleetCLI.selectedIDs(args, ctx, client)
             var query = [FleetCLI.idsQuery(ids)].filter { !$0.isEmpty }
             if let s = args.value("status") { query.append("status=\(s)") }
             let path = "/v1/gateways" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
@@ -91,8 +91,8 @@ enum GatewayFleetCommands {
 
     static let health: Command.Run = { args, ctx in
         await FleetCLI.run { () throws(FleetCLI.Exit) -> Int32 in
-            let ids = try FleetCLI.groupIDs(args, ctx)
             let client = try FleetCLI.client(ctx)
+            let ids = try await FleetCLI.selectedIDs(args, ctx, client)
             var interval: Duration = .seconds(5)
             if let i = args.value("interval") {
                 do throws(UsageError) { interval = try DurationText.parse(i, flag: "--interval") } catch { ctx.err("error: \(error.message)"); return 2 }
@@ -163,9 +163,9 @@ enum EventsTailCommand {
             if let s = args.value("since") {
                 do throws(UsageError) { _ = try DurationText.parse(s, flag: "--since") } catch { ctx.err("error: \(error.message)"); return 2 }
             }
-            var ids: [String]?
-            if let g = args.value("gateway") { ids = [g] } else { ids = try FleetCLI.groupIDs(args, ctx) }
             let client = try FleetCLI.client(ctx)
+            var ids: [String]?
+            if let g = args.value("gateway") { ids = [g] } else { ids = try await FleetCLI.selectedIDs(args, ctx, client) }
             var q: [String] = []
             if let ids { q.append("gateway=" + ControlPlaneClient.percentEncode(ids.joined(separator: ","))) }
             if let v = args.value("verdict") { q.append("verdict=\(v)") }
