@@ -15,7 +15,7 @@ extension GatewayCore {
         var contentType: String?
     }
 
-    func proxy(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ ctx: inout RequestContext,
+    func proxy(_ request: HTTPRequest, _ writer: any ResponseWriting, _ ctx: inout RequestContext,
                endpoint: MockCompletions.Endpoint) async {
         let inFlight = metrics.beginRequest()
         defer { metrics.endRequest() }
@@ -163,7 +163,7 @@ extension GatewayCore {
     /// (counted from when evaluation starts). nil when the executor's queue is full: the client
     /// has been answered 503.
     func evaluateOffPool(_ engine: PolicyEngine, _ segments: [TextSegment], phase: PolicyKind.Phase,
-                         _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async -> (ChainDecision, [TextSegment])? {
+                         _ writer: any ResponseWriting, _ ctx: inout RequestContext) async -> (ChainDecision, [TextSegment])? {
         let budget = options.policyBudget
         do {
             let context = EvaluationContext.within(budget, phase: phase)
@@ -204,7 +204,7 @@ extension GatewayCore {
 
     /// Sends a successful upstream response on to the client: whole, or as a stream.
     func relay(_ response: UpstreamResponse, from target: CompiledTarget, attemptStart: ContinuousClock.Instant,
-               parsed: ParsedRequest, snap: GatewaySnapshot, _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async {
+               parsed: ParsedRequest, snap: GatewaySnapshot, _ writer: any ResponseWriting, _ ctx: inout RequestContext) async {
         let contentType = response.header("content-type") ?? "application/json"
         let isSSE = contentType.lowercased().hasPrefix("text/event-stream")
         if parsed.stream && isSSE && response.status == 200 {
@@ -351,7 +351,7 @@ extension GatewayCore {
         await respond(writer, &ctx, response.status, contentType: contentType, body: outBody, extraHeaders: [("x-kt-target", target.target.id)])
     }
 
-    func respondAfterFailures(_ failures: [AttemptFailure], skippedOpen: [String], _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async {
+    func respondAfterFailures(_ failures: [AttemptFailure], skippedOpen: [String], _ writer: any ResponseWriting, _ ctx: inout RequestContext) async {
         guard let last = failures.last else {
             var e = OpenAIError.unavailable("every target for this model has an open circuit breaker (\(skippedOpen.joined(separator: ", "))); retry later",
                                             code: "upstream_unavailable")

@@ -128,11 +128,13 @@ public final class GatewayCore: Sendable {
         var ctx = RequestContext(requestID: RequestID.make(), started: started, route: Self.routeLabel(request.path))
         ctx.clientRequestID = RequestID.sanitizedClientID(request.headers["x-request-id"])
         let path = request.path
+        // The Anthropic surface answers in Anthropic's shapes, refusals included.
+        let messagesWriter = path == "/v1/messages" ? AnthropicMessagesWriter(inner: writer) : nil
         // The OpenAI surface needs a client key when the config lists them (ops routes have the admin token).
         if path.hasPrefix("/v1/"), let keyring = currentSnapshot.clientKeys {
             let verdict = keyring.verify(request.headers)
             guard case .accepted(let id) = verdict else {
-                await refuseClientKey(writer, &ctx, missing: verdict == .missing)
+                await refuseClientKey(messagesWriter ?? writer, &ctx, missing: verdict == .missing)
                 return
             }
             ctx.clientKeyID = id
@@ -177,6 +179,8 @@ public final class GatewayCore: Sendable {
             await proxy(request, writer, &ctx, endpoint: .completions)
         case ("POST", "/v1/embeddings"):
             await proxy(request, writer, &ctx, endpoint: .embeddings)
+        case ("POST", "/v1/messages"):
+            await messages(request, messagesWriter!, &ctx)
         case ("GET", "/v1/models"):
             let created = Int(currentSnapshot.loadedAt.timeIntervalSince1970)
             await respondJSON(writer, &ctx, 200, .object([("object", "list"), ("data", .array(currentSnapshot.modelIDs.map { Self.modelJSON($0, created) }))]))
@@ -191,11 +195,25 @@ public final class GatewayCore: Sendable {
             if Self.knownRoutes.contains(String(path)) {
                 var e = OpenAIError.invalidRequest("method \(request.method) is not allowed on \(path)", status: 405, code: "method_not_allowed")
                 e.headers = [("allow", path.hasPrefix("/v1/models") || !path.hasPrefix("/v1/") && path != "/keeptrusts/config/reload" ? "GET" : "POST")]
-                await respondError(writer, &ctx, e)
+                await respondError(messagesWriter ?? writer, &ctx, e)
             } else {
                 await respondError(writer, &ctx, .notFound("Unknown request URL: \(request.method) \(path)", code: "unknown_url"))
             }
         }
+    }
+
+    /// `POST /v1/messages`: the Messages API request as a chat-completions request through the
+    /// one proxy path; the answer is written back in the Messages API's shape.
+    func messages(_ request: HTTPRequest, _ writer: AnthropicMessagesWriter, _ ctx: inout RequestContext) async {
+        let chat: [String: Any]
+        do throws(AnthropicInbound.Invalid) { chat = try AnthropicInbound.chatRequest(request.body) } catch {
+            await respondError(writer, &ctx, .invalidRequest(error.message, code: "invalid_request"))
+            return
+        }
+        writer.model.withLock { $0 = chat["model"] as? String ?? "" }
+        var translated = request
+        translated.body = FoundationJSON.bytes(chat) ?? []
+        await proxy(translated, writer, &ctx, endpoint: .chat)
     }
 
     static func modelJSON(_ id: String, _ created: Int) -> JSONValue {
@@ -205,7 +223,8 @@ public final class GatewayCore: Sendable {
     /// The routes this gateway serves; anything else is `other` in metrics and logs, so a scanner
     /// cannot create label values (and memory) without bound.
     static let knownRoutes: Set<String> = ["/healthz", "/readyz", "/health", "/metrics", "/keeptrusts/config", "/keeptrusts/events",
-                                           "/keeptrusts/config/reload", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"]
+                                           "/keeptrusts/config/reload", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
+                                           "/v1/messages"]
 
     static func routeLabel(_ path: Substring) -> String {
         if knownRoutes.contains(String(path)) { return String(path) }
@@ -278,7 +297,7 @@ public final class GatewayCore: Sendable {
     /// 401 in the OpenAI envelope. No decision event: the request reached no policy and no
     /// upstream, and an unauthenticated caller must not be able to fill the audit log; it is
     /// counted in `/metrics` and has its log line.
-    func refuseClientKey(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, missing: Bool) async {
+    func refuseClientKey(_ writer: any ResponseWriting, _ ctx: inout RequestContext, missing: Bool) async {
         ctx.recorded = true
         metrics.recordClientAuthFailure(missing ? "missing" : "unknown")
         var e = OpenAIError(status: 401, type: "invalid_request_error",
@@ -310,7 +329,7 @@ public final class GatewayCore: Sendable {
         return refusal
     }
 
-    func handleReload(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ ctx: inout RequestContext) async {
+    func handleReload(_ request: HTTPRequest, _ writer: any ResponseWriting, _ ctx: inout RequestContext) async {
         if let refusal = opsRefusal(request, what: "config reload") { await respondError(writer, &ctx, refusal); return }
         guard let action = reloadAction else {
             await respondError(writer, &ctx, .unavailable("the gateway is not ready to reload", code: "not_ready"))
@@ -337,7 +356,7 @@ public final class GatewayCore: Sendable {
         return h
     }
 
-    func respond(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, _ status: Int, contentType: String, body: [UInt8],
+    func respond(_ writer: any ResponseWriting, _ ctx: inout RequestContext, _ status: Int, contentType: String, body: [UInt8],
                  extraHeaders: [(String, String)] = [], log: Bool = true) async {
         ctx.status = status
         // The decision is recorded before the answer leaves (strict audit durability needs that order).
@@ -356,11 +375,11 @@ public final class GatewayCore: Sendable {
         finish(&ctx, log: log)
     }
 
-    func respondJSON(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, _ status: Int, _ json: JSONValue) async {
+    func respondJSON(_ writer: any ResponseWriting, _ ctx: inout RequestContext, _ status: Int, _ json: JSONValue) async {
         await respond(writer, &ctx, status, contentType: "application/json", body: Array(json.serialized().utf8))
     }
 
-    func respondError(_ writer: HTTPResponseWriter, _ ctx: inout RequestContext, _ error: OpenAIError) async {
+    func respondError(_ writer: any ResponseWriting, _ ctx: inout RequestContext, _ error: OpenAIError) async {
         ctx.errorCode = error.code
         await respond(writer, &ctx, error.status, contentType: "application/json", body: error.body, extraHeaders: error.headers)
     }
@@ -422,7 +441,7 @@ struct RequestContext {
     /// Refused because strict audit is failing: no record is attempted (the outage record counts it).
     var auditExempt = false
 
-    var isProxy: Bool { route == "/v1/chat/completions" || route == "/v1/completions" || route == "/v1/embeddings" }
+    var isProxy: Bool { route == "/v1/chat/completions" || route == "/v1/completions" || route == "/v1/embeddings" || route == "/v1/messages" }
 
     func overheadMsText() -> String {
         let ms = max(0, (ContinuousClock.now - started).secondsDouble - upstreamSeconds) * 1000
