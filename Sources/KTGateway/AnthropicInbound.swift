@@ -5,7 +5,7 @@ import Foundation
 /// routing, fallback, audit) to any target — an `anthropic` target's transport turns it back
 /// into a Messages request. `AnthropicMessagesWriter` turns the answer the other way.
 enum AnthropicInbound {
-    struct Invalid: Error { var message: String }
+    typealias Invalid = InboundRequestInvalid
 
     /// The chat-completions body for a Messages API body, or what is wrong with it (and where).
     static func chatRequest(_ body: [UInt8]) throws(Invalid) -> [String: Any] {

@@ -130,6 +130,7 @@ public final class GatewayCore: Sendable {
         let path = request.path
         // The Anthropic surface answers in Anthropic's shapes, refusals included.
         let messagesWriter = path == "/v1/messages" ? AnthropicMessagesWriter(inner: writer) : nil
+        let responsesWriter = path == "/v1/responses" ? ReshapingWriter<ResponsesAPIShape>(inner: writer) : nil
         // The OpenAI surface needs a client key when the config lists them (ops routes have the admin token).
         if path.hasPrefix("/v1/"), let keyring = currentSnapshot.clientKeys {
             let verdict = keyring.verify(request.headers)
@@ -180,7 +181,9 @@ public final class GatewayCore: Sendable {
         case ("POST", "/v1/embeddings"):
             await proxy(request, writer, &ctx, endpoint: .embeddings)
         case ("POST", "/v1/messages"):
-            await messages(request, messagesWriter!, &ctx)
+            await proxyTranslated(request, messagesWriter!, &ctx, AnthropicInbound.chatRequest)
+        case ("POST", "/v1/responses"):
+            await proxyTranslated(request, responsesWriter!, &ctx, ResponsesInbound.chatRequest)
         case ("GET", "/v1/models"):
             let created = Int(currentSnapshot.loadedAt.timeIntervalSince1970)
             await respondJSON(writer, &ctx, 200, .object([("object", "list"), ("data", .array(currentSnapshot.modelIDs.map { Self.modelJSON($0, created) }))]))
@@ -202,11 +205,12 @@ public final class GatewayCore: Sendable {
         }
     }
 
-    /// `POST /v1/messages`: the Messages API request as a chat-completions request through the
-    /// one proxy path; the answer is written back in the Messages API's shape.
-    func messages(_ request: HTTPRequest, _ writer: AnthropicMessagesWriter, _ ctx: inout RequestContext) async {
+    /// `POST /v1/messages` and `POST /v1/responses`: the request translated to chat completions
+    /// takes the one proxy path; `writer` writes the answer back in the route's own shapes.
+    func proxyTranslated<Shape: AnswerReshaping>(_ request: HTTPRequest, _ writer: ReshapingWriter<Shape>, _ ctx: inout RequestContext,
+                                                 _ translate: ([UInt8]) throws(InboundRequestInvalid) -> [String: Any]) async {
         let chat: [String: Any]
-        do throws(AnthropicInbound.Invalid) { chat = try AnthropicInbound.chatRequest(request.body) } catch {
+        do throws(InboundRequestInvalid) { chat = try translate(request.body) } catch {
             await respondError(writer, &ctx, .invalidRequest(error.message, code: "invalid_request"))
             return
         }
@@ -224,7 +228,7 @@ public final class GatewayCore: Sendable {
     /// cannot create label values (and memory) without bound.
     static let knownRoutes: Set<String> = ["/healthz", "/readyz", "/health", "/metrics", "/keeptrusts/config", "/keeptrusts/events",
                                            "/keeptrusts/config/reload", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
-                                           "/v1/messages"]
+                                           "/v1/messages", "/v1/responses"]
 
     static func routeLabel(_ path: Substring) -> String {
         if knownRoutes.contains(String(path)) { return String(path) }
@@ -441,7 +445,7 @@ struct RequestContext {
     /// Refused because strict audit is failing: no record is attempted (the outage record counts it).
     var auditExempt = false
 
-    var isProxy: Bool { route == "/v1/chat/completions" || route == "/v1/completions" || route == "/v1/embeddings" || route == "/v1/messages" }
+    var isProxy: Bool { route == "/v1/chat/completions" || route == "/v1/completions" || route == "/v1/embeddings" || route == "/v1/messages" || route == "/v1/responses" }
 
     func overheadMsText() -> String {
         let ms = max(0, (ContinuousClock.now - started).secondsDouble - upstreamSeconds) * 1000

@@ -37,4 +37,15 @@ enum SSEFraming {
         take(event.count)
         return out
     }
+
+    /// Appends `bytes` to `buffer` and takes out the data payload of every complete event.
+    static func payloads(_ buffer: inout [UInt8], adding bytes: [UInt8]) -> [[UInt8]] {
+        buffer += bytes
+        var out: [[UInt8]] = []
+        while let (end, next) = eventEnd(buffer) {
+            out.append(dataPayload(Array(buffer[..<end])))
+            buffer.removeFirst(next)
+        }
+        return out
+    }
 }

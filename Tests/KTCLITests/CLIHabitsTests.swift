@@ -4,17 +4,9 @@ import Testing
 import KTModel
 @testable import KTCLI
 
-/// Runs bash on a script and returns its standard output.
-func bash(_ script: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/bash")
-    p.arguments = ["--norc", "-c", script]
-    let out = Pipe()
-    p.standardOutput = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+/// Runs bash on a script (on a thread of its own) and returns its standard output.
+func bash(_ script: String) async throws -> String {
+    try await ChildProcess.system(["bash", "--norc", "-c", script]).stdout
 }
 
 @Suite struct CompletionTests {
@@ -25,17 +17,17 @@ func bash(_ script: String) throws -> String {
         let dir = try Fixtures.tempDir()
         try script.write(toFile: dir + "/kt.bash", atomically: true, encoding: .utf8)
         try "x".write(toFile: dir + "/policy-config.yaml", atomically: true, encoding: .utf8)
-        func complete(_ words: [String]) throws -> Set<String> {
+        func complete(_ words: [String]) async throws -> Set<String> {
             let quoted = words.map { "'\($0)'" }.joined(separator: " ")
-            let out = try bash("cd '\(dir)' && source ./kt.bash && COMP_WORDS=(\(quoted)) && COMP_CWORD=\(words.count - 1) && _kt && printf '%s\\n' \"${COMPREPLY[@]}\"")
+            let out = try await bash("cd '\(dir)' && source ./kt.bash && COMP_WORDS=(\(quoted)) && COMP_CWORD=\(words.count - 1) && _kt && printf '%s\\n' \"${COMPREPLY[@]}\"")
             return Set(out.split(separator: "\n").map(String.init))
         }
-        #expect(try complete(["kt", ""]).isSuperset(of: ["gateway", "config", "rollout", "profile", "version", "completion"]))
-        #expect(try complete(["kt", "gateway", ""]) == ["run", "list", "show", "health", "--help"])
-        #expect(try complete(["kt", "gateway", "--json", "li"]) == ["list"])   // options before the subcommand are skipped
-        #expect(try complete(["kt", "config", "push", "--fi"]) == ["--file"])
-        #expect(try complete(["kt", "policy", "lint", "--file", "pol"]) == ["policy-config.yaml"])
-        #expect(try complete(["kt", "nonsense", ""]).contains("gateway"))
+        #expect(try await complete(["kt", ""]).isSuperset(of: ["gateway", "config", "rollout", "profile", "version", "completion"]))
+        #expect(try await complete(["kt", "gateway", ""]) == ["run", "list", "show", "health", "--help"])
+        #expect(try await complete(["kt", "gateway", "--json", "li"]) == ["list"])   // options before the subcommand are skipped
+        #expect(try await complete(["kt", "config", "push", "--fi"]) == ["--file"])
+        #expect(try await complete(["kt", "policy", "lint", "--file", "pol"]) == ["policy-config.yaml"])
+        #expect(try await complete(["kt", "nonsense", ""]).contains("gateway"))
     }
 
     @Test func zshAndFishScriptsAreValidShell() async throws {
@@ -48,12 +40,8 @@ func bash(_ script: String) throws -> String {
             }
             let dir = try Fixtures.tempDir()
             try script.write(toFile: dir + "/kt.\(shell)", atomically: true, encoding: .utf8)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["-n", dir + "/kt.\(shell)"]
-            try p.run()
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "\(shell) -n rejects the script")
+            let check = try await ChildProcess.system([binary, "-n", dir + "/kt.\(shell)"])
+            #expect(check.status == 0, "\(shell) -n rejects the script: \(check.stderr)")
         }
         let (code, _, err) = await runInProcess(["completion", "powershell"])
         #expect(code == 2 && err.contains("bash, zsh, fish"))

@@ -44,7 +44,7 @@ import Testing
     }
 
     func events(_ chunks: [String]) -> [(String, [String: Any])] {
-        var s = AnthropicMessagesWriter.StreamState()
+        var s = AnthropicMessagesWriterShape()
         var out: [UInt8] = []
         // Fed in awkward pieces: framing must not depend on how the bytes arrive.
         let all = Array(chunks.map { "data: \($0)\n\n" }.joined().utf8)

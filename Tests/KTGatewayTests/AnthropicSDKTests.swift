@@ -33,7 +33,7 @@ import KTTestSupport
         """
 
     func run(port: Int, model: String) async throws -> String {
-        let run = try await ChildProcess.system(["python3", "-c", Self.script, "http://127.0.0.1:\(port)", model])
+        let run = try await ChildProcess.system(["nice", "-n", "10", "python3", "-c", Self.script, "http://127.0.0.1:\(port)", model])
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         return run.stdout
     }
@@ -46,9 +46,7 @@ import KTTestSupport
             policies: { chain: [prompt-injection, pii-detector, audit-logger] }
             policy: { prompt-injection: { threshold: 0.8 }, pii-detector: {}, audit-logger: {} }
             """
-        let path = (try Fixtures.tempDir() as NSString).appendingPathComponent("config.yaml")
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        let (gw, port) = try await ChildProcess.gateway(["--policy-config", path, "--log-level", "warn", "--state-dir", try Fixtures.tempDir()])
+        let (gw, port) = try await gateway(config: yaml, ["--state-dir", try Fixtures.tempDir()])
         defer { gw.signal(SIGKILL) }
         let out = try await run(port: port, model: "gpt-5.4-mini")
         #expect(out.contains("CREATE message assistant gpt-5.4-mini end_turn"), "\(out)")
@@ -66,17 +64,7 @@ import KTTestSupport
         guard await Self.sdkAvailable() else { print("skipped: the anthropic Python SDK is not installed (scripts/test installs it with pip)"); return }
         let (mock, mport) = try await ChildProcess.mockUpstream()
         defer { mock.signal(SIGKILL) }
-        let yaml = """
-            pack: { name: claude, version: 1.0.0 }
-            providers:
-              targets:
-                - { id: claude, provider: anthropic, model: claude-sonnet-4-5, base_url: "http://127.0.0.1:\(mport)", secret_key_ref: { env: KT_ANTHROPIC_KEY } }
-            policies: { chain: [prompt-injection, pii-detector] }
-            policy: { prompt-injection: {}, pii-detector: {} }
-            """
-        let path = (try Fixtures.tempDir() as NSString).appendingPathComponent("config.yaml")
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        let (gw, port) = try await ChildProcess.gateway(["--policy-config", path, "--log-level", "warn"], environment: ["KT_ANTHROPIC_KEY": "sk-ant-test"])
+        let (gw, port) = try await gateway(config: anthropicTargetConfig(mockPort: mport), environment: ["KT_ANTHROPIC_KEY": "sk-ant-test"])
         defer { gw.signal(SIGKILL) }
         let out = try await run(port: port, model: "claude-sonnet-4-5")
         #expect(out.contains("CREATE message assistant claude-sonnet-4-5 end_turn 'Echo: hello, mail me at [EMAIL]"), "\(out)")
