@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig", "KTGateway", "KTHTTP", "KTPolicy", "KTControlPlane"], swiftSettings: strict),
         .executableTarget(name: "kt", dependencies: ["KTCLI"], swiftSettings: strict),
 
-        .target(name: "KTTestSupport", dependencies: ["KTHTTP"], path: "Tests/KTTestSupport", swiftSettings: strict),
+        .target(name: "KTTestSupport", dependencies: ["KTHTTP", "KTConfig"], path: "Tests/KTTestSupport", swiftSettings: strict),
         .testTarget(name: "KTModelTests", dependencies: ["KTModel"], swiftSettings: strict),
         .testTarget(name: "KTConfigTests", dependencies: ["KTConfig", "KTModel", "KTTestSupport"], swiftSettings: strict),
         .testTarget(name: "KTHTTPTests", dependencies: ["KTHTTP", "KTTestSupport"], swiftSettings: strict),

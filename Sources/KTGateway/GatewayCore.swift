@@ -195,10 +195,11 @@ public final class GatewayCore: Sendable {
                 await respondError(writer, &ctx, .notFound("The model '\(id)' does not exist on this gateway", code: "model_not_found"))
             }
         default:
-            if Self.knownRoutes.contains(String(path)) {
+            let label = Self.routeLabel(path)
+            if let route = Self.routeTable.first(where: { $0.path == label }) {
                 var e = OpenAIError.invalidRequest("method \(request.method) is not allowed on \(path)", status: 405, code: "method_not_allowed")
-                e.headers = [("allow", path.hasPrefix("/v1/models") || !path.hasPrefix("/v1/") && path != "/keeptrusts/config/reload" ? "GET" : "POST")]
-                await respondError(messagesWriter ?? writer, &ctx, e)
+                e.headers = [("allow", route.methods.joined(separator: ", "))]
+                await respondError((messagesWriter as (any ResponseWriting)?) ?? responsesWriter ?? writer, &ctx, e)
             } else {
                 await respondError(writer, &ctx, .notFound("Unknown request URL: \(request.method) \(path)", code: "unknown_url"))
             }
@@ -224,11 +225,18 @@ public final class GatewayCore: Sendable {
         .object([("id", .string(id)), ("object", "model"), ("created", .int(created)), ("owned_by", "keeptrusts")])
     }
 
+    /// Every route this gateway serves, with its methods; docs/gateway-openapi.yaml lists the
+    /// same (a test compares them). A wrong method on one is a 405 with `Allow`.
+    static let routeTable: [(path: String, methods: [String])] = [
+        ("/healthz", ["GET", "HEAD"]), ("/readyz", ["GET", "HEAD"]), ("/health", ["GET"]), ("/metrics", ["GET"]),
+        ("/keeptrusts/config", ["GET"]), ("/keeptrusts/events", ["GET"]), ("/keeptrusts/config/reload", ["POST"]),
+        ("/v1/chat/completions", ["POST"]), ("/v1/completions", ["POST"]), ("/v1/embeddings", ["POST"]),
+        ("/v1/messages", ["POST"]), ("/v1/responses", ["POST"]), ("/v1/models", ["GET"]), ("/v1/models/{id}", ["GET"]),
+    ]
+
     /// The routes this gateway serves; anything else is `other` in metrics and logs, so a scanner
     /// cannot create label values (and memory) without bound.
-    static let knownRoutes: Set<String> = ["/healthz", "/readyz", "/health", "/metrics", "/keeptrusts/config", "/keeptrusts/events",
-                                           "/keeptrusts/config/reload", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
-                                           "/v1/messages", "/v1/responses"]
+    static let knownRoutes: Set<String> = Set(routeTable.map(\.path).filter { !$0.contains("{") })
 
     static func routeLabel(_ path: Substring) -> String {
         if knownRoutes.contains(String(path)) { return String(path) }

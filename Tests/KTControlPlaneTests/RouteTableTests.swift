@@ -6,19 +6,7 @@ import KTTestSupport
 
 /// The control plane's route table, its OpenAPI file and what it really answers agree.
 @Suite struct RouteTableTests {
-    /// (path with `*` for parameters, method) pairs in docs/openapi.yaml.
-    func documented() throws -> Set<String> {
-        let text = try String(contentsOfFile: Fixtures.path("../docs/openapi.yaml"), encoding: .utf8)
-        let root = try YAMLParser().parse(text, file: "openapi.yaml")
-        let paths = try #require(root.mappingPairs?.first { $0.key == "paths" }?.value.mappingPairs)
-        var out = Set<String>()
-        let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head"]
-        for p in paths {
-            let pattern = p.key.split(separator: "/").map { $0.hasPrefix("{") ? "*" : String($0) }.joined(separator: "/")
-            for op in p.value.mappingPairs ?? [] where methods.contains(op.key) { out.insert("\(op.key.uppercased()) /\(pattern)") }
-        }
-        return out
-    }
+    func documented() throws -> Set<String> { try OpenAPIFiles.documentedRoutes("docs/openapi.yaml") }
 
     @Test func everyServedRouteIsDocumentedAndEveryDocumentedRouteIsServed() throws {
         var served = Set<String>()
