@@ -28,6 +28,13 @@ extension ControlPlane {
             throw APIError(status: 405, code: "method_not_allowed", message: "use POST on /v1/\(p.joined(separator: "/"))")
         }
         let b = request.body.isEmpty ? JSONValue.object([]) : try body(request, limit: 4 << 20)
+        // Strict like every other body: an unknown field is a mistake to report, not to ignore.
+        let allowed: Set<String> = p == ["doctor", "bundle"] ? ["gateways", "checks", "timeout_seconds", "doctor"] : ["gateways", "checks", "timeout_seconds"]
+        guard let pairs = b.objectValue else { throw APIError.badRequest("the body must be a JSON object") }
+        if let unknown = pairs.map(\.0).first(where: { !allowed.contains($0) }) {
+            throw APIError.badRequest("unknown field '\(unknown)'; the fields are \(allowed.sorted().joined(separator: ", "))")
+        }
+        if let d = b["doctor"], !d.isNull, d.objectValue == nil { throw APIError.badRequest("doctor must be a doctor report (an object)") }
         var r = try doctorRequest(b)
         switch p {
         case ["doctor"]:

@@ -244,6 +244,10 @@ extension ControlPlane {
             guard let roleText = b["role"]?.stringValue, let role = TokenRole(rawValue: roleText) else {
                 throw APIError.badRequest("role must be one of viewer, operator, admin, gateway")
             }
+            // A field of the wrong type is an error, not "absent" (a token must not be made from a misread body).
+            for key in ["gateway_id", "name"] {
+                if let v = b[key], v != .null, v.stringValue == nil { throw APIError.badRequest("\(key) must be a string") }
+            }
             let gw = b["gateway_id"]?.stringValue
             if role == .gateway {
                 guard let gw, Self.validGatewayID(gw) else { throw APIError.badRequest("a gateway token needs gateway_id (letters, digits, '-', '_', '.')") }
@@ -392,10 +396,12 @@ extension ControlPlane {
         let statusFilter = q["status"]
         if let s = statusFilter, GatewayStatus(rawValue: s) == nil { throw APIError.badRequest("status must be online, offline or degraded") }
         let window = try seconds(q["window"], name: "window", default: options.healthWindowSeconds, max: 3600)
+        guard q["health"].map({ ["true", "false", "1", "0"].contains($0) }) ?? true else { throw APIError.badRequest("health must be true or false") }
+        let includeHealth = q["health"] == "1" || q["health"] == "true"
         let t = now()
         var out: [JSONValue] = []
         for g in await registry.all() where ids.map({ $0.contains(g.id) }) ?? true {
-            let s = await g.summary(at: t, healthWindow: window, includeHealth: q["health"] == "1" || q["health"] == "true")
+            let s = await g.summary(at: t, healthWindow: window, includeHealth: includeHealth)
             if let f = statusFilter, s["status"]?.stringValue != f { continue }
             out.append(s)
         }
@@ -433,8 +439,8 @@ extension ControlPlane {
     func eventQuery(_ q: [String: String], defaultLimit: Int) throws(APIError) -> ControlPlaneStore.EventQuery {
         var query = ControlPlaneStore.EventQuery(limit: defaultLimit)
         if let l = q["limit"] {
-            guard let n = Int(l), n > 0 else { throw APIError.badRequest("limit must be a positive integer") }
-            query.limit = min(n, 10_000)
+            guard let n = Int(l), n > 0, n <= 10_000 else { throw APIError.badRequest("limit must be an integer from 1 to 10000") }
+            query.limit = n
         }
         if let a = q["after"] {
             guard let n = Int(a), n >= 0 else { throw APIError.badRequest("after must be an event sequence number") }

@@ -157,7 +157,7 @@ enum EventsTailCommand {
             }
             var limit = 50
             if let l = args.value("limit") {
-                guard let n = try? BoundedField.integer(text: l, "--limit", in: 1...100_000) else { ctx.err("error: --limit must be a positive integer"); return 2 }
+                guard let n = try? BoundedField.integer(text: l, "--limit", in: 1...10_000) else { ctx.err("error: --limit must be an integer from 1 to 10000 (the control plane answers at most 10000 events at a time)"); return 2 }
                 limit = n
             }
             if let s = args.value("since") {
