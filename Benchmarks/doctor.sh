@@ -23,6 +23,6 @@ run() { # label, command...
 }
 run "kt doctor --json over $N gateways" "$KT" doctor --json
 grep -o '"checks_[a-z]*": [0-9]*' "$WORK/out" | tr '\n' ' '; echo
-run "kt doctor --bundle over $N gateways" "$KT" doctor --bundle --output "$WORK/bundle.tar.gz"
+run "kt doctor --bundle over $N gateways" "$KT" doctor --bundle --out-file "$WORK/bundle.tar.gz"
 echo "bundle: $(stat -c %s "$WORK/bundle.tar.gz") bytes, $(tar -tzf "$WORK/bundle.tar.gz" | wc -l) files"
 echo "control-plane RSS after: $(( $(awk '/VmRSS/{print $2}' /proc/$CP_PID/status) / 1024 )) MB"

@@ -128,7 +128,8 @@ public enum CommandCatalog {
                 OptionSpec("checks", value: "LIST", "fleet: heartbeat,config,version,clock,audit,upstream; local: config,state,gateway,upstream"),
                 OptionSpec("timeout", value: "DURATION", "how long gateways have to answer (default 10s)"), json,
                 OptionSpec("bundle", "write a support bundle (tar.gz; secrets removed)"),
-                OptionSpec("output", value: "FILE", "bundle path (default fleet-diagnostics.tar.gz)"),
+                OptionSpec("out-file", value: "FILE", "bundle path (default fleet-diagnostics.tar.gz)"),
+                OptionSpec("output", value: "FILE", "old spelling of --out-file (--output names a format elsewhere)"),
                 OptionSpec("local", "check this machine even when KEEPTRUSTS_API_URL is set"),
                 OptionSpec("policy-config", value: "FILE", repeatable: true, "local: the gateway's config (default policy-config.yaml)"),
                 OptionSpec("state-dir", value: "DIR", "local: the gateway's state dir"),
@@ -138,7 +139,8 @@ public enum CommandCatalog {
                 OptionSpec("target", value: "URL", "base URL"), OptionSpec("requests", value: "N", "number of requests"),
                 OptionSpec("duration", value: "DURATION", "run for this long"), OptionSpec("concurrency", value: "C", "parallel requests"),
                 OptionSpec("model", value: "M", "model name"), OptionSpec("prompt-file", value: "FILE", "prompt text"),
-                OptionSpec("stream", "use stream: true"), OptionSpec("output", value: "FILE", "write results JSON"), json,
+                OptionSpec("stream", "use stream: true"), OptionSpec("out-file", value: "FILE", "also write the results JSON to FILE"),
+                OptionSpec("output", value: "FILE", "old spelling of --out-file"), json,
             ], run: handlers.bench),
             .group("audit", "audit log tools", [
                 .leaf("verify", "verify an audit log's hash chain", options: [json],
@@ -200,7 +202,7 @@ public enum CommandCatalog {
                 .leaf("eval-injection", "the prompt-injection detector on kt's fixtures: hard negatives, attacks, evasions", options: [
                     OptionSpec("fixtures", value: "DIR", "fixture directory (default fixtures/prompt-injection)"),
                     OptionSpec("threshold", value: "P", "score that blocks (default 0.8, the shipped threshold)"),
-                    OptionSpec("errors", "print every miss and false positive with its score"),
+                    OptionSpec("errors", "print every miss and false positive with its score"), json,
                 ], run: { a, c in await EvalInjectionCommand.run(a, c) }),
                 .leaf("bench-detector", "prompt-injection scoring time for 1, 4 and 32 KB prompts", options: [json],
                       run: { a, c in await BenchDetectorCommand.run(a, c) }),

@@ -185,3 +185,16 @@ func bash(_ script: String) async throws -> String {
         #expect(code == 2 && err.contains("--selector"))
     }
 }
+
+@Suite struct EvalInjectionJSONTests {
+    @Test func evalInjectionJSONIsOneDocument() async throws {
+        // A child process: scoring every fixture in process would hold a thread of the cooperative pool.
+        let r = try await runKT(["dev", "eval-injection", "--fixtures", Fixtures.path("prompt-injection"), "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSONValue.parse(Array(r.stdout.utf8))
+        #expect(json["threshold"]?.doubleValue == 0.8)
+        let all = try #require(json["hard_negatives_blocked"]?.arrayValue?.last)
+        #expect(all["name"] == "all" && (all["rows"]?.intValue ?? 0) >= 300)
+        #expect(json["evasion_caught"]?.arrayValue?.isEmpty == false && json["attacks_caught"]?.arrayValue?.isEmpty == false)
+    }
+}

@@ -290,7 +290,7 @@ import KTTestSupport
             try await h.json(["gateway", "list"]).gateway("gw-gone")?["status"]?.stringValue == "offline" ? true : nil
         }
         let output = h.dir + "/gone.tar.gz"
-        let r = try await h.kt(["doctor", "--bundle", "--output", output])
+        let r = try await h.kt(["doctor", "--bundle", "--out-file", output])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
         let manifestText = try await ChildProcess.system(["tar", "-xzOf", output, "--wildcards", "*/manifest.json"]).stdout
         let missing = try JSONValue.parse(manifestText)["missing"]?.arrayValue ?? []

@@ -55,7 +55,7 @@ enum BenchCommand {
         await runLoad(plan, results)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         let report = summarize(plan, results, elapsed: elapsed)
-        if let out = args.value("output") {
+        if let out = DoctorCommand.outFile(args) {
             do {
                 try (report.serialized(pretty: true) + "\n").write(toFile: out, atomically: true, encoding: .utf8)
             } catch {

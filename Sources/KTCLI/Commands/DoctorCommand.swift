@@ -21,7 +21,8 @@ enum DoctorCommand {
                 if args.flag("local") { return usage(ctx, "--local checks this machine; --group, --gateway and --bundle need the control plane") }
                 _ = try FleetCLI.client(ctx) // says what to set
             }
-            if args.value("output") != nil && !args.flag("bundle") { return usage(ctx, "--output names the bundle file; add --bundle") }
+            if args.value("out-file") != nil && args.value("output") != nil { return usage(ctx, "--out-file and --output (its old spelling) are the same option; give one") }
+            if outFile(args) != nil && !args.flag("bundle") { return usage(ctx, "--out-file names the bundle file; add --bundle") }
             var timeout = 10.0
             if let t = args.value("timeout") {
                 do throws(UsageError) { timeout = try DurationText.parse(t, flag: "--timeout").secondsDouble } catch { return usage(ctx, error.message) }
@@ -57,6 +58,9 @@ enum DoctorCommand {
         }
     }
 
+    /// `--out-file`, or `--output`, its old spelling (a format elsewhere: `kt config push --output json`).
+    static func outFile(_ args: ParsedArguments) -> String? { args.value("out-file") ?? args.value("output") }
+
     static func usage(_ ctx: CLIContext, _ message: String) -> Int32 {
         ctx.err("error: \(message)\nRun 'kt doctor --help' for usage.")
         return 2
@@ -83,7 +87,7 @@ enum DoctorCommand {
     static func bundle(_ args: ParsedArguments, _ ctx: CLIContext, report: JSONValue, checks: [String], timeout: Double) async throws(FleetCLI.Exit) -> Int32 {
         let client = try FleetCLI.client(ctx)
         let ids = try await scope(args, ctx, client)
-        let output = PolicyLintCommand.resolve(args.value("output") ?? "fleet-diagnostics.tar.gz", in: ctx)
+        let output = PolicyLintCommand.resolve(outFile(args) ?? "fleet-diagnostics.tar.gz", in: ctx)
         let body = requestBody(ids, checks: checks, timeout: timeout).setting("doctor", report)
         let bytes: [UInt8]
         do throws(ControlPlaneClient.Failure) {
@@ -102,7 +106,7 @@ enum DoctorCommand {
             ctx.err("error: cannot write the bundle to \(output): \(error.message)")
             return 1
         }
-        let summary = "Wrote support bundle \(args.value("output") ?? "fleet-diagnostics.tar.gz") (\(bytes.count / 1024 + 1) KB). List it with: tar -tzf \(args.value("output") ?? "fleet-diagnostics.tar.gz")"
+        let summary = "Wrote support bundle \(outFile(args) ?? "fleet-diagnostics.tar.gz") (\(bytes.count / 1024 + 1) KB). List it with: tar -tzf \(outFile(args) ?? "fleet-diagnostics.tar.gz")"
         // Keep stdout pure JSON with --json.
         if args.flag("json") { ctx.err(summary) } else { ctx.out(summary) }
         return 0

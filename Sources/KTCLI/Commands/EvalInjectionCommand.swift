@@ -1,5 +1,6 @@
 import Foundation
 import KTPolicy
+import KTModel
 
 /// `kt dev eval-injection`: the shipped detector on kt's own fixtures (hard negatives, attacks in
 /// six languages, evasion variants) at a threshold.
@@ -9,6 +10,19 @@ enum EvalInjectionCommand {
         let threshold = Double(args.value("threshold") ?? "0.8") ?? 0.8
         do {
             let r = try InjectionFixtureEvaluation.run(directory: dir, threshold: threshold)
+            if args.flag("json") {
+                // One JSON document (read by scripts): per group rows, flagged and the rate.
+                func groups(_ gs: [InjectionFixtureEvaluation.Group]) -> JSONValue {
+                    .array((gs + [r.total(gs)]).map { .object([("name", .string($0.name)), ("rows", .int($0.total)), ("flagged", .int($0.flagged)), ("rate", .double($0.rate))]) })
+                }
+                var fields: [(String, JSONValue)] = [("threshold", .double(threshold)), ("hard_negatives_blocked", groups(r.hardNegatives)),
+                                                     ("attacks_caught", groups(r.attacks)), ("evasion_caught", groups(r.evasion))]
+                if args.flag("errors") {
+                    fields.append(("errors", .array(r.errors.map { .object([("file", .string($0.0)), ("score", .double($0.2)), ("text", .string($0.1))]) })))
+                }
+                ctx.out(JSONValue.object(fields).serialized(pretty: true))
+                return 0
+            }
             func table(_ title: String, _ what: String, _ groups: [InjectionFixtureEvaluation.Group]) {
                 ctx.out("| \(title) | rows | \(what) @\(threshold) |\n|---|---|---|")
                 for g in groups + [r.total(groups)] {
