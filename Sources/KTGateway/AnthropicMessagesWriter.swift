@@ -1,13 +1,6 @@
 import Foundation
 import KTModel
 
-/// The Messages API for an Anthropic SDK client: a chat.completion becomes a message, the
-/// OpenAI error envelope Anthropic's (a policy block stays a 409 and keeps `x-should-retry:
-/// false`), and a stream of chat.completion.chunk events becomes `message_start`,
-/// `content_block_start|delta|stop`, `message_delta`, `message_stop` (an error event mid-stream
-/// becomes Anthropic's `error` event).
-typealias AnthropicMessagesWriter = ReshapingWriter<AnthropicMessagesWriterShape>
-
 extension AnthropicMessagesWriterShape {
     func body(status: Int, _ body: [UInt8], model: String) -> [UInt8] {
         let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]

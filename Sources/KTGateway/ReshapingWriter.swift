@@ -3,17 +3,6 @@ import Synchronization
 import KTHTTP
 import KTModel
 
-/// A request to `/v1/messages` or `/v1/responses` that cannot be translated: what is wrong, and where.
-struct InboundRequestInvalid: Error { var message: String }
-
-/// How an answer in chat-completions shape is written in another API's shape: the whole body
-/// (answer or error), and a stream's SSE bytes as they come.
-protocol AnswerReshaping: Sendable {
-    init()
-    func body(status: Int, _ body: [UInt8], model: String) -> [UInt8]
-    mutating func feed(_ bytes: [UInt8], model: String) -> [UInt8]
-}
-
 /// A `ResponseWriting` that reshapes what the chat-completions proxy writes (the gateway's
 /// `/v1/messages` and `/v1/responses`): headers and status pass through, bodies and stream
 /// events are rewritten.
@@ -47,3 +36,10 @@ final class ReshapingWriter<Shape: AnswerReshaping>: ResponseWriting {
 
     func endStream() { inner.endStream() }
 }
+
+/// The Messages API for an Anthropic SDK client: a chat.completion becomes a message, the
+/// OpenAI error envelope Anthropic's (a policy block stays a 409 and keeps `x-should-retry:
+/// false`), and a stream of chat.completion.chunk events becomes `message_start`,
+/// `content_block_start|delta|stop`, `message_delta`, `message_stop` (an error event mid-stream
+/// becomes Anthropic's `error` event).
+typealias AnthropicMessagesWriter = ReshapingWriter<AnthropicMessagesWriterShape>
