@@ -128,7 +128,7 @@ public final class GatewayCore: Sendable {
         var ctx = RequestContext(requestID: RequestID.make(), started: started, route: Self.routeLabel(request.path))
         ctx.clientRequestID = RequestID.sanitizedClientID(request.headers["x-request-id"])
         let path = request.path
-        // The Anthropic surface answers in Anthropic's shapes, refusals included.
+        // /v1/messages and /v1/responses answer in their own API's shapes, refusals included.
         let messagesWriter = path == "/v1/messages" ? AnthropicMessagesWriter(inner: writer) : nil
         let responsesWriter = path == "/v1/responses" ? ReshapingWriter<ResponsesAPIShape>(inner: writer) : nil
         // The OpenAI surface needs a client key when the config lists them (ops routes have the admin token).
