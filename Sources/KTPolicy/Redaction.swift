@@ -15,32 +15,27 @@ enum Redaction {
     }
 
     /// Applies replacements (non-overlapping UTF-16 ranges), building the text once, front to
-    /// back (bytes for an ASCII text, UTF-16 otherwise).
+    /// back (bytes for an ASCII text, where offsets are the same; UTF-16 otherwise).
     static func apply(_ text: String, _ replacements: [(NSRange, String)]) -> String {
         let sorted = replacements.sorted { $0.0.location < $1.0.location }
         let bytes = Array(text.utf8)
         if bytes.count == text.utf16.count {
-            var out: [UInt8] = []
-            out.reserveCapacity(bytes.count)
-            var last = 0
-            for (range, replacement) in sorted {
-                out += bytes[last..<range.location]
-                out += replacement.utf8
-                last = range.location + range.length
-            }
-            out += bytes[last...]
-            return String(decoding: out, as: UTF8.self)
+            return String(decoding: splice(bytes, sorted.map { ($0.0, Array($0.1.utf8)) }), as: UTF8.self)
         }
-        let units = Array(text.utf16)
-        var out: [UInt16] = []
+        return String(decoding: splice(Array(text.utf16), sorted.map { ($0.0, Array($0.1.utf16)) }), as: UTF16.self)
+    }
+
+    /// `units` with each range (in order, not overlapping) replaced.
+    static func splice<Unit>(_ units: [Unit], _ replacements: [(NSRange, [Unit])]) -> [Unit] {
+        var out: [Unit] = []
         out.reserveCapacity(units.count)
         var last = 0
-        for (range, replacement) in sorted {
+        for (range, replacement) in replacements {
             out += units[last..<range.location]
-            out += replacement.utf16
+            out += replacement
             last = range.location + range.length
         }
         out += units[last...]
-        return String(decoding: out, as: UTF16.self)
+        return out
     }
 }

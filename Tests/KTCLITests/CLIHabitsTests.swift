@@ -198,3 +198,27 @@ func bash(_ script: String) async throws -> String {
         #expect(json["evasion_caught"]?.arrayValue?.isEmpty == false && json["attacks_caught"]?.arrayValue?.isEmpty == false)
     }
 }
+
+@Suite struct ProfileFileTests {
+    /// A damaged profiles file or an empty profile name is a clear error, never a crash or a
+    /// silent fallback to no profile.
+    @Test func damagedFileAndEmptyNameAreErrors() async throws {
+        let home = try Fixtures.tempDir()
+        let env = ["KEEPTRUSTS_HOME": home]
+        try "{not json\u{1}".write(toFile: home + "/profiles.json", atomically: true, encoding: .utf8)
+        var (code, _, err) = await runInProcess(["gateway", "list"], env: env)
+        #expect(code == 2 && err.contains("not a valid profiles file"))
+        (code, _, err) = await runInProcess(["profile", "list"], env: env)
+        #expect(code == 1 && err.contains("not a valid profiles file"))
+        try FileManager.default.removeItem(atPath: home + "/profiles.json")
+        (code, _, err) = await runInProcess(["gateway", "list", "--profile="], env: env)
+        #expect(code == 2 && err.contains("no profile ''"))
+        (code, _, err) = await runInProcess(["gateway", "list", "--profile"], env: env)
+        #expect(code == 2 && err.contains("--profile needs a profile name"))
+        // An empty token file is read as an empty token: the environment check names what is missing.
+        try "".write(toFile: home + "/empty", atomically: true, encoding: .utf8)
+        #expect(await runInProcess(["profile", "add", "p", "--url", "http://127.0.0.1:1", "--token-file", home + "/empty"], env: env).0 == 0)
+        (code, _, err) = await runInProcess(["gateway", "list"], env: env)
+        #expect(code == 2 && err.contains("KEEPTRUSTS_API_TOKEN"), "\(err)")
+    }
+}
