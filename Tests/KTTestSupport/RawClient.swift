@@ -33,9 +33,12 @@ public final class RawClient: @unchecked Sendable {
     private var raw: [UInt8] = []
     private var parser = HTTPResponseParser()
 
+    /// `timeoutSeconds` is a deadline for a broken server, not a wait: a read returns as soon as
+    /// bytes arrive. 30 s by default because CI runs the whole suite on two cores, where a server's
+    /// handler can queue behind other suites' work for seconds (5 s once failed a passing test).
     /// `sendTimeoutSeconds`: a send that the peer does not take for this long gives up (tests of
     /// servers that stop reading); 0 waits for ever.
-    public init(port: Int, timeoutSeconds: Int = 5, sendTimeoutSeconds: Int = 0) throws {
+    public init(port: Int, timeoutSeconds: Int = 30, sendTimeoutSeconds: Int = 0) throws {
         // `self.fd` is assigned last: a throw before it skips `deinit`, which would otherwise
         // close the same number a second time — by then perhaps another thread's descriptor.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
