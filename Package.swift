@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "KTGateway", dependencies: ["KTModel", "KTConfig", "KTHTTP", "KTPolicy", "CCurlShim"], swiftSettings: strict),
         .target(name: "KTControlPlane", dependencies: ["KTModel", "KTConfig", "KTHTTP", "CSQLite", "CZlib"], swiftSettings: strict),
         // Trains the prompt-injection model from ../shared/data and writes the weights resource and report.
-        .executableTarget(name: "kt-train-injection", dependencies: ["KTPolicy"], path: "Tools/TrainInjection", swiftSettings: strict),
+        .executableTarget(name: "kt-train-injection", dependencies: ["KTPolicy"], path: "Tools/TrainInjection", exclude: ["synthetic.jsonl"], swiftSettings: strict),
         .target(name: "KTCLI", dependencies: ["KTModel", "KTConfig", "KTGateway", "KTHTTP", "KTPolicy", "KTControlPlane"], swiftSettings: strict),
         .executableTarget(name: "kt", dependencies: ["KTCLI"], swiftSettings: strict),
 

@@ -16,6 +16,12 @@ public struct InjectionDetector: Sendable {
     public var extraPatterns: [NSRegularExpression]
     public static let chunkLength = 400
     public static let chunkStride = 300
+    /// Subtracted from every chunk's margin: the maximum over many chunks of a long benign text
+    /// is biased upwards (a 4 KB system prompt has a dozen chances to look like an attack).
+    /// 1.0 ranked attacks above benign texts best in the leave-sources-out evaluation (recall at
+    /// 1 % FPR 72.7 % with 0.5, 73.9 % with 1.0, 74.7 % with 2.0 before the calibration on unseen
+    /// sources; with it, 1.0 beat 2.0 and 3.0).
+    public static let chunkPenalty: Float = 1.0
 
     public init(model: InjectionModel = .shipped, normalizer: InjectionNormalizer = InjectionNormalizer(),
                 extraPatterns: [NSRegularExpression] = []) {
@@ -63,7 +69,7 @@ public struct InjectionDetector: Sendable {
     ///   capped likewise, unless it names what attacks target (instructions, the system prompt…);
     /// - an override together with an extraction, or an exfiltration / tool directive, is an
     ///   attack whatever language the n-grams are in (the model learnt few non-English attacks).
-    static let shortTurnWords = 5
+    static let shortTurnWords = 8
     static let selfEditWords = 40
     static let selfEdit = try! NSRegularExpression(pattern:
         #"\b(ignore|disregard|forget|scratch|never ?mind|oublie|vergiss|olvida|ignora|dimentica|esque[çc]e|esque[çc]a)\b.{0,25}\b(my|what i|i said|i meant|i asked|i sent|i mentioned|mon|ma|mes|meine?[nr]?|mi|mis|il mio|la mia|o meu|a minha|lo que dije|ce que j)\b|\b(disregard|ignore|forget|scratch)\b.{0,6}\b(that|the (first|second|third|last|previous|earlier|old|other) (draft|example|point|version|code|message|attachment|deadline|part|question|answer|one))\b|\bi meant\b|\bscratch that\b"#)
@@ -76,6 +82,12 @@ public struct InjectionDetector: Sendable {
         if families.contains("exfiltration_or_tool_directive")
             || (families.contains("system_prompt_exfiltration") && (families.contains("instruction_override") || families.contains("persona_switch"))) {
             z = max(z, model.margin(forProbability: 0.9))
+        }
+        // An override of the previous instructions is rare in benign text of any source (3 of
+        // 16,822 benign rows) but its n-grams vary by language; unless the user is plainly
+        // editing their own turn, it is an attack.
+        if families.contains("instruction_override"), Self.selfEdit.firstMatch(in: text, range: full) == nil {
+            z = max(z, model.margin(forProbability: 0.85))
         }
         guard !evasion else { return z }
         let cap = model.margin(forProbability: 0.5)
@@ -126,10 +138,10 @@ public struct InjectionDetector: Sendable {
             for (k, r) in matches where r.location < hi && r.location + r.length > lo { ks.insert(k) }
             return ks.sorted().map { InjectionRules.families[$0].name }
         }
-        func consider(_ range: Range<Int>, invisible: Int, homoglyphs: Int, encoded: Bool) {
+        func consider(_ range: Range<Int>, invisible: Int, homoglyphs: Int, encoded: Bool, penalty: Float = 0) {
             let fam = families(range)
             let rules = Self.ruleVector(families: fam, invisible: invisible, homoglyphs: homoglyphs, encoded: encoded)
-            let z = model.margin(bytes, scalars: range, table: grams, rules: rules, scratch: &scratch)
+            let z = model.margin(bytes, scalars: range, table: grams, rules: rules, scratch: &scratch) - penalty
             if z > best.z { best = (z, range, fam, nil) }
         }
         consider(0..<scalars, invisible: n.invisibleCount, homoglyphs: n.homoglyphCount, encoded: !n.decoded.isEmpty)
@@ -141,7 +153,7 @@ public struct InjectionDetector: Sendable {
                     break
                 }
                 let end = min(scalars, start + Self.chunkLength)
-                consider(start..<end, invisible: 0, homoglyphs: 0, encoded: false)
+                consider(start..<end, invisible: 0, homoglyphs: 0, encoded: false, penalty: Self.chunkPenalty)
                 if end == scalars { break }
                 start += Self.chunkStride
             }
@@ -153,8 +165,12 @@ public struct InjectionDetector: Sendable {
                                  rules: Self.ruleVector(families: fam, invisible: 0, homoglyphs: 0, encoded: true), scratch: &scratch)
             if z > best.z { best = (z, 0..<0, fam, d) }
         }
+        // A variant (leetspeak read as letters, spaced letters joined) is evidence of an evasion
+        // only when it reveals an instruction: "2 + 2 = 4" has a leetspeak reading too.
+        var revealingVariant = false
         for v in n.variants {
             let fam = InjectionRules.matches(v)
+            if !fam.isEmpty { revealingVariant = true }
             // An undone evasion counts as a hidden payload when it reveals an instruction.
             let vb = InjectionFeatures.ScalarBytes(v)
             let z = model.margin(vb, scalars: 0..<vb.scalarCount, table: nil,
@@ -163,7 +179,7 @@ public struct InjectionDetector: Sendable {
         }
         let textFamilies = Set(matches.map { InjectionRules.families[$0.0].name })
         best.z = adjusted(best.z, text: n.text, families: textFamilies.union(best.families),
-                          evasion: n.invisibleCount > 0 || n.homoglyphCount >= 3 || !n.decoded.isEmpty || !n.variants.isEmpty)
+                          evasion: n.invisibleCount > 0 || n.homoglyphCount >= 3 || !n.decoded.isEmpty || revealingVariant)
         var p = Double(model.probability(margin: best.z))
         var signals = best.families
         if n.invisibleCount > 0 { signals.append("invisible_characters:\(n.invisibleCount)") }

@@ -77,6 +77,21 @@ public enum InjectionRules {
             re(#"\b(call|invoke|run|execute|use|trigger)\b.{0,12}\b((delete|remove|drop|send|email|mail|transfer|wire|pay|upload|exec|shell|grant|reset|post)_[a-z_]+|[a-z]+_(file|files|email|mail|payment|money|funds|command|shell|password|account))\b"#),
             re(#"\b(ignore|instead of|before answering|without telling)\b.{0,60}\b(call|invoke|use|run)\b.{0,20}\b(the )?\w+ (tool|function)\b"#),
         ]),
+        // A model declared free of its limits: what jailbreak templates share and role-play
+        // prompts ("act as a travel guide") lack. Bare "dan" is a name, so only its jailbreak uses.
+        Family(name: "restriction_removal", triggers: ["unfilter", "uncensor", "unrestrict", "amoral", "unethical", "immoral", "jailbr", "restriction", "limit", "rules",
+                                                     "filter", "boundar", "censor", "moral", "ethic", "confines", "refus", "declin", "say no", "content polic", "dan",
+                                                     "developer mode", "character", "anything now", "not bound", "guideline", "einschr", "regeln", "zensur", "restri",
+                                                     "limite", "filtr", "censur", "grenzen", "regle", "r\u{E8}gle", "regla", "regole", "regras", "l\u{ED}mite"], regexes: [
+            re(#"\b(unfiltered|uncensored|unrestricted|amoral|unethical|immoral|jailbr(oken|eak|eaked|eaking))\b"#),
+            re(#"\b(no|without( any)?|free(d)? (from|of)( the| all| any)?( typical| usual)?|not bound by( any)?)\s+(restrictions|limits|limitations|rules|filters|boundaries|censorship|morals|ethics|ethical|moral|confines|guidelines)\b"#),
+            re(#"\b(never|won'?t|will not|cannot|can'?t|doesn'?t|does not|don'?t|do not)\b.{0,15}\b(refuse|decline|say no)\b"#),
+            re(#"\bcontent polic(y|ies)\b"#),
+            re(#"\b(you are|you're|act as|called|named|persona( of)?)\s+dan\b|\bdan\b.{0,20}\b(mode|prompt|jailbreak)\b|\bdo anything now\b|\bdeveloper mode\b"#),
+            re(#"\b(stay|staying|remain|remaining) in character\b|\bbreak(ing)? (out of )?character\b"#),
+            // DE, FR, ES, IT, PT: "without restrictions / filters / censorship / rules".
+            re(#"\b(ohne|keine)\s+(einschr[äa]nkungen|regeln|filter|zensur|grenzen)\b|\b(sans|aucune?s?)\s+(restrictions?|limites?|filtres?|censure|r[èe]gles?)\b|\b(sin|ning[uú]n[ao]?s?)\s+(restricciones|l[íi]mites|filtros|censura|reglas)\b|\b(senza|nessun[ao]?)\s+(restrizioni|limiti|filtri|censura|regole)\b|\b(sem|nenhum[ao]?s?)\s+(restri[çc][õo]es|limites|filtros|censura|regras)\b"#),
+        ]),
     ]
 
     /// All triggers in one buffer, with a bitmap of their first two bytes: one pass over a

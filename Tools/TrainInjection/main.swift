@@ -3,6 +3,8 @@
 // Writes Sources/KTPolicy/Resources/injection-model.bin and docs/prompt-injection.md.
 // Evaluation is leave-sources-out: the sources are split into three folds; every source is
 // scored by a model trained (and calibrated) without it. The shipped model trains on all data.
+// Flags for experiments: --lso-only (the table only), --l2, --epochs, --lr, --calibration-fpr,
+// --synthetic FILE ('' for none), --family-stats, --debug-source NAME (prints a sample of its errors).
 import Foundation
 import KTPolicy
 
@@ -11,12 +13,27 @@ struct Row { var text: String; var label: Int; var source: String; var indices: 
 var dataPath = "../shared/data/prompt-injection/train.jsonl"
 var modelPath = "Sources/KTPolicy/Resources/injection-model.bin"
 var reportPath = "docs/prompt-injection.md"
+var syntheticPath = "Tools/TrainInjection/synthetic.jsonl"
+nonisolated(unsafe) var lsoOnly = false
+nonisolated(unsafe) var calibrationFPR = 0.01
+nonisolated(unsafe) var debugSource: String? = nil
+nonisolated(unsafe) var l2Flag: Float = 1e-5
+nonisolated(unsafe) var epochsFlag = 6
+nonisolated(unsafe) var lrFlag: Float = 0.5
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
+    case "--lso-only": lsoOnly = true
+    case "--calibration-fpr": calibrationFPR = Double(args.popFirst()!)!
+    case "--family-stats": break
+    case "--debug-source": debugSource = args.popFirst()!
+    case "--l2": l2Flag = Float(args.popFirst()!)!
+    case "--epochs": epochsFlag = Int(args.popFirst()!)!
+    case "--lr": lrFlag = Float(args.popFirst()!)!
     case "--data": dataPath = args.popFirst()!
     case "--out": modelPath = args.popFirst()!
     case "--report": reportPath = args.popFirst()!
+    case "--synthetic": syntheticPath = args.popFirst()!
     default: fatalError("unknown argument \(a)")
     }
 }
@@ -30,7 +47,30 @@ for line in content.split(separator: "\n") {
     let f = featurizer.features(text)
     rows.append(Row(text: text, label: label, source: source, indices: f.indices, rules: f.rules))
 }
+// kt's own training rows (scripts/make-injection-training): in every training set, never scored.
+nonisolated(unsafe) var synthetic: [Row] = []
+if !syntheticPath.isEmpty {
+    for line in try String(contentsOfFile: syntheticPath, encoding: .utf8).split(separator: "\n") {
+        guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let text = o["text"] as? String, let label = o["label"] as? Int else { continue }
+        let f = featurizer.features(text)
+        synthetic.append(Row(text: text, label: label, source: "kt_synthetic", indices: f.indices, rules: f.rules))
+    }
+}
+print("loaded \(synthetic.count) synthetic rows (\(synthetic.filter { $0.label == 1 }.count) attacks)")
 print("loaded \(rows.count) rows (\(rows.filter { $0.label == 1 }.count) attacks)")
+if CommandLine.arguments.contains("--family-stats") {
+    let names = InjectionRules.families.map(\.name) + InjectionFeatures.extraNames
+    for source in Set(rows.map(\.source)).sorted() {
+        for label in [0, 1] {
+            let rs = rows.filter { $0.source == source && $0.label == label }
+            guard !rs.isEmpty else { continue }
+            let counts = names.indices.map { k in rs.filter { $0.rules[k] != 0 }.count }
+            print(source, label, rs.count, zip(names, counts).filter { $0.1 > 0 }.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
+        }
+    }
+    exit(0)
+}
 
 /// Deterministic per-row hash for the calibration split.
 func stableHash(_ s: String) -> UInt64 {
@@ -44,12 +84,12 @@ struct SplitMix { var s: UInt64; mutating func next() -> UInt64 { s &+= 0x9E37_7
 func sigmoid(_ z: Float) -> Float { 1 / (1 + expf(-z)) }
 
 /// Logistic regression with Adagrad over the hashed features and the rule features.
-func train(_ data: [Row], epochs: Int = 6) -> InjectionModel {
+func train(_ data: [Row], epochs: Int = epochsFlag) -> InjectionModel {
     let D = InjectionFeatures.dimensions, R = InjectionFeatures.ruleCount
     var w = [Float](repeating: 0, count: D), g = [Float](repeating: 1e-6, count: D)
     var rw = [Float](repeating: 0, count: R), rg = [Float](repeating: 1e-6, count: R)
     var b: Float = 0, bg: Float = 1e-6
-    let lr: Float = 0.5, l2: Float = 1e-6
+    let lr: Float = lrFlag, l2: Float = l2Flag
     let attacks = Float(data.filter { $0.label == 1 }.count), benign = Float(data.count) - attacks
     let attackWeight = max(1, benign / max(attacks, 1) / 3)  // partly rebalanced
     var order = Array(data.indices)
@@ -79,16 +119,14 @@ func train(_ data: [Row], epochs: Int = 6) -> InjectionModel {
     }
     // Rare but unambiguous rule families barely occur in the data, so their learned weights
     // are weak; a prior floor keeps them decisive (calibration below sees the floored weights).
-    let floors: [Float] = [2.0, 2.0, 2.0, 4.5, 4.5, 0, 0, 0]
+    let floors: [Float] = [4.5, 2.0, 2.0, 4.5, 4.5, 0, 0, 0, 0]
     for k in 0..<min(R, floors.count) { rw[k] = max(rw[k], floors[k]) }
     return InjectionModel(weights: w, ruleWeights: rw, bias: b)
 }
 
-/// Platt scaling on held-out margins, then a shift so that on those rows at most 1 % of benign
-/// texts score 0.8 or more: `threshold: 0.8` then means a known, low false-positive rate.
-func calibrate(_ model: InjectionModel, on data: [Row]) -> InjectionModel {
-    let detector = InjectionDetector(model: model)
-    let margins = data.map { (detector.bestMargin($0.text), Float($0.label)) }
+/// Platt scaling on margins of rows the scoring model never saw, then a shift so that at most 1 %
+/// of those benign rows score 0.8 or more: `threshold: 0.8` then means a known, low FPR.
+func calibrate(_ model: InjectionModel, margins: [(Float, Float)]) -> InjectionModel {
     var a: Float = 1, c: Float = 0
     for _ in 0..<400 {
         var ga: Float = 0, gc: Float = 0
@@ -103,14 +141,24 @@ func calibrate(_ model: InjectionModel, on data: [Row]) -> InjectionModel {
     func fpr(_ mm: InjectionModel) -> Double {
         Double(benign.filter { mm.probability(margin: $0) >= 0.8 }.count) / Double(max(1, benign.count))
     }
-    while fpr(m) > 0.01 { m.calibB -= 0.05 }
+    // Both ways: Platt on unseen sources is cautious (their attacks score low), so the shift
+    // may raise the scores as well as lower them; it stops at the last step within the target.
+    while fpr(m) <= calibrationFPR { m.calibB += 0.02 }
+    while fpr(m) > calibrationFPR { m.calibB -= 0.02 }
     return m
 }
 
-func trainAndCalibrate(_ data: [Row]) -> InjectionModel {
-    let fit = data.filter { stableHash($0.text) % 100 >= 15 }
-    let held = data.filter { stableHash($0.text) % 100 < 15 }
-    return calibrate(train(fit), on: held)
+/// Trains on `sourceRows` and kt's synthetic rows. The calibration margins come from rows of
+/// sources the scoring model never saw — leave-one-source-out inside `sourceRows` — so the
+/// threshold's false-positive rate is the one to expect on traffic unlike the training data
+/// (a split inside the same sources promised 1 % and delivered 3 % on unseen ones).
+func trainAndCalibrate(_ sourceRows: [Row]) -> InjectionModel {
+    var margins: [(Float, Float)] = []
+    for held in Set(sourceRows.map(\.source)).sorted() {
+        let inner = InjectionDetector(model: train(sourceRows.filter { $0.source != held } + synthetic))
+        for r in sourceRows where r.source == held { margins.append((inner.bestMargin(r.text), Float(r.label))) }
+    }
+    return calibrate(train(sourceRows + synthetic), margins: margins)
 }
 
 // Leave-sources-out evaluation.
@@ -123,8 +171,23 @@ var scored: [(Row, Double)] = []
 for fold in folds {
     let model = trainAndCalibrate(rows.filter { !fold.contains($0.source) })
     let detector = InjectionDetector(model: model)
-    for r in rows where fold.contains(r.source) { scored.append((r, detector.score(r.text).score)) }
+    for r in rows where fold.contains(r.source) {
+        let sc = detector.score(r.text)
+        scored.append((r, sc.score))
+        if r.source == debugSource, (r.label == 0) == (sc.score >= 0.8), stableHash(r.text) % 8 == 0 {
+            print(String(format: "%.3f", sc.score), sc.signals.joined(separator: ","), "|", r.text.prefix(100).replacingOccurrences(of: "\n", with: " "))
+        }
+    }
     print("fold \(fold): done")
+}
+if lsoOnly {
+    for source in Set(rows.map(\.source)).sorted() { print(line(source, scored.filter { $0.0.source == source })) }
+    print(line("all", scored))
+    let b = scored.filter { $0.0.label == 0 }.map(\.1).sorted()
+    let t1 = b[min(b.count - 1, Int(Double(b.count) * 0.99))]
+    let rec = Double(scored.filter { $0.0.label == 1 && $0.1 > t1 }.count) / Double(max(1, scored.filter { $0.0.label == 1 }.count))
+    print(String(format: "at 1%% FPR: threshold %.3f recall %.1f %%", t1, rec * 100))
+    exit(0)
 }
 
 func isHardNegative(_ r: Row) -> Bool {
@@ -151,19 +214,36 @@ FNV-1a feature hashing, no randomness outside them.
 homoglyphs folded, lower-cased, base64/hex payloads decoded and scored too). Features: character
 3–5-grams and word 1–2-grams hashed into 2^18 buckets, L2-normalised, plus the rule families
 (instruction override and system-prompt exfiltration in EN, DE, FR, ES, IT and PT, persona/mode
-switch, fake role delimiters, exfiltration or a directive to use a tool) and the encoding signals as
-separate learned features; the rule weights have a prior floor (fake delimiters and exfiltration are
-rare in the data but unambiguous). Character-level evasions are undone before scoring: Unicode tag
-characters are read as the ASCII they encode, spelt-out words ("i g n o r e") are joined and
-leetspeak is read as letters; such variants are scored besides the text. A logistic
-regression (Adagrad, 6 epochs, attack class up-weighted) gives a margin; the margin is taken over
-the whole text and over 400-character chunks (stride 300) and decoded payloads, the maximum wins.
-Platt scaling on 15 % of the training rows maps it to a probability, shifted so that at most 1 % of
-those benign rows reach 0.8. Evidence the linear model weighs poorly adjusts the margin (so every
-table below includes it): a turn of fewer than five words with no rule family and no evasion, or a
-user editing their own earlier turn ("disregard my previous message, I meant …") that names nothing
-attacks target, cannot reach 0.5; an override or persona switch together with an extraction, or an
-exfiltration / tool directive, is raised to 0.9.
+switch, restriction removal — a model declared free of its rules, filters or ethics, in six
+languages —, fake role delimiters, exfiltration or a directive to use a tool) and the encoding
+signals as separate learned features; the rule weights have a prior floor (overrides, fake
+delimiters and exfiltration are rare in the data but unambiguous). Character-level evasions are
+undone before scoring: Unicode tag characters are read as the ASCII they encode, spelt-out words
+("i g n o r e") are joined and leetspeak is read as letters; such variants are scored besides the
+text. A logistic regression (Adagrad, 6 epochs, L2 1e-5, attack class up-weighted) gives a margin;
+the margin is taken over the whole text, over 400-character chunks (stride 300; a chunk's margin
+less 1.0, since the maximum of many chunks of a long benign text is biased upwards) and decoded
+payloads, the maximum wins.
+
+**Training rows written for kt** (`Tools/TrainInjection/synthetic.jsonl`, by
+`scripts/make-injection-training`, 4,449 rows, 1,584 attacks) join every training set and are
+never scored: system prompts and persona definitions, fiction and hypotheticals, coding requests
+and technical questions that use attack words, documents (benign); overrides and goal hijacks in
+six languages, instructions hidden in documents, restriction-removal personas, prompt extraction,
+exfiltration and tool directives (attacks). They come from templates composed for kt, not from any
+evaluation row; the public sources disagree on whole genres (one labels "act as a translator"
+prompts attacks, another benign) and hold no system prompts of the kind apps send on every call.
+
+**Calibration on unseen sources.** Platt scaling maps the margin to a probability, shifted so that
+at most 1 % of benign rows reach 0.8 — measured on margins of rows whose source the scoring model
+never saw (leave-one-source-out inside the training sources). A split inside the same sources
+promised 1 % and delivered 3 % on new sources; this one says what to expect from traffic unlike the
+training data. Evidence the linear model weighs poorly adjusts the margin (so every table below
+includes it): a turn of fewer than five words with no rule family and no evasion, or a user editing
+their own earlier turn ("disregard my previous message, I meant …") that names nothing attacks
+target, cannot reach 0.5; an override of the previous instructions (not a self-edit) is raised to
+0.85; an override or persona switch together with an extraction, or an exfiltration / tool
+directive, is raised to 0.9.
 
 **Evaluation is leave-sources-out**: the 12 sources are split into three folds and every source is
 scored by a model trained and calibrated without any row of it. These numbers are therefore what to
@@ -237,12 +317,18 @@ if let f = try? InjectionFixtureEvaluation.run(directory: fixtures, detector: In
 }
 report += """
 
-**Reading.** Against the goals at 0.8 (FPR ≤ 1 % overall, ≤ 3 % on hard negatives), compare the
-within-source table (traffic like the training sources) with the leave-sources-out one (traffic from
-a source never seen). False positives on unseen sources come mostly from role-play prompts
-("act as …") and from benign requests that read like jailbreaks (wildguard); recall is weakest on
-indirect injections phrased as ordinary text (deepset, bipia). Operators who see false positives on
-their own traffic should raise the threshold or use `action: flag` first and review the scores.
+**Reading.** Against the goals at 0.8 (FPR ≤ 1 % overall, ≤ 3 % on hard negatives, recall ≥ 80 %),
+read the leave-sources-out table (traffic from a source never seen): the false-positive goal holds
+there, by construction of the calibration and confirmed by the held-out folds; recall does not reach
+80 %. It is weakest where a source's "attacks" are requests any user might send on their own — to
+add something to the answer (bipia: an injection only when it hides in a document or a tool
+result) or to state an opinion (deepset) — and on jailbreak templates that use none of the rule
+families. The within-source
+table is the figure for traffic like the training sources; its threshold is the cautious one
+calibrated for unseen sources, so it errs towards missing attacks. Operators who see false
+positives on their own traffic should raise the threshold or use `action: flag` first and review
+the scores; operators who need more recall can lower it (the operating point above says what 1 %
+FPR buys).
 
 """
 try report.write(toFile: reportPath, atomically: true, encoding: .utf8)
