@@ -22,8 +22,9 @@ import KTTestSupport
         let cpuBefore = gw.cpuSeconds
         let wallStart = ContinuousClock.now
         while ContinuousClock.now - wallStart < .seconds(1) {
-            // Queued behind the silent ones in the listen backlog: answered 503 or not at all.
-            #expect(await RawClient.get(port: port, path: "/healthz")?.status != 200)
+            // Queued behind the silent ones in the listen backlog: answered 503 or not at all (a
+            // probe waits 2 s; waiting longer would see the header timeout free the descriptors).
+            #expect(await RawClient.get(port: port, path: "/healthz", timeoutSeconds: 2)?.status != 200)
         }
         let wall = (ContinuousClock.now - wallStart).secondsDouble
         let share = (gw.cpuSeconds - cpuBefore) / wall

@@ -186,13 +186,14 @@ extension RawClient {
         return c.readResponse()
     }
 
-    public static func get(port: Int, path: String, headers: [String: String] = [:]) -> Response? {
-        request(port: port, method: "GET", path: path, headers: headers)
+    public static func get(port: Int, path: String, headers: [String: String] = [:], timeoutSeconds: Int = 30) -> Response? {
+        request(port: port, method: "GET", path: path, headers: headers, timeoutSeconds: timeoutSeconds)
     }
 
     /// Any method, optional body, on a fresh connection.
-    public static func request(port: Int, method: String, path: String, body: String? = nil, headers: [String: String] = [:]) -> Response? {
-        guard let c = try? RawClient(port: port) else { return nil }
+    public static func request(port: Int, method: String, path: String, body: String? = nil, headers: [String: String] = [:],
+                               timeoutSeconds: Int = 30) -> Response? {
+        guard let c = try? RawClient(port: port, timeoutSeconds: timeoutSeconds) else { return nil }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
@@ -208,8 +209,8 @@ extension RawClient {
         await onThread { post(port: port, path: path, json: json, headers: headers) }
     }
 
-    public static func get(port: Int, path: String, headers: [String: String] = [:]) async -> Response? {
-        await onThread { get(port: port, path: path, headers: headers) }
+    public static func get(port: Int, path: String, headers: [String: String] = [:], timeoutSeconds: Int = 30) async -> Response? {
+        await onThread { get(port: port, path: path, headers: headers, timeoutSeconds: timeoutSeconds) }
     }
 
     public static func request(port: Int, method: String, path: String, body: String? = nil, headers: [String: String] = [:]) async -> Response? {
