@@ -93,7 +93,9 @@ public actor ManagedGateway {
     var revision = 0
 
     /// (receive time, sample), oldest first; bounded by `sampleRetention` seconds.
-    var samples: [(at: Double, sample: TrafficSample)] = []
+    /// Per heartbeat: when it arrived, its traffic, and the config that traffic ran under (nil
+    /// when the gateway did not say).
+    var samples: [(at: Double, sample: TrafficSample, sha: String?)] = []
     let sampleRetention: Double = 3600
 
     private var pollWaiters = OneShotWaiters<Int, ConfigPollResult>()
@@ -170,11 +172,13 @@ public actor ManagedGateway {
         audit = h.audit
         if let running { noteApplied(running) }
         if let ms = h.unixMs { clockSkewSeconds = Double(ms) / 1000 - t }
-        samples.append((t, h.traffic))
+        var arrived = [(at: t, sample: h.traffic, sha: h.config?.sha)]
+        for e in h.earlierTraffic { arrived.append((t, e.traffic, e.sha)) }
+        samples += arrived
         let cutoff = t - sampleRetention
         if let first = samples.first, first.at < cutoff { samples.removeAll { $0.at < cutoff } }
         revision += 1
-        persistence.heartbeat(self.id, record, revision: revision, lastSeen: t, sample: (t, h.traffic.json))
+        for a in arrived { persistence.heartbeat(self.id, record, revision: revision, lastSeen: t, sample: (t, Self.persisted(a.sample, sha: a.sha))) }
         resolveAcks()
     }
 
@@ -363,15 +367,25 @@ public actor ManagedGateway {
         return "\(Int(s / 86400))d"
     }
 
-    /// Merged samples received in (t - window, t].
-    public func window(_ seconds: Double, at t: Double, since: Double? = nil) -> TrafficSample {
+    /// Merged samples received in (t - window, t]; with `configSHA`, only traffic that ran under
+    /// that config (and traffic of gateways that do not say which config it ran under).
+    public func window(_ seconds: Double, at t: Double, since: Double? = nil, configSHA: String? = nil) -> TrafficSample {
         var merged = TrafficSample()
         let from = max(t - seconds, since ?? -Double.infinity)
         for s in samples.reversed() {
             if s.at <= from { break }
-            if s.at <= t { merged.merge(s.sample) }
+            guard s.at <= t else { continue }
+            if let want = configSHA, let had = s.sha, !ConfigSHA.matches(want, had) { continue }
+            merged.merge(s.sample)
         }
         return merged
+    }
+
+    /// A stored sample: the traffic's own JSON with the config it ran under beside it.
+    static func persisted(_ sample: TrafficSample, sha: String?) -> JSONValue {
+        guard let sha, case .object(var fields) = sample.json else { return sample.json }
+        fields.append(("config_sha", .string(sha)))
+        return .object(fields)
     }
 
     public func health(window seconds: Double, at t: Double, since: Double? = nil) -> HealthSummary {
@@ -437,7 +451,9 @@ public actor ManagedGateway {
         previous = ConfigRef(json: c?["previous"])
         lastNack = ConfigNack(json: c?["last_nack"])
         self.lastSeen = lastSeen
-        samples = restored.compactMap { at, j in (try? TrafficSample(json: j)).map { (at, $0) } }
+        samples = restored.compactMap { at, j in
+            (try? TrafficSample(json: j)).map { (at, $0, j["config_sha"]?.stringValue.flatMap { ConfigSHA.isWellFormed($0) ? $0 : nil }) }
+        }
     }
 
     /// The API's view: the record with derived status and health.

@@ -364,7 +364,9 @@ public actor RolloutCoordinator {
         let from = start + min(skip, max(0, t - start) / 2)
         var canary = TrafficSample(), baseline = TrafficSample()
         for (g, actor) in canaryActors {
-            canary.merge(await actor.window(max(0.001, t - from), at: t, since: from))
+            // Only the pushed config's own requests: a late heartbeat may still carry the
+            // previous config's (a rolled-back config's blocks once failed a good canary).
+            canary.merge(await actor.window(max(0.001, t - from), at: t, since: from, configSHA: r.target.sha))
             baseline.merge(await actor.window(max(r.machine.healthWindow, 300), at: r.pushedAt[g] ?? start))
         }
         let targets = r.machine.batches.joined()

@@ -402,7 +402,7 @@ extension GatewayCore {
         let total = (ContinuousClock.now - ctx.started).secondsDouble
         events.append(event)
         telemetry.record(status: ctx.status, verdict: ctx.verdict, latencyMs: total * 1000,
-                         overheadMs: max(0, total - ctx.upstreamSeconds) * 1000, event: event)
+                         overheadMs: max(0, total - ctx.upstreamSeconds) * 1000, configSHA: snap.loaded.fullSHA, event: event)
         return failure
     }
 

@@ -127,8 +127,9 @@ public final class ManagedAgent: Sendable {
         }
     }
 
-    func sendHeartbeat(_ traffic: TrafficSample, missed: Int) async throws(ControlPlaneClient.Failure) {
+    func sendHeartbeat(_ byConfig: [String: TrafficSample], missed: Int) async throws(ControlPlaneClient.Failure) {
         let running = await gateway.runningConfig
+        let (traffic, earlier) = ManagedTelemetry.split(byConfig, running: running.sha)
         let health = gateway.core.healthJSON()
         let t = gateway.core.telemetry
         var message = HeartbeatMessage(intervalSeconds: heartbeatInterval.secondsDouble, status: health["status"]?.stringValue,
@@ -138,6 +139,7 @@ public final class ManagedAgent: Sendable {
                                        // The control plane compares it with its own clock (doctor's clock check).
                                        unixMs: UnixTime.milliseconds())
         message.missedHeartbeats = missed
+        message.earlierTraffic = earlier
         if gateway.core.currentSnapshot.engine.auditSettings != nil, let a = gateway.core.audit?.health {
             message.audit = .init(failure: a.failure, recordsFailed: a.recordsFailed, recordsDropped: a.recordsDropped)
         }

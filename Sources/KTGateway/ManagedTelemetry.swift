@@ -7,7 +7,9 @@ import KTModel
 /// when the queue is full the oldest event is dropped and counted.
 public final class ManagedTelemetry: Sendable {
     struct State {
-        var traffic = TrafficSample()
+        /// Per config sha the requests ran under: a push or a rollback between two heartbeats
+        /// must not lend one config's blocks to the next.
+        var traffic: [String: TrafficSample] = [:]
         var queue: [JSONValue] = []
         var head = 0
         var dropped = 0
@@ -24,10 +26,10 @@ public final class ManagedTelemetry: Sendable {
     public func enable() { enabled.store(true, ordering: .relaxed) }
     public var isEnabled: Bool { enabled.load(ordering: .relaxed) }
 
-    func record(status: Int, verdict: String, latencyMs: Double, overheadMs: Double, event: JSONValue) {
+    func record(status: Int, verdict: String, latencyMs: Double, overheadMs: Double, configSHA: String, event: JSONValue) {
         guard isEnabled else { return }
         state.withLock { s in
-            s.traffic.record(status: status, verdict: verdict, latencyMs: latencyMs, overheadMs: overheadMs)
+            s.traffic[configSHA, default: TrafficSample()].record(status: status, verdict: verdict, latencyMs: latencyMs, overheadMs: overheadMs)
             if s.queue.count - s.head >= capacity {
                 s.head += 1
                 s.dropped += 1
@@ -40,17 +42,34 @@ public final class ManagedTelemetry: Sendable {
         }
     }
 
-    /// The traffic since the last take.
-    public func takeTraffic() -> TrafficSample {
+    /// The traffic since the last take, per config sha.
+    public func takeTraffic() -> [String: TrafficSample] {
         state.withLock { s in
             let t = s.traffic
-            s.traffic = TrafficSample()
+            s.traffic = [:]
             return t
         }
     }
 
     /// A heartbeat that failed gives its traffic back, so the next one reports it.
-    public func giveBack(_ t: TrafficSample) { state.withLock { $0.traffic.merge(t) } }
+    public func giveBack(_ t: [String: TrafficSample]) {
+        state.withLock { s in for (sha, sample) in t { s.traffic[sha, default: TrafficSample()].merge(sample) } }
+    }
+
+    /// The running config's traffic and the rest, as a heartbeat carries them: at most
+    /// `HeartbeatMessage.maxEarlierConfigs` others (more between two heartbeats means configs
+    /// changing faster than anyone judges them; the extra ones are folded into another earlier
+    /// config's figure — never into the running one's, which a rollout judges).
+    public static func split(_ t: [String: TrafficSample], running: String) -> (TrafficSample, [HeartbeatMessage.ConfigTraffic]) {
+        let current = t[running] ?? TrafficSample()
+        var others = t.filter { $0.key != running && $0.value.requests > 0 }.map { HeartbeatMessage.ConfigTraffic(sha: $0.key, traffic: $0.value) }
+            .sorted { $0.sha < $1.sha }
+        while others.count > HeartbeatMessage.maxEarlierConfigs {
+            let extra = others.removeLast()
+            others[others.count - 1].traffic.merge(extra.traffic)
+        }
+        return (current, others)
+    }
 
     /// Up to `max` of the oldest queued events (they stay queued until `confirm`).
     public func peekEvents(max: Int) -> [JSONValue] {

@@ -11,6 +11,26 @@ func bash(_ script: String) async throws -> String {
 
 @Suite struct CompletionTests {
     /// The bash script is sourced by a real bash and asked what `_kt` offers.
+    /// Decision lines: aligned columns within 100 for the usual values, the date on a line of its
+    /// own when it changes, latency in at most six characters, a long gateway id kept whole.
+    @Test func eventLinesAreAlignedWithinOneHundredColumns() throws {
+        func event(_ time: String, _ gw: String, _ verdict: String, _ ms: Double, _ reason: String) throws -> JSONValue {
+            try JSONValue.parse(Array(#"{"time":"\#(time)","gateway":"\#(gw)","verdict":"\#(verdict)","status":409,"latency_ms":\#(ms),"id":"req_0123456789abcdef01234567","reason_code":"\#(reason)","model":"gpt-5.4-mini"}"#.utf8))
+        }
+        var lines = EventsTailCommand.Lines()
+        let a = lines.render(try event("2026-12-01T23:59:58.120Z", "gw-eu-1", "block", 3.25, "prompt_injection.detected"))
+        let b = lines.render(try event("2026-12-01T23:59:59.000Z", "gw-eu-2", "allow", 1234, "all_policies_passed"))
+        let c = lines.render(try event("2026-12-02T00:00:01.000Z", "gateway-with-a-very-long-identifier-01", "redact", 25_000, "pii.detected"))
+        #expect(a.count == 2 && a[0] == "2026-12-01" && b.count == 1 && c.count == 2 && c[0] == "2026-12-02")
+        #expect(a[1] == "23:59:58  gw-eu-1       block   409   3.2ms  req_0123456789abcdef01234567  prompt_injection.detected")
+        #expect(a[1].count <= 100 && b[0].count <= 100)
+        // Columns line up: the request id starts at the same place on both lines.
+        #expect(a[1].range(of: "req_")?.lowerBound.utf16Offset(in: a[1]) == b[0].range(of: "req_")?.lowerBound.utf16Offset(in: b[0]))
+        #expect(b[0].contains(" 1234ms ") && c[1].contains(" 25.0s ") && c[1].contains("gateway-with-a-very-long-identifier-01"))
+        #expect(GatewayFleetCommands.wrap("a bb ccc dddd", width: 6) == ["a bb", "ccc", "dddd"])
+        #expect(GatewayFleetCommands.wrap(String(repeating: "x", count: 12), width: 5) == [String(repeating: "x", count: 12)])
+    }
+
     @Test func bashCompletesCommandsOptionsAndFiles() async throws {
         let (code, script, _) = await runInProcess(["completion", "bash"])
         #expect(code == 0)

@@ -116,6 +116,12 @@ import KTTestSupport
         #expect(shown["events_dropped"]?.intValue == 3)
         #expect(shown["config"]?["applied_sha"]?.stringValue?.count == 64)
         #expect(shown["region"]?.stringValue == "eu-west")
+        // The text forms fit 100 columns: `gateway show` with its recent events, and `events tail`.
+        let showText = try await h.kt(["gateway", "show", "gw-d"]).stdout
+        let tailText = try await h.kt(["events", "tail", "--gateway", "gw-d", "--no-follow", "--limit", "100"]).stdout
+        for line in (showText + tailText).split(separator: "\n") { #expect(line.count <= 100, "\(line.count) columns: \(line)") }
+        #expect(tailText.split(separator: "\n").filter { $0.contains("req_") }.count == 8)
+        #expect(showText.contains("Latency") && showText.contains("req_"))
         _ = try await FleetHarness.eventually("online again") { () throws -> Bool? in
             try await h.json(["gateway", "list"]).gateway("gw-d")?["status"]?.stringValue == "online" ? true : nil
         }

@@ -77,13 +77,20 @@ enum GatewayFleetCommands {
                 ("Last NACK", c?["last_nack"].flatMap { $0.isNull ? nil : "\(s($0["version"])): \(s($0["error"])) at \(s($0["at"]))" } ?? "—"),
                 ("Events", "received \(g["events_received"]?.intValue ?? 0), queued at gateway \(g["events_queued"]?.intValue ?? 0), dropped \(g["events_dropped"]?.intValue ?? 0)"),
                 ("Health (\(Int(saturating: h?["window_seconds"]?.doubleValue ?? 0))s)",
-                 "\(h?["requests"]?.intValue ?? 0) requests, \(String(format: "%.1f", h?["requests_per_minute"]?.doubleValue ?? 0))/min, block \(FleetCLI.percent(h?["block_rate"])), errors \(FleetCLI.percent(h?["error_rate"])), p50 \(FleetCLI.ms(h?["p50_ms"])), p99 \(FleetCLI.ms(h?["p99_ms"])), overhead p99 \(FleetCLI.ms(h?["overhead_p99_ms"]))"),
+                 "\(h?["requests"]?.intValue ?? 0) requests, \(String(format: "%.1f", h?["requests_per_minute"]?.doubleValue ?? 0))/min, block \(FleetCLI.percent(h?["block_rate"])), errors \(FleetCLI.percent(h?["error_rate"]))"),
+                ("Latency", "p50 \(FleetCLI.ms(h?["p50_ms"])), p99 \(FleetCLI.ms(h?["p99_ms"])), overhead p99 \(FleetCLI.ms(h?["overhead_p99_ms"]))"),
             ]
             let w = rows.map(\.0.count).max()!
-            for (k, v) in rows { out += "  \(k.padding(toLength: w, withPad: " ", startingAt: 0))  \(v)\n" }
+            // Within 100 columns: a long value (labels, a NACK's error) wraps at spaces under itself.
+            for (k, v) in rows {
+                let wrapped = GatewayFleetCommands.wrap(v, width: 100 - w - 4)
+                out += "  \(k.padding(toLength: w, withPad: " ", startingAt: 0))  \(wrapped.first ?? "")\n"
+                for more in wrapped.dropFirst() { out += String(repeating: " ", count: w + 4) + more + "\n" }
+            }
             let events = g["recent_events"]?.arrayValue ?? []
             out += "\nRecent events\(events.isEmpty ? ": none" : "")\n"
-            for e in events { out += "  " + EventsTailCommand.line(e) + "\n" }
+            var lines = EventsTailCommand.Lines()
+            for e in events { for l in lines.render(e) { out += l + "\n" } }
             ctx.stdout.write(out)
             return 0
         }
@@ -142,6 +149,23 @@ enum GatewayFleetCommands {
     }
 }
 
+extension GatewayFleetCommands {
+    /// `text` in lines of at most `width` characters, broken at spaces; a word longer than the
+    /// width (an id, a URL) stays whole on a line of its own.
+    static func wrap(_ text: String, width: Int) -> [String] {
+        guard text.count > width, width > 0 else { return [text] }
+        var lines: [String] = [], current = ""
+        for word in text.split(separator: " ", omittingEmptySubsequences: false) {
+            if current.isEmpty { current = String(word) } else if current.count + 1 + word.count <= width { current += " " + word } else {
+                lines.append(current)
+                current = String(word)
+            }
+        }
+        lines.append(current)
+        return lines
+    }
+}
+
 /// `kt events tail`: the backlog, then new decisions as they arrive.
 enum EventsTailCommand {
     static let run: Command.Run = { args, ctx in
@@ -174,8 +198,9 @@ enum EventsTailCommand {
             let r = try await FleetCLI.call(ctx, client, "GET", "/v1/events?" + backlogQuery.joined(separator: "&"))
             let json = args.flag("json")
             var last = r["last_seq"]?.intValue ?? 0
+            var lines = Lines()
             for e in r["events"]?.arrayValue ?? [] {
-                ctx.out(json ? e.serialized() : line(e))
+                if json { ctx.out(e.serialized()) } else { for l in lines.render(e) { ctx.out(l) } }
                 last = max(last, e["seq"]?.intValue ?? 0)
             }
             if args.flag("no-follow") { return 0 }
@@ -188,7 +213,9 @@ enum EventsTailCommand {
                 return 1
             }
             do {
-                for try await e in stream { ctx.out(json ? e.data.serialized() : line(e.data)) }
+                for try await e in stream {
+                    if json { ctx.out(e.data.serialized()) } else { for l in lines.render(e.data) { ctx.out(l) } }
+                }
             } catch {
                 ctx.err("error: the event stream ended: \(error)")
                 return 1
@@ -198,13 +225,38 @@ enum EventsTailCommand {
         }
     }
 
-    /// One decision per line: time, gateway, verdict, policy/reason, status, model, latency, request id.
-    static func line(_ e: JSONValue) -> String {
-        let time = e["time"]?.stringValue ?? ""
-        let verdict = e["verdict"]?.stringValue ?? "?"
-        let reason = [e["blocked_by"]?.stringValue, e["reason_code"]?.stringValue].compactMap { $0 }.joined(separator: "/")
-        let latency = e["latency_ms"]?.doubleValue.map { String(format: "%.1fms", $0) } ?? ""
-        return [String(time.prefix(23)), e["gateway"]?.stringValue ?? "?", verdict.padding(toLength: 6, withPad: " ", startingAt: 0),
-                "\(e["status"]?.intValue ?? 0)", e["model"]?.stringValue ?? "-", reason, latency, e["id"]?.stringValue ?? ""].joined(separator: "  ")
+    /// One decision per line, in aligned columns that fit 100 with the usual values: time of day,
+    /// gateway (a longer id widens its row, never truncated), verdict, status, latency, request
+    /// id, reason. The date goes on a line of its own whenever it changes; the model and the
+    /// full event are in `--json`.
+    struct Lines {
+        private var day: String?
+
+        mutating func render(_ e: JSONValue) -> [String] {
+            let time = e["time"]?.stringValue ?? ""
+            var out: [String] = []
+            let date = String(time.prefix(10))
+            if date.count == 10, date != day {
+                day = date
+                out.append(date)
+            }
+            let clock = time.count >= 19 ? String(time.dropFirst(11).prefix(8)) : time.padding(toLength: 8, withPad: " ", startingAt: 0)
+            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+            func right(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+            let reason = e["reason_code"]?.stringValue ?? e["blocked_by"]?.stringValue ?? ""
+            let status = e["status"]?.intValue.map(String.init) ?? "-"
+            out.append([clock, pad(e["gateway"]?.stringValue ?? "?", 12), pad(e["verdict"]?.stringValue ?? "?", 6), pad(status, 3),
+                        right(Lines.latency(e["latency_ms"]?.doubleValue), 6), pad(e["id"]?.stringValue ?? "", 28), reason]
+                .joined(separator: "  ").replacing(/\ +$/, with: ""))
+            return out
+        }
+
+        /// At most six characters: 9.9ms, 99.9ms, 9999ms, 12.3s.
+        static func latency(_ ms: Double?) -> String {
+            guard let ms, ms.isFinite, ms >= 0 else { return "-" }
+            if ms < 100 { return String(format: "%.1fms", ms) }
+            if ms < 10_000 { return String(format: "%.0fms", ms) }
+            return String(format: "%.1fs", min(ms / 1000, 9999))
+        }
     }
 }

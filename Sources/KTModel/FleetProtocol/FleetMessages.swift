@@ -106,6 +106,29 @@ public struct HeartbeatMessage: Sendable, Equatable {
     public var unixMs: Int?
     /// The audit log's state, when the chain has an audit-logger.
     public var audit: AuditReport?
+    /// Traffic since the last heartbeat that ran under other configs than `config` (the one
+    /// before an apply or a rollback): a rollout judges a config only on its own requests.
+    /// `traffic` is the running config's.
+    public var earlierTraffic: [ConfigTraffic] = []
+
+    /// Traffic that ran under one config.
+    public struct ConfigTraffic: Sendable, Equatable {
+        public var sha: String
+        public var traffic: TrafficSample
+        public init(sha: String, traffic: TrafficSample) {
+            self.sha = sha
+            self.traffic = traffic
+        }
+        public var json: JSONValue { .object([("sha", .string(sha)), ("traffic", traffic.json)]) }
+        public init(json: JSONValue) throws(BoundedFieldError) {
+            let r = try WireReader(json, message: "heartbeat.earlier_traffic[]")
+            sha = try r.sha("sha", required: true, full: true)!
+            traffic = try r.present("traffic").map { t throws(BoundedFieldError) in try TrafficSample(json: t) } ?? TrafficSample()
+        }
+    }
+
+    /// Configs a heartbeat may report traffic for besides the running one.
+    public static let maxEarlierConfigs = 8
 
     /// What the gateway says about its audit log.
     public struct AuditReport: Sendable, Equatable {
@@ -152,6 +175,7 @@ public struct HeartbeatMessage: Sendable, Equatable {
         fields.append(("missed_heartbeats", missedHeartbeats.map { .int($0) } ?? .null))
         fields.append(("unix_ms", unixMs.map { .int($0) } ?? .null))
         fields.append(("audit", audit?.json ?? .null))
+        if !earlierTraffic.isEmpty { fields.append(("earlier_traffic", .array(earlierTraffic.map(\.json)))) }
         return .compactObject(fields)
     }
 
@@ -173,6 +197,15 @@ public struct HeartbeatMessage: Sendable, Equatable {
         // Up to the year 9999: anything later is not a clock.
         unixMs = try r.integer("unix_ms", in: 0...253_402_300_799_000)
         audit = try r.object("audit").map { j throws(BoundedFieldError) in try AuditReport(json: j) }
+        if let e = r.present("earlier_traffic"), !e.isNull {
+            guard let items = e.arrayValue else {
+                throw BoundedFieldError(field: "earlier_traffic", message: "heartbeat.earlier_traffic must be an array of {sha, traffic}")
+            }
+            guard items.count <= Self.maxEarlierConfigs else {
+                throw BoundedFieldError(field: "earlier_traffic", message: "heartbeat.earlier_traffic holds at most \(Self.maxEarlierConfigs) configs (got \(items.count))")
+            }
+            for item in items { earlierTraffic.append(try ConfigTraffic(json: item)) }
+        }
     }
 }
 
