@@ -3,7 +3,7 @@
 // Writes Sources/KTPolicy/Resources/injection-model.bin and docs/prompt-injection.md.
 // Evaluation is leave-sources-out: the sources are split into three folds; every source is
 // scored by a model trained (and calibrated) without it. The shipped model trains on all data.
-// Flags for experiments: --lso-only (the table only), --l2, --epochs, --lr, --calibration-fpr,
+// Flags for experiments: --lso-only (the table only), --l2, --epochs, --lr, --calibration-fpr, --source-balance,
 // --synthetic FILE ('' for none), --family-stats, --debug-source NAME (prints a sample of its errors).
 import Foundation
 import KTPolicy
@@ -20,6 +20,7 @@ nonisolated(unsafe) var debugSource: String? = nil
 nonisolated(unsafe) var l2Flag: Float = 1e-5
 nonisolated(unsafe) var epochsFlag = 6
 nonisolated(unsafe) var lrFlag: Float = 0.5
+nonisolated(unsafe) var sourceBalance: Float = 0.5
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -30,6 +31,7 @@ while let a = args.popFirst() {
     case "--l2": l2Flag = Float(args.popFirst()!)!
     case "--epochs": epochsFlag = Int(args.popFirst()!)!
     case "--lr": lrFlag = Float(args.popFirst()!)!
+    case "--source-balance": sourceBalance = Float(args.popFirst()!)!
     case "--data": dataPath = args.popFirst()!
     case "--out": modelPath = args.popFirst()!
     case "--report": reportPath = args.popFirst()!
@@ -92,6 +94,16 @@ func train(_ data: [Row], epochs: Int = epochsFlag) -> InjectionModel {
     let lr: Float = lrFlag, l2: Float = l2Flag
     let attacks = Float(data.filter { $0.label == 1 }.count), benign = Float(data.count) - attacks
     let attackWeight = max(1, benign / max(attacks, 1) / 3)  // partly rebalanced
+    // Source balance: a row's weight falls with the size of its (source, label) group, to the
+    // power `sourceBalance` (0 = none), renormalised so the class totals are unchanged.
+    var groupSize: [String: Int] = [:]
+    for r in data { groupSize["\(r.source)|\(r.label)", default: 0] += 1 }
+    var rowWeight = data.map { powf(Float(groupSize["\($0.source)|\($0.label)"]!), -sourceBalance) }
+    for label in [0, 1] {
+        let idx = data.indices.filter { data[$0].label == label }
+        let total = idx.reduce(Float(0)) { $0 + rowWeight[$1] }
+        if total > 0 { for i in idx { rowWeight[i] *= Float(idx.count) / total } }
+    }
     var order = Array(data.indices)
     var rng = SplitMix(s: 42)
     for _ in 0..<epochs {
@@ -102,7 +114,7 @@ func train(_ data: [Row], epochs: Int = epochsFlag) -> InjectionModel {
             var z = b
             for i in r.indices { z += w[Int(i)] * norm }
             for k in 0..<R where r.rules[k] != 0 { z += rw[k] * r.rules[k] }
-            let grad = (sigmoid(z) - Float(r.label)) * (r.label == 1 ? attackWeight : 1)
+            let grad = (sigmoid(z) - Float(r.label)) * (r.label == 1 ? attackWeight : 1) * rowWeight[idx]
             for i in r.indices {
                 let gi = grad * norm + l2 * w[Int(i)]
                 g[Int(i)] += gi * gi
@@ -220,7 +232,9 @@ signals as separate learned features; the rule weights have a prior floor (overr
 delimiters and exfiltration are rare in the data but unambiguous). Character-level evasions are
 undone before scoring: Unicode tag characters are read as the ASCII they encode, spelt-out words
 ("i g n o r e") are joined and leetspeak is read as letters; such variants are scored besides the
-text. A logistic regression (Adagrad, 6 epochs, L2 1e-5, attack class up-weighted) gives a margin;
+text. A logistic regression (Adagrad, 6 epochs, L2 1e-5, attack class up-weighted, each row weighted
+by its source's size to the power −0.5 so that no one large source sets the style of a class)
+gives a margin;
 the margin is taken over the whole text, over 400-character chunks (stride 300; a chunk's margin
 less 1.0, since the maximum of many chunks of a long benign text is biased upwards) and decoded
 payloads, the maximum wins.
