@@ -21,6 +21,7 @@ nonisolated(unsafe) var l2Flag: Float = 1e-5
 nonisolated(unsafe) var epochsFlag = 6
 nonisolated(unsafe) var lrFlag: Float = 0.5
 nonisolated(unsafe) var sourceBalance: Float = 0.5
+nonisolated(unsafe) var attackBalance: Float = 3
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -32,6 +33,7 @@ while let a = args.popFirst() {
     case "--epochs": epochsFlag = Int(args.popFirst()!)!
     case "--lr": lrFlag = Float(args.popFirst()!)!
     case "--source-balance": sourceBalance = Float(args.popFirst()!)!
+    case "--attack-balance": attackBalance = Float(args.popFirst()!)!
     case "--data": dataPath = args.popFirst()!
     case "--out": modelPath = args.popFirst()!
     case "--report": reportPath = args.popFirst()!
@@ -93,7 +95,7 @@ func train(_ data: [Row], epochs: Int = epochsFlag) -> InjectionModel {
     var b: Float = 0, bg: Float = 1e-6
     let lr: Float = lrFlag, l2: Float = l2Flag
     let attacks = Float(data.filter { $0.label == 1 }.count), benign = Float(data.count) - attacks
-    let attackWeight = max(1, benign / max(attacks, 1) / 3)  // partly rebalanced
+    let attackWeight = max(1, benign / max(attacks, 1) / attackBalance)  // partly rebalanced
     // Source balance: a row's weight falls with the size of its (source, label) group, to the
     // power `sourceBalance` (0 = none), renormalised so the class totals are unchanged.
     var groupSize: [String: Int] = [:]
@@ -234,13 +236,12 @@ undone before scoring: Unicode tag characters are read as the ASCII they encode,
 ("i g n o r e") are joined and leetspeak is read as letters; such variants are scored besides the
 text. A logistic regression (Adagrad, 6 epochs, L2 1e-5, attack class up-weighted, each row weighted
 by its source's size to the power −0.5 so that no one large source sets the style of a class)
-gives a margin;
-the margin is taken over the whole text, over 400-character chunks (stride 300; a chunk's margin
+gives a margin; the margin is taken over the whole text, over 400-character chunks (stride 300; a chunk's margin
 less 1.0, since the maximum of many chunks of a long benign text is biased upwards) and decoded
 payloads, the maximum wins.
 
 **Training rows written for kt** (`Tools/TrainInjection/synthetic.jsonl`, by
-`scripts/make-injection-training`, 4,449 rows, 1,584 attacks) join every training set and are
+`scripts/make-injection-training`, \(synthetic.count) rows, \(synthetic.filter { $0.label == 1 }.count) attacks) join every training set and are
 never scored: system prompts and persona definitions, fiction and hypotheticals, coding requests
 and technical questions that use attack words, documents (benign); overrides and goal hijacks in
 six languages, instructions hidden in documents, restriction-removal personas, prompt extraction,
@@ -253,7 +254,7 @@ at most 1 % of benign rows reach 0.8 — measured on margins of rows whose sourc
 never saw (leave-one-source-out inside the training sources). A split inside the same sources
 promised 1 % and delivered 3 % on new sources; this one says what to expect from traffic unlike the
 training data. Evidence the linear model weighs poorly adjusts the margin (so every table below
-includes it): a turn of fewer than five words with no rule family and no evasion, or a user editing
+includes it): a turn of fewer than eight words with no rule family and no evasion, or a user editing
 their own earlier turn ("disregard my previous message, I meant …") that names nothing attacks
 target, cannot reach 0.5; an override of the previous instructions (not a self-edit) is raised to
 0.85; an override or persona switch together with an extraction, or an exfiltration / tool
