@@ -50,7 +50,10 @@ import KTTestSupport
             guard let j = try? JSONValue.parse(body) else { return "not JSON" }
             do throws(BoundedFieldError) { _ = try HeartbeatMessage(json: j); return nil } catch { return error.message }
         }
+        #expect(error(#"{"earlier_traffic":[]}"#) == nil && error(#"{"earlier_traffic":null}"#) == nil)
         #expect(error(#"{"earlier_traffic":{"sha":"x"}}"#)?.contains("must be an array") == true)
+        #expect(error(#"{"earlier_traffic":[{"sha":"\#(Self.old.dropLast())\u0007","traffic":{"requests":1}}]}"#) != nil)
+        #expect(error(#"{"earlier_traffic":[{"sha":"\#(Self.old)","traffic":{"requests":9223372036854775807}}]}"#) != nil)
         #expect(error(#"{"earlier_traffic":[{"sha":"abc","traffic":{"requests":1}}]}"#) != nil)
         #expect(error(#"{"earlier_traffic":[{"sha":"\#(Self.old)","traffic":{"requests":-1}}]}"#) != nil)
         let nine = (0..<9).map { _ in #"{"sha":"\#(Self.old)","traffic":{"requests":1}}"# }.joined(separator: ",")
