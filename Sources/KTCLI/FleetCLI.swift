@@ -29,7 +29,7 @@ enum FleetCLI {
     }
 
     static func report(_ ctx: CLIContext, _ error: ControlPlaneClient.Failure) {
-        var message = "error: \(error.message)"
+        var message = "error: \(TerminalText.visible(error.message, keepingNewlines: true))"
         switch error.kind {
         case .unreachable:
             // A TLS failure already says what to set; "is it running?" would send the reader elsewhere.

@@ -71,6 +71,32 @@ import KTTestSupport
         #expect(fileMode == 0o600)
     }
 
+    /// Events are the gateways' own JSON (a field may come from a client's request); whatever
+    /// they hold, the text forms of `events tail` and `gateway show` print escapes, never the
+    /// control sequences themselves (a title change, a cursor move, a hidden or reordered row).
+    @Test func gatewaySuppliedTextCannotDriveTheOperatorsTerminal() async throws {
+        let h = try await FleetHarness.start()
+        defer { h.cp.signal(SIGKILL) }
+        let gwX = try await h.createToken(role: "gateway", gatewayID: "gw-x")
+        #expect(await h.send("POST", "/v1/gateways/register", token: gwX, body: #"{"id":"gw-x","version":"0.1.0"}"#).0 == 200)
+        let hostile = #"{"events":[{"verdict":"block","status":409,"time":"2026-12-01T10:00:00.000Z","id":"req_\u001b[2J","#
+            + #""reason_code":"x\u001b]0;owned\u0007\u009b31m\u202egnp.exe\nfake row","latency_ms":1}]}"#
+        #expect(await h.send("POST", "/v1/gateways/gw-x/events", token: gwX, body: hostile).0 == 200)
+        let tail = try await FleetHarness.eventually("the event stored") { () throws -> String? in
+            let t = try await h.kt(["events", "tail", "--gateway", "gw-x", "--no-follow"]).stdout
+            return t.contains("req_") ? t : .none
+        }
+        let show = try await h.kt(["gateway", "show", "gw-x"]).stdout
+        for text in [tail, show] {
+            #expect(!text.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x9B || $0.value == 0x202E }, "\(text)")
+            #expect(text.contains(#"req_\x1b[2J"#) && text.contains(#"x\x1b]0;owned\x07\x9b31m\u202egnp.exe\nfake row"#), "\(text)")
+            #expect(!text.split(separator: "\n").contains { $0.hasPrefix("fake row") })
+        }
+        // --json keeps the event as received (its serializer escapes the C0 controls).
+        let json = try await h.kt(["events", "tail", "--gateway", "gw-x", "--no-follow", "--json"]).stdout
+        #expect(json.contains(#"\u001b]0;owned"#) && !json.unicodeScalars.contains { $0.value == 0x1B })
+    }
+
     @Test func cliErrorsWhenUnconfiguredOrUnreachable() async throws {
         let unset = try await ChildProcess.runToEnd(["gateway", "list"], environment: ["KEEPTRUSTS_API_URL": "", "KEEPTRUSTS_API_TOKEN": ""])
         #expect(unset.status == 2)

@@ -55,8 +55,8 @@ enum ConfigPushCommand {
                 let plan = try await FleetCLI.call(ctx, client, "POST", "/v1/plans", body: .object(body))
                 switch output {
                 case "json": ctx.out(plan.setting("dry_run", true).serialized(pretty: true))
-                case "markdown": ctx.stdout.write(markdown(plan, file: file))
-                default: ctx.stdout.write(text(plan, file: file, dryRun: args.flag("dry-run"), args: args, arrow: ctx.arrow))
+                case "markdown": ctx.stdout.write(markdown(plan.terminalSafe, file: file))
+                default: ctx.stdout.write(text(plan.terminalSafe, file: file, dryRun: args.flag("dry-run"), args: args, arrow: ctx.arrow))
                 }
                 return 0
             }
@@ -109,7 +109,7 @@ enum ConfigPushCommand {
                 ctx.out("Rollout \(id) started (\(r["strategy"]?.stringValue ?? "") of \(r["version"]?.stringValue ?? "")). Follow it: kt rollout status \(id) --follow")
                 return 0
             }
-            ctx.out(header(r))
+            ctx.out(header(r.terminalSafe))
             return await RolloutCommands.follow(id, client: client, ctx: ctx, json: args.flag("json"))
         }
     }

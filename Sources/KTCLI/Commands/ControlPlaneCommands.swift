@@ -95,7 +95,7 @@ enum ControlPlaneCommands {
             let r = try await FleetCLI.call(ctx, client, "GET", "/v1/tokens")
             if args.flag("json") { ctx.out(r.serialized(pretty: true)); return 0 }
             var table = TextTable(["ID", "Name", "Role", "Gateway", "Created", "Status"])
-            for t in r["tokens"]?.arrayValue ?? [] {
+            for t in (r["tokens"]?.arrayValue ?? []).map(\.terminalSafe) {
                 table.add([t["id"]?.stringValue ?? "", t["name"]?.stringValue ?? "", t["role"]?.stringValue ?? "",
                            t["gateway_id"]?.stringValue ?? "—", t["created_at"]?.stringValue ?? "",
                            t["revoked"]?.boolValue == true ? "revoked" : "active"])

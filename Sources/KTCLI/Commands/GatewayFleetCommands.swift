@@ -26,7 +26,7 @@ enum GatewayFleetCommands {
                 }
                 return 0
             }
-            let r = try await FleetCLI.call(ctx, client, "GET", path)
+            let r = try await FleetCLI.call(ctx, client, "GET", path).terminalSafe
             let list = r["gateways"]?.arrayValue ?? []
             if list.isEmpty {
                 ctx.out(ids != nil || args.value("status") != nil ? "No gateways match." : "No gateways registered yet. Start one with KEEPTRUSTS_API_URL and a gateway token set: kt gateway run ...")
@@ -56,8 +56,9 @@ enum GatewayFleetCommands {
         await FleetCLI.run { () throws(FleetCLI.Exit) -> Int32 in
             let client = try FleetCLI.client(ctx)
             let id = args.positionals[0]
-            let g = try await FleetCLI.call(ctx, client, "GET", "/v1/gateways/\(ControlPlaneClient.percentEncode(id))")
-            if args.flag("json") { ctx.out(g.serialized(pretty: true)); return 0 }
+            let received = try await FleetCLI.call(ctx, client, "GET", "/v1/gateways/\(ControlPlaneClient.percentEncode(id))")
+            if args.flag("json") { ctx.out(received.serialized(pretty: true)); return 0 }
+            let g = received.terminalSafe
             func s(_ v: JSONValue?) -> String { v?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "—" }
             let c = g["config"]
             let h = g["health"]
@@ -113,7 +114,7 @@ enum GatewayFleetCommands {
                 if args.flag("json") {
                     ctx.out(watch ? r.serialized() : r.serialized(pretty: true))
                 } else {
-                    let text = render(r, style: ctx.style, tty: ctx.stdoutIsTTY)
+                    let text = render(r.terminalSafe, style: ctx.style, tty: ctx.stdoutIsTTY)
                     if watch && ctx.stdoutIsTTY {
                         // Redraw in place: home, draw, clear what is left of the last frame.
                         ctx.stdout.write("\u{1B}[H" + text.replacingOccurrences(of: "\n", with: "\u{1B}[K\n") + "\u{1B}[J")
@@ -232,7 +233,8 @@ enum EventsTailCommand {
     struct Lines {
         private var day: String?
 
-        mutating func render(_ e: JSONValue) -> [String] {
+        mutating func render(_ event: JSONValue) -> [String] {
+            let e = event.terminalSafe
             let time = e["time"]?.stringValue ?? ""
             var out: [String] = []
             let date = String(time.prefix(10))

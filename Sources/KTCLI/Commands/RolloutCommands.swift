@@ -11,7 +11,7 @@ enum RolloutCommands {
             let client = try FleetCLI.client(ctx)
             let r = try await FleetCLI.call(ctx, client, "GET", "/v1/rollouts")
             if args.flag("json") { ctx.out(r.serialized(pretty: true)); return 0 }
-            let list = r["rollouts"]?.arrayValue ?? []
+            let list = r.terminalSafe["rollouts"]?.arrayValue ?? []
             if list.isEmpty { ctx.out("No rollouts yet. Start one with kt config push --confirm."); return 0 }
             var table = TextTable(["ID", "Status", "Version", "Strategy", "Gateways", "Batch", "Created"])
             for x in list {
@@ -29,12 +29,13 @@ enum RolloutCommands {
         await FleetCLI.run { () throws(FleetCLI.Exit) -> Int32 in
             let client = try FleetCLI.client(ctx)
             let id = args.positionals[0]
-            let r = try await FleetCLI.call(ctx, client, "GET", "/v1/rollouts/\(ControlPlaneClient.percentEncode(id))")
+            let received = try await FleetCLI.call(ctx, client, "GET", "/v1/rollouts/\(ControlPlaneClient.percentEncode(id))")
             if args.flag("follow") {
-                ctx.out(ConfigPushCommand.header(r))
+                ctx.out(ConfigPushCommand.header(received.terminalSafe))
                 return await follow(id, client: client, ctx: ctx, json: args.flag("json"))
             }
-            if args.flag("json") { ctx.out(r.serialized(pretty: true)); return 0 }
+            if args.flag("json") { ctx.out(received.serialized(pretty: true)); return 0 }
+            let r = received.terminalSafe
             var out = ConfigPushCommand.header(r) + "\n"
             out += "Status: \(r["status"]?.stringValue ?? "")\(r["reason"]?.stringValue.map { " — \($0)" } ?? "")\n"
             out += "Batch \(r["current_batch"]?.intValue ?? 0)/\(r["batches"]?.arrayValue?.count ?? 0); updated: \((r["applied"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", "))\n\n"
@@ -161,7 +162,8 @@ struct ProgressPrinter {
     var style: TerminalStyle
     var tty: Bool
 
-    mutating func line(_ e: JSONValue) -> String? {
+    mutating func line(_ entry: JSONValue) -> String? {
+        let e = entry.terminalSafe
         let text = e["text"]?.stringValue ?? ""
         let ok = tty ? style.check : "ok", bad = tty ? style.cross : "FAIL", back = tty ? "↩" : "<-", wait = tty ? "⏳" : "..."
         switch e["kind"]?.stringValue ?? "" {
