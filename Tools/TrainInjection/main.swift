@@ -197,6 +197,7 @@ for fold in folds {
 if lsoOnly {
     for source in Set(rows.map(\.source)).sorted() { print(line(source, scored.filter { $0.0.source == source })) }
     print(line("all", scored))
+    print(line("direct", scored.filter { $0.0.source != "bipia_attack" }))
     let b = scored.filter { $0.0.label == 0 }.map(\.1).sorted()
     let t1 = b[min(b.count - 1, Int(Double(b.count) * 0.99))]
     let rec = Double(scored.filter { $0.0.label == 1 && $0.1 > t1 }.count) / Double(max(1, scored.filter { $0.0.label == 1 }.count))
@@ -270,6 +271,7 @@ expect on traffic unlike the training data; the shipped model is trained on all 
 """
 for source in Set(rows.map(\.source)).sorted() { report += line(source, scored.filter { $0.0.source == source }) + "\n" }
 report += line("**all**", scored) + "\n"
+report += line("**direct** (all but bipia_attack, whose strings are indirect injections)", scored.filter { $0.0.source != "bipia_attack" }) + "\n"
 report += line("**hard negatives** (role-play; benign texts mentioning ignore / system prompt / instruction)", scored.filter { isHardNegative($0.0) }) + "\n"
 
 // Within-source hold-out: 20 % of every source (by text hash) never trained on.
@@ -335,7 +337,7 @@ report += """
 **Reading.** Against the goals at 0.8 (FPR ≤ 1 % overall, ≤ 3 % on hard negatives, recall ≥ 80 %),
 read the leave-sources-out table (traffic from a source never seen): the false-positive goal holds
 there, by construction of the calibration and confirmed by the held-out folds; recall does not reach
-80 %. It is weakest where a source's "attacks" are requests any user might send on their own — to
+80 %, neither over all attacks nor over the direct ones alone. It is weakest where a source's "attacks" are requests any user might send on their own — to
 add something to the answer (bipia: an injection only when it hides in a document or a tool
 result) or to state an opinion (deepset) — and on jailbreak templates that use none of the rule
 families. The within-source
