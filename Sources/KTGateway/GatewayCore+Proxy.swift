@@ -482,11 +482,18 @@ struct ParsedRequest {
 
     static func parse(_ body: [UInt8], endpoint: MockCompletions.Endpoint) -> Result<ParsedRequest, OpenAIError> {
         guard !body.isEmpty else { return .failure(.invalidRequest("the request body is empty; expected a JSON object")) }
+        // One strict reading first (RFC 8259: no trailing comma, no key given twice, valid UTF-8,
+        // bounded depth). The body may go upstream byte for byte, so it must read the same to every
+        // parser; Foundation's alone accepts trailing commas and keeps one of two equal keys.
+        do throws(JSONValue.ParseError) { _ = try JSONValue.parse(body, maxDepth: 256) } catch {
+            return .failure(.invalidRequest("the request body is not valid JSON: \(error.description)",
+                                            code: error.message.hasPrefix("duplicate key") ? "duplicate_key" : "invalid_json"))
+        }
         let any: Any
         do {
             any = try JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])
         } catch {
-            return .failure(.invalidRequest("the request body is not valid JSON; check for trailing commas and unquoted keys", code: "invalid_json"))
+            return .failure(.invalidRequest("the request body is not valid JSON", code: "invalid_json"))
         }
         guard let object = any as? [String: Any] else {
             return .failure(.invalidRequest("the request body must be a JSON object", code: "invalid_json"))
@@ -515,6 +522,25 @@ struct ParsedRequest {
                 guard let msg = m as? [String: Any], msg["role"] is String else {
                     return .failure(.invalidRequest("messages[\(i)] must be an object with a string 'role'", status: 400, param: "messages[\(i)]",
                                                     code: "invalid_value"))
+                }
+                // Content the policies would not read must not reach the model: a string, an
+                // array of parts, or null — and a part's `text` is a string.
+                switch msg["content"] {
+                case nil, is NSNull, is String: break
+                case let parts as [Any]:
+                    for (j, part) in parts.enumerated() {
+                        guard let p = part as? [String: Any] else {
+                            return .failure(.invalidRequest("messages[\(i)].content[\(j)] must be an object (a content part)", param: "messages[\(i)].content[\(j)]",
+                                                            code: "invalid_type"))
+                        }
+                        if let t = p["text"], !(t is String) {
+                            return .failure(.invalidRequest("messages[\(i)].content[\(j)].text must be a string", param: "messages[\(i)].content[\(j)].text",
+                                                            code: "invalid_type"))
+                        }
+                    }
+                default:
+                    return .failure(.invalidRequest("messages[\(i)].content must be a string, an array of content parts or null",
+                                                    param: "messages[\(i)].content", code: "invalid_type"))
                 }
             }
         case .completions:

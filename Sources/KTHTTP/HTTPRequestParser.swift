@@ -243,6 +243,19 @@ public struct HTTPRequestParser: Sendable {
         guard !requestLineChecked else { return }
         var start = readIndex
         while start + 1 < buffer.count, buffer[start] == 13, buffer[start + 1] == 10 { start += 2 }
+        // The method is checked as its bytes arrive: a TLS handshake, HTTP/2 binary or other
+        // non-HTTP bytes are refused at once instead of waiting for a line end or the timeout.
+        var m = start
+        while m < buffer.count, m - start <= 32, buffer[m] != 32 {
+            guard buffer[m] >= 65 && buffer[m] <= 90 else {
+                if m == start && buffer[m] == 0x16 {
+                    throw Failure(status: 400, message: "a TLS handshake was sent to a plain-HTTP port; use http:// here, or start the server with --tls-cert")
+                }
+                throw Failure(status: 400, message: "malformed method: expected upper-case letters")
+            }
+            m += 1
+        }
+        if m - start > 32 { throw Failure(status: 400, message: "malformed method: longer than 32 letters") }
         var i = start
         while i < buffer.count, buffer[i] != 10 { i += 1 }
         guard i < buffer.count else { return }

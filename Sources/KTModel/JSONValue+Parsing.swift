@@ -73,18 +73,35 @@ private struct JSONParser {
         case UInt8(ascii: "{"):
             i += 1
             var pairs: [(String, JSONValue)] = []
+            // Duplicates by linear search while the object is small, then by a set: a hostile
+            // object of many keys costs linear time, not quadratic.
+            var keys: Set<String>? = nil
             skipSpace()
             if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(pairs) }
             while true {
                 skipSpace()
                 guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                let keyStart = i
                 let key = try string()
+                // Parsers disagree on which of two equal keys wins (first, last, error), so a body
+                // read one way here must not reach a service that reads it the other way.
+                let duplicate: Bool
+                if keys != nil {
+                    duplicate = !keys!.insert(key).inserted
+                } else {
+                    duplicate = pairs.contains { $0.0 == key }
+                    if pairs.count >= 16 { keys = Set(pairs.map(\.0) + [key]) }
+                }
+                if duplicate {
+                    i = keyStart
+                    throw fail("duplicate key '\(key.count > 64 ? String(key.prefix(64)) + "…" : key)' in an object")
+                }
                 skipSpace()
                 guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after key") }
                 i += 1
                 skipSpace()
                 let v = try value(depth: depth + 1)
-                if let existing = pairs.firstIndex(where: { $0.0 == key }) { pairs[existing].1 = v } else { pairs.append((key, v)) }
+                pairs.append((key, v))
                 skipSpace()
                 guard i < bytes.count else { throw fail("unexpected end of JSON in an object") }
                 if bytes[i] == UInt8(ascii: ",") { i += 1; continue }

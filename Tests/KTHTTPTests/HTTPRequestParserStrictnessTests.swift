@@ -81,6 +81,20 @@ import Testing
         #expect(status("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n") == nil)
     }
 
+    /// Bytes that cannot start a method are refused before any line end: a TLS ClientHello sent
+    /// to a plain port (it holds no LF for a long while), binary, or a method longer than any.
+    @Test func nonHTTPBytesAreRefusedBeforeALineEnd() {
+        var p = HTTPRequestParser()
+        p.feed([0x16, 0x03, 0x01, 0x00, 0xA5, 0x01, 0x00])
+        do { _ = try p.next(); Issue.record("a TLS record was accepted") } catch {
+            #expect(error.status == 400 && error.message.contains("TLS handshake"))
+        }
+        #expect(status("\u{0}\u{1}") == 400)
+        #expect(status("GE{") == 400)
+        #expect(status(String(repeating: "A", count: 33)) == 400)
+        #expect(status("POS") == nil && status("GET") == nil && status(String(repeating: "A", count: 32)) == nil)   // may still become a method
+    }
+
     @Test func headerCountAndTrailerSizeAreBounded() {
         let many = (0..<101).map { "X-\($0): 1\r\n" }.joined()
         #expect(status("GET / HTTP/1.1\r\nHost: h\r\n" + many + "\r\n") == 431)

@@ -42,6 +42,20 @@ import Testing
         await s.server.shutdown()
     }
 
+    /// A real TLS client (`openssl s_client`) on a plain-HTTP port gets its answer and the close
+    /// at once, not at the header timeout.
+    @Test func aTLSHandshakeOnAPlainPortIsRefusedAtOnce() async throws {
+        let s = try await TestServer.start { $0.headerTimeout = .seconds(30) }
+        let started = ContinuousClock.now
+        let r = try await ChildProcess.system(["sh", "-c", "openssl s_client -connect 127.0.0.1:\(s.port) -servername localhost </dev/null 2>&1; true"])
+        #expect(ContinuousClock.now - started < .seconds(10), "the handshake should fail at once, not after the 30 s header timeout")
+        // OpenSSL reads the plain "HTTP/1.1 400" answer as a TLS record of an unknown version.
+        #expect(r.stdout.contains("wrong version number"), "\(r.stdout)")
+        let after = await onThread { RawClient.get(port: s.port, path: "/hello")?.status }
+        #expect(after == 200)
+        await s.server.shutdown()
+    }
+
     @Test func aSilentConnectionIsCutAtTheHeaderTimeout() async throws {
         let s = try await TestServer.start { $0.headerTimeout = .milliseconds(300); $0.idleTimeout = .seconds(60) }
         let closedEarly: Bool = await onThread {
