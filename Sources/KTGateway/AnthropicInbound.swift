@@ -9,10 +9,7 @@ enum AnthropicInbound {
 
     /// The chat-completions body for a Messages API body, or what is wrong with it (and where).
     static func chatRequest(_ body: [UInt8]) throws(Invalid) -> [String: Any] {
-        guard !body.isEmpty, let any = try? JSONSerialization.jsonObject(with: Data(body)) else {
-            throw Invalid(message: "the request body is not valid JSON")
-        }
-        guard let a = any as? [String: Any] else { throw Invalid(message: "the request body must be a JSON object") }
+        let a = try Invalid.jsonObject(body)
         guard let model = a["model"] as? String, !model.isEmpty else { throw Invalid(message: "model: a string is required") }
         guard !isBool(a["max_tokens"]), let maxTokens = a["max_tokens"] as? Int, maxTokens >= 1 else {
             throw Invalid(message: "max_tokens: a positive integer is required")

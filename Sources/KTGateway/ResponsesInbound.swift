@@ -9,8 +9,7 @@ enum ResponsesInbound {
     typealias Invalid = InboundRequestInvalid
 
     static func chatRequest(_ body: [UInt8]) throws(Invalid) -> [String: Any] {
-        guard !body.isEmpty, let any = try? JSONSerialization.jsonObject(with: Data(body)) else { throw Invalid(message: "the request body is not valid JSON") }
-        guard let r = any as? [String: Any] else { throw Invalid(message: "the request body must be a JSON object") }
+        let r = try Invalid.jsonObject(body)
         guard let model = r["model"] as? String, !model.isEmpty else { throw Invalid(message: "model: a string is required") }
         if let prev = r["previous_response_id"], !(prev is NSNull) {
             throw Invalid(message: "previous_response_id: this gateway stores no responses; send the conversation in 'input'")

@@ -37,6 +37,8 @@ import Testing
             (#"{"model":"m","max_tokens":5,"messages":[{"role":"system","content":"x"}]}"#, "messages[0]"),
             (#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"video"}]}]}"#, "messages[0].content[0]"),
             (#"{"model":"m","max_tokens":5,"stream":"yes","messages":[{"role":"user","content":"x"}]}"#, "stream"),
+            (#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"messages":[]}"#, "duplicate key 'messages' in an object at byte 71"),
+            (#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],}"#, "expected a string key at byte 71"),
         ]
         for (body, field) in cases {
             do { _ = try chat(body); Issue.record("accepted \(body)") } catch { #expect(error.message.contains(field), "\(body): \(error.message)") }
