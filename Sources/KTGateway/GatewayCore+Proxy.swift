@@ -39,6 +39,7 @@ extension GatewayCore {
                                                     code: "policy_pack_disabled"))
             return
         }
+        if let refusal = Self.compressedBodyRefusal(request) { await respondError(writer, &ctx, refusal); return }
         var parsed: ParsedRequest
         switch ParsedRequest.parse(request.body, endpoint: endpoint) {
         case .success(let p): parsed = p
@@ -193,6 +194,16 @@ extension GatewayCore {
             await respondError(writer, &ctx, e)
             return nil
         }
+    }
+
+    /// Bodies are read as sent: a compressed one would be scanned as bytes, so it is refused
+    /// with what to do instead of an "invalid JSON at byte 0".
+    static func compressedBodyRefusal(_ request: HTTPRequest) -> OpenAIError? {
+        guard let coding = request.headers["content-encoding"]?.trimmingCharacters(in: .whitespaces), !coding.isEmpty,
+              coding.lowercased() != "identity" else { return nil }
+        return OpenAIError(status: 415, type: "invalid_request_error",
+                           message: "request bodies must be sent uncompressed (Content-Encoding '\(coding.prefix(40))' is not supported)",
+                           code: "unsupported_content_encoding", param: nil)
     }
 
     func upstreamHeaders(_ target: CompiledTarget, stream: Bool) -> [(String, String)] {

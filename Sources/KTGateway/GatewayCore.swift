@@ -210,6 +210,7 @@ public final class GatewayCore: Sendable {
     /// takes the one proxy path; `writer` writes the answer back in the route's own shapes.
     func proxyTranslated<Shape: AnswerReshaping>(_ request: HTTPRequest, _ writer: ReshapingWriter<Shape>, _ ctx: inout RequestContext,
                                                  _ translate: ([UInt8]) throws(InboundRequestInvalid) -> [String: Any]) async {
+        if let refusal = Self.compressedBodyRefusal(request) { await respondError(writer, &ctx, refusal); return }
         let chat: [String: Any]
         do throws(InboundRequestInvalid) { chat = try translate(request.body) } catch {
             await respondError(writer, &ctx, .invalidRequest(error.message, code: "invalid_request"))

@@ -109,6 +109,11 @@ import KTTestSupport
         let trailing = await RawClient.post(port: port, path: "/v1/chat/completions", json: #"{"model":"gpt-test","messages":[],}"#)
         #expect(trailing?.status == 400)
         #expect(trailing?.text.contains("not valid JSON: expected a string key at byte 34") == true, "\(trailing?.text ?? "")")
+        // A compressed body is refused with what to do (it would be scanned as bytes).
+        for path in ["/v1/chat/completions", "/v1/messages"] {
+            let gz = await RawClient.post(port: port, path: path, json: "\u{1F}\u{8B}", headers: ["Content-Encoding": "gzip"])
+            #expect(gz?.status == 415 && gz?.text.contains("must be sent uncompressed") == true, "\(gz?.text ?? "")")
+        }
         // Ordinary bodies still pass, content parts and null content included.
         let parts = #"{"model":"gpt-test","messages":[{"role":"system","content":null},{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"data:,"}}]}]}"#
         #expect(await RawClient.post(port: port, path: "/v1/chat/completions", json: parts)?.status == 200)
