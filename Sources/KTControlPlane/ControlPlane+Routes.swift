@@ -204,8 +204,10 @@ extension ControlPlane {
         case 1 where p[0] == "events" && m == "GET":
             _ = try authorize(request, .readFleet)
             let q = try eventQuery(request.query, defaultLimit: 50)
-            let list = try await store.events(q)
-            reply(writer, 200, .object([("events", .array(list.map(\.json))), ("last_seq", .int(list.last?.seq ?? (q.afterSeq ?? 0)))]))
+            let (list, cut) = Self.withinResponseBudget(try await store.events(q), pagingForward: q.afterSeq != nil || q.sinceTime != nil)
+            var answer: [(String, JSONValue)] = [("events", .array(list.map(\.json))), ("last_seq", .int(list.last?.seq ?? (q.afterSeq ?? 0)))]
+            if cut { answer.append(("truncated", true)) }
+            reply(writer, 200, .object(answer))
             return ("events.query", 200)
         case 2 where p == ["events", "stream"] && m == "GET":
             _ = try authorize(request, .readFleet)
@@ -371,6 +373,24 @@ extension ControlPlane {
         return 200
     }
 
+    /// At most this many bytes of events in one `GET /v1/events` answer (10,000 events of
+    /// content-bearing decisions would otherwise be hundreds of megabytes).
+    static let eventsResponseBudget = 16 << 20
+
+    /// The events that fit the budget: paging forward keeps the oldest (the caller continues
+    /// after `last_seq`); "the latest N" keeps the newest. At least one event is always kept.
+    static func withinResponseBudget(_ list: [StoredEvent], pagingForward: Bool) -> ([StoredEvent], Bool) {
+        var bytes = 0
+        var kept = 0
+        for e in pagingForward ? AnyCollection(list) : AnyCollection(list.reversed()) {
+            bytes += e.body.utf8.count
+            guard kept == 0 || bytes <= eventsResponseBudget else { break }
+            kept += 1
+        }
+        guard kept < list.count else { return (list, false) }
+        return (pagingForward ? Array(list.prefix(kept)) : Array(list.suffix(kept)), true)
+    }
+
     func ingest(_ request: HTTPRequest, _ writer: HTTPResponseWriter, id: String) async throws -> Int {
         _ = try authorizeGateway(request, id)
         guard let g = await registry.find(id) else { throw APIError(status: 404, code: "not_registered", message: "gateway '\(id)' is not registered") }
@@ -381,7 +401,11 @@ extension ControlPlane {
             throw APIError.badRequest(error.message)
         }
         let rows: [(at: Double, verdict: String, body: String)] = batch.events.map { e in
-            (e["time"]?.stringValue.flatMap(Timestamps.parse) ?? now(), e["verdict"]!.stringValue!, e.setting("gateway", .string(id)).serialized())
+            let stamped = e.setting("gateway", .string(id))
+            var body = stamped.serialized()
+            // Stored, listed and fanned out to live subscribers: each event within a bound.
+            if body.utf8.count > DecisionEventCap.maxBytes { body = DecisionEventCap.capped(stamped, serializedBytes: body.utf8.count).serialized() }
+            return (e["time"]?.stringValue.flatMap(Timestamps.parse) ?? now(), e["verdict"]!.stringValue!, body)
         }
         let seqs = try await store.insertEvents(gateway: id, rows)
         await g.noteEvents(rows.count, dropped: batch.dropped)

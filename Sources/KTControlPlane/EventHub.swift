@@ -15,11 +15,15 @@ public final class EventHub: Sendable {
     private let subscribers = Mutex<[Int: (Filter, AsyncStream<StoredEvent>.Continuation)]>([:])
     private let nextID = Atomic<Int>(0)
 
+    /// Events buffered for one subscriber that reads slower than they arrive; events are at most
+    /// `DecisionEventCap.maxBytes` each, so a stalled reader holds at most 2,000 × 64 KB.
+    public static let subscriberBuffer = 2_000
+
     public init() {}
 
     public func subscribe(_ filter: Filter) -> (id: Int, stream: AsyncStream<StoredEvent>) {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
-        let (stream, continuation) = AsyncStream<StoredEvent>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let (stream, continuation) = AsyncStream<StoredEvent>.makeStream(bufferingPolicy: .bufferingNewest(Self.subscriberBuffer))
         subscribers.withLock { $0[id] = (filter, continuation) }
         continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
         return (id, stream)

@@ -411,6 +411,9 @@ extension GatewayCore {
             event = decisionEvent(ctx, snap)
         }
         let total = (ContinuousClock.now - ctx.started).secondsDouble
+        // The audit log has the whole record; the ring and the control-plane queue hold copies
+        // within a size bound (only content can make an event large).
+        if snap.engine.auditSettings?.includeContent == true { event = DecisionEventCap.capped(event) }
         events.append(event)
         telemetry.record(status: ctx.status, verdict: ctx.verdict, latencyMs: total * 1000,
                          overheadMs: max(0, total - ctx.upstreamSeconds) * 1000, configSHA: snap.loaded.fullSHA, event: event)

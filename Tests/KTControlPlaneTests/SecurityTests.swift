@@ -97,6 +97,24 @@ import KTTestSupport
         #expect(json.contains(#"\u001b]0;owned"#) && !json.unicodeScalars.contains { $0.value == 0x1B })
     }
 
+    /// A gateway token holder cannot fill the store, the listing or a live subscriber's buffer
+    /// with huge events: each one is cut to its decision before it is stored.
+    @Test func aGatewayTokenCannotStoreHugeEvents() async throws {
+        let h = try await FleetHarness.start()
+        defer { h.cp.signal(SIGKILL) }
+        let gwX = try await h.createToken(role: "gateway", gatewayID: "gw-x")
+        #expect(await h.send("POST", "/v1/gateways/register", token: gwX, body: #"{"id":"gw-x","version":"0.1.0"}"#).0 == 200)
+        let padding = String(repeating: "p", count: 1 << 20)
+        let body = #"{"events":[{"verdict":"allow","status":200,"id":"req_big","content":{"prompt":["\#(padding)"],"response":"ok"},"junk":"\#(padding)"}]}"#
+        #expect(await h.send("POST", "/v1/gateways/gw-x/events", token: gwX, body: body).0 == 200)
+        let (status, text) = await h.send("GET", "/v1/events?gateway=gw-x", token: h.admin)
+        #expect(status == 200)
+        #expect(text.utf8.count < 70_000, "\(text.utf8.count) bytes listed")
+        let stored = try #require(try JSONValue.parse(text)["events"]?.arrayValue?.first)
+        #expect(stored["id"]?.stringValue == "req_big" && stored["truncated"]?.boolValue == true && stored["junk"] == nil)
+        #expect(await h.send("GET", "/healthz", token: nil).0 == 200)
+    }
+
     @Test func cliErrorsWhenUnconfiguredOrUnreachable() async throws {
         let unset = try await ChildProcess.runToEnd(["gateway", "list"], environment: ["KEEPTRUSTS_API_URL": "", "KEEPTRUSTS_API_TOKEN": ""])
         #expect(unset.status == 2)

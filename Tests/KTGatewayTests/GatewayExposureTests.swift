@@ -119,6 +119,32 @@ import KTTestSupport
         #expect(await RawClient.post(port: port, path: "/v1/chat/completions", json: parts)?.status == 200)
     }
 
+    /// With `include_content`, the audit log keeps a large prompt whole while the event ring
+    /// (and the control-plane queue) keep a copy cut to 16 KB a side: ten thousand queued
+    /// megabyte prompts would otherwise be gigabytes of memory.
+    @Test func eventCopiesOfLargePromptsAreBounded() async throws {
+        let (mock, mport) = try await ChildProcess.mockUpstream()
+        let config = try writePolicyConfig(upstream: mport, chain: "audit-logger", policy: "  audit-logger: { include_content: true }\n")
+        let state = try Fixtures.tempDir()
+        let (gw, port) = try await ChildProcess.gateway(["--policy-config", config, "--state-dir", state, "--log-level", "warn"])
+        defer { Task { await gw.stop(); await mock.stop() } }
+        let marker = "tail-marker-\(UInt32.random(in: 0...UInt32.max))"
+        let prompt = String(repeating: "lorem ipsum ", count: 20_000) + marker     // ~240 KB
+        #expect(await RawClient.post(port: port, path: "/v1/chat/completions", json: chat(prompt))?.status == 200)
+        let events = await RawClient.get(port: port, path: "/keeptrusts/events")
+        let list = try JSONValue.parse(events?.text ?? "")["events"]?.arrayValue ?? []
+        let e = try #require(list.last)
+        #expect(e["truncated"]?.boolValue == true)
+        #expect((events?.text.utf8.count ?? .max) < 70_000)
+        #expect(e["content"]?["prompt"]?.arrayValue?.first?.stringValue?.utf8.count == 16 * 1024)
+        // The audit log has the whole prompt, its last words included.
+        let found = await poll("the audit record on disk") {
+            let files = (FileManager.default.enumerator(atPath: state)?.allObjects as? [String] ?? []).map { state + "/" + $0 }
+            return files.contains { (try? String(contentsOfFile: $0, encoding: .utf8))?.contains(marker) == true }
+        }
+        #expect(found)
+    }
+
     @Test func answersThatAreNotWhatTheRequestAskedForAre502() async throws {
         let (mock, mport) = try await ChildProcess.mockUpstream()
         let config = try writePolicyConfig(upstream: mport, chain: "pii-detector",
