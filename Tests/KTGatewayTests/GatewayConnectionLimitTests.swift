@@ -46,10 +46,15 @@ import KTTestSupport
         let (gw, port) = try await ChildProcess.gateway(["--policy-config", Self.config, "--log-level", "warn"], descriptorLimit: 200)
         defer { gw.signal(SIGKILL) }
         let held = await onThread { Self.openSilent(400, port: port) }
-        let started = ContinuousClock.now
-        let status = await RawClient.get(port: port, path: "/healthz")?.status
+        // Timed on a thread of its own: what is measured is the gateway's answer, not how soon a
+        // busy cooperative pool resumes this test.
+        let (status, took): (Int?, Duration) = await onThread {
+            let started = ContinuousClock.now
+            let s = RawClient.get(port: port, path: "/healthz")?.status
+            return (s, ContinuousClock.now - started)
+        }
         #expect(status == 200)
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(took < .seconds(2))
         for c in held { c.close() }
     }
 }
