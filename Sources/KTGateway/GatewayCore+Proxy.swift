@@ -243,11 +243,12 @@ extension GatewayCore {
                     await writer.writeChunk(bytes)
                 }
             }
-            func release(_ outputs: [StreamGuard.Output]) async -> ChainDecision? {
+            func release(_ outputs: [StreamGuard.Output]) async throws(UpstreamError) -> ChainDecision? {
                 for o in outputs {
                     switch o {
                     case .send(let bytes): await send(bytes)
                     case .blocked(let d): return d
+                    case .invalidEvent(let why): throw UpstreamError(.protocolError, why)
                     }
                 }
                 return nil
@@ -260,7 +261,7 @@ extension GatewayCore {
                         throw UpstreamError(.responseTooLarge, "the upstream stream exceeded \(snap.config.sizeLimits.maxResponseBytes) bytes")
                     }
                     if guardian != nil {
-                        if let d = await release(guardian!.feed(chunk)) { blocked = d; break }
+                        if let d = try await release(guardian!.feed(chunk)) { blocked = d; break }
                     } else {
                         await send(chunk)
                     }
@@ -269,7 +270,7 @@ extension GatewayCore {
                 }
                 ctx.upstreamSeconds += (ContinuousClock.now - streamStart).secondsDouble
                 if Task.isCancelled || writer.isClientGone { await clientGone(&ctx); return }
-                if blocked == nil, guardian != nil { blocked = await release(guardian!.finish()) }
+                if blocked == nil, guardian != nil { blocked = try await release(guardian!.finish()) }
                 if let g = guardian {
                     for d in g.decisions { apply(d, phase: "response", to: &ctx) }
                     if engine.auditSettings?.includeContent == true { ctx.responseContent = g.answer }
@@ -331,7 +332,10 @@ extension GatewayCore {
         metrics.recordUpstream(target: target.target.id, seconds: upstreamTime)
         recordLatency(target.target.id, seconds: upstreamTime)
         var outBody = body
-        let object = contentType.lowercased().contains("json") ? (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] : nil
+        var object = contentType.lowercased().contains("json") ? (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] : nil
+        // An answer the response policies read one way (Foundation keeps the last of two equal
+        // keys) may reach the client unchanged: it must read the same to every parser.
+        if (200..<300).contains(response.status), object != nil, (try? JSONValue.parse(body, maxDepth: 256)) == nil { object = nil }
         if (200..<300).contains(response.status), object == nil {
             metrics.recordUpstreamError(target: target.target.id, kind: "invalid_response")
             await respondError(writer, &ctx, .upstream("upstream '\(target.target.id)' answered \(response.status) with a body that is not a JSON object (\(contentType.prefix(60)))",

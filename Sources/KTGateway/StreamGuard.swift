@@ -16,6 +16,9 @@ struct StreamGuard {
     enum Output {
         case send([UInt8])
         case blocked(ChainDecision)
+        /// The upstream sent an event that is not strict JSON: nothing more is released (what
+        /// the policies read of it could differ from what the client reads).
+        case invalidEvent(String)
     }
 
     let engine: PolicyEngine
@@ -24,6 +27,8 @@ struct StreamGuard {
     /// Past this many unjudged characters in one read, judge before reading on (bounds the work
     /// a single evaluation does on a huge read).
     let evaluateEvery = 4096
+    /// Checks every event for a key given twice (buffers reused from event to event).
+    private var duplicateKeys = JSONDuplicateKeys.Scanner()
     /// Choices with text not judged yet in this read.
     private var unjudged: Set<Int> = []
     /// The answer so far per choice, as characters (windows are cut by character offsets).
@@ -122,8 +127,17 @@ struct StreamGuard {
             out.append(.send(raw))
             return out
         }
-        guard var object = (try? JSONSerialization.jsonObject(with: Data(payload))) as? [String: Any],
-              var choices = object["choices"] as? [[String: Any]] else {
+        guard !payload.isEmpty else { return pendingTail.isEmpty ? [.send(raw)] : { pendingTail.append(raw); return [] }() }
+        // An event's bytes may be released as they came once the text read here passed: what
+        // cannot be read here is not passed on unread, and what could read differently to the
+        // client (a key given twice) is not passed on at all.
+        guard let parsed = try? JSONSerialization.jsonObject(with: Data(payload)) else {
+            return [.invalidEvent("the upstream sent an event that is not a JSON value")]
+        }
+        if let key = duplicateKeys.firstDuplicate(in: payload) {
+            return [.invalidEvent("the upstream sent an event that gives the key '\(key.prefix(64))' twice")]
+        }
+        guard var object = parsed as? [String: Any], var choices = object["choices"] as? [[String: Any]] else {
             return pendingTail.isEmpty ? [.send(raw)] : { pendingTail.append(raw); return [] }()
         }
         var out: [Output] = []

@@ -163,6 +163,12 @@ import KTTestSupport
         #expect(sse?.text.contains("jane.doe") == false)
         await setBehavior(mport, #"{"raw_content_type":"application/json","raw_body":"[1,2,3]"}"#)
         #expect(await RawClient.post(port: port, path: "/v1/chat/completions", json: chatBody)?.status == 502)
+        // An answer whose content key is given twice would be scanned as one and read as the other.
+        let twice = #"{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"\#(email)\",\"content\":\"hi\"}}]}"#
+        await setBehavior(mport, #"{"raw_content_type":"application/json","raw_body":"\#(twice)"}"#)
+        let dup = await RawClient.post(port: port, path: "/v1/chat/completions", json: chatBody)
+        #expect(dup?.status == 502)
+        #expect(dup?.text.contains("jane.doe") == false)
     }
 
     @Test func unknownPathsDoNotGrowTheMetrics() async throws {

@@ -30,7 +30,7 @@ func guarded(_ engine: PolicyEngine, _ events: [[UInt8]]) -> (text: String, bloc
     for (i, e) in events.enumerated() {
         for o in g.feed(e) {
             switch o {
-            case .blocked: blocked = true
+            case .blocked, .invalidEvent: blocked = true
             case .send(let bytes):
                 let s = String(decoding: bytes, as: UTF8.self)
                 if s.contains("[DONE]") { done = true }
@@ -56,6 +56,31 @@ func guarded(_ engine: PolicyEngine, _ events: [[UInt8]]) -> (text: String, bloc
         #expect(r.text.contains("[EMAIL]") && !r.text.contains("jane") && !r.text.contains("example.com"))
         #expect(r.text == pieces.joined().replacingOccurrences(of: "jane.doe@example.com", with: "[EMAIL]"))
         #expect(!r.releasedBeforeEnd.isEmpty)  // text was streamed before the end, not buffered whole
+    }
+
+    /// An event the policies cannot read (NaN) or could read differently from the client (a key
+    /// given twice, also spelt with an escape) stops the stream: nothing of it or after it is released.
+    @Test func anEventThatIsNotStrictJSONStopsTheStream() throws {
+        let e = try policyEngine("policies: { chain: [pii-detector] }\npolicy: { pii-detector: { scan_responses: true } }\n")
+        let card = "4111 1111 1111 1111"
+        for bad in [#"{"choices":[{"index":0,"delta":{"content":"\#(card)","content":"ok"},"finish_reason":null}]}"#,
+                    #"{"choices":[{"index":0,"delta":{"content":"\#(card)"},"finish_reason":null}],"x":NaN}"#,
+                    #"{"choices":[{"index":0,"delta":{"content":"\#(card)","c\u006fntent":"ok"},"finish_reason":null}]}"#] {
+            var g = StreamGuard(engine: e)
+            var released = "", invalid: String?
+            for event in sse(["Here it is: "]).dropLast(2) + [Array("data: \(bad)\n\n".utf8)] + sse([" done"]).suffix(2) {
+                for o in g.feed(event) {
+                    switch o {
+                    case .send(let bytes): released += String(decoding: bytes, as: UTF8.self)
+                    case .blocked: Issue.record("blocked instead of stopped")
+                    case .invalidEvent(let why): invalid = why
+                    }
+                }
+                if invalid != nil { break }
+            }
+            #expect(invalid?.contains("not a JSON value") == true || invalid?.contains("'content' twice") == true, "\(bad): \(invalid ?? "")")
+            #expect(!released.contains("4111") && !released.contains("[DONE]"), "\(released)")
+        }
     }
 
     @Test func aBlockedTermMidStreamBlocksWithoutDone() throws {

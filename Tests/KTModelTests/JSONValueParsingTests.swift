@@ -37,4 +37,18 @@ import KTModel
         #expect(message(#"{"a":"\ud800"}"#) == "unpaired surrogate in \\u escape at byte 12")
         #expect(message("{\"a\":\"\u{1}\"}") == "control character in a string at byte 6")
     }
+
+    /// The one-pass scan the stream guard uses finds what the parser refuses, in any spelling.
+    @Test func theDuplicateKeyScanAgreesWithTheParser() {
+        #expect(JSONDuplicateKeys.first(in: Array(#"{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}"#.utf8)) == nil)
+        #expect(JSONDuplicateKeys.first(in: Array(#"{"a":1,"b":2,"a":3}"#.utf8)) == "a")
+        #expect(JSONDuplicateKeys.first(in: Array(#"{"x":{"content":"1","c\u006fntent":"2"}}"#.utf8)) == "content")
+        #expect(JSONDuplicateKeys.first(in: Array(#"{"s":"a \"quoted\" \\","s2":"x"}"#.utf8)) == nil)
+        var many = "{"
+        for i in 0..<100 { many += "\"k\(i)\":\(i)," }
+        #expect(JSONDuplicateKeys.first(in: Array((many + "\"k50\":0}").utf8)) == "k50")
+        #expect(JSONDuplicateKeys.first(in: Array((many + "\"z\":0}").utf8)) == nil)
+        // Not JSON: an answer, never a trap.
+        for junk in ["{\"", "}}}]]", "{\"a\\", "\"\\"] { _ = JSONDuplicateKeys.first(in: Array(junk.utf8)) }
+    }
 }
