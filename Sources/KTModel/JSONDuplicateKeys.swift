@@ -47,14 +47,7 @@ public enum JSONDuplicateKeys {
                     expectKey = frames.last?.isObject ?? false
                     i += 1
                 case UInt8(ascii: "\""):
-                    let start = i + 1
-                    i += 1
-                    var escaped = false
-                    while i < n, bytes[i] != UInt8(ascii: "\"") {
-                        if bytes[i] == UInt8(ascii: "\\") { escaped = true; i += 2 } else { i += 1 }
-                    }
-                    let end = min(i, n)
-                    i += 1
+                    let (start, end, escaped) = Self.string(bytes, at: &i)
                     guard expectKey, let frame = frames.last else { continue }
                     expectKey = false
                     // Rare shapes — an escaped key ("\u0061" is "a"), an object of many keys —
@@ -70,6 +63,20 @@ public enum JSONDuplicateKeys {
                 }
             }
             return nil
+        }
+
+        /// Skips the string whose opening quote is at `i`: its contents' range and whether it
+        /// holds an escape; `i` ends past the closing quote.
+        static func string(_ bytes: [UInt8], at i: inout Int) -> (start: Int, end: Int, escaped: Bool) {
+            let start = i + 1
+            i += 1
+            var escaped = false
+            while i < bytes.count, bytes[i] != UInt8(ascii: "\"") {
+                if bytes[i] == UInt8(ascii: "\\") { escaped = true; i += 2 } else { i += 1 }
+            }
+            let end = min(i, bytes.count)
+            i += 1
+            return (start, end, escaped)
         }
 
         /// The thorough scan for the rare shapes: escaped keys compared decoded, a set per object
@@ -98,18 +105,11 @@ public enum JSONDuplicateKeys {
                 case UInt8(ascii: "}"), UInt8(ascii: "]"): if !stack.isEmpty { stack.removeLast() }; expectKey = false; i += 1
                 case UInt8(ascii: ","): expectKey = stack.last?.isObject ?? false; i += 1
                 case UInt8(ascii: "\""):
-                    let start = i
-                    i += 1
-                    var escaped = false
-                    while i < n, bytes[i] != UInt8(ascii: "\"") {
-                        if bytes[i] == UInt8(ascii: "\\") { escaped = true; i += 2 } else { i += 1 }
-                    }
-                    let end = min(i, n)
-                    i += 1
+                    let (start, end, escaped) = Self.string(bytes, at: &i)
                     guard expectKey, !stack.isEmpty else { continue }
                     expectKey = false
-                    var key = Array(bytes[min(start + 1, end)..<end])
-                    if escaped, end < n, let decoded = try? JSONValue.parse(Array(bytes[start...end])).stringValue { key = Array(decoded.utf8) }
+                    var key = Array(bytes[start..<end])
+                    if escaped, end < n, let decoded = try? JSONValue.parse(Array(bytes[(start - 1)...end])).stringValue { key = Array(decoded.utf8) }
                     if !stack[stack.count - 1].insert(key) { return String(decoding: key, as: UTF8.self) }
                 default: i += 1
                 }
