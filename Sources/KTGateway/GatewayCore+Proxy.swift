@@ -80,7 +80,7 @@ extension GatewayCore {
                                                           status: 422, code: "too_many_parts"))
             return
         }
-        if endpoint == .chat { ctx.unscannedParts = PolicySegments.unscannedParts(parsed.object) }
+        ctx.unscannedParts = PolicySegments.unscannedParts(parsed.object, endpoint: endpoint)
         let promptText = segments.map(\.text).joined(separator: "\n")
         ctx.promptSHA = SHA256.hex(promptText)
         ctx.promptChars = promptText.count

@@ -61,8 +61,18 @@ enum PolicySegments {
 
     /// Content parts the policies cannot read (images, audio, files), by type: they are passed
     /// through and recorded in the decision event as unscanned.
-    static func unscannedParts(_ object: [String: Any]) -> [String: Int] {
+    static func unscannedParts(_ object: [String: Any], endpoint: MockCompletions.Endpoint = .chat) -> [String: Int] {
         var out: [String: Int] = [:]
+        if endpoint != .chat {
+            // Token-id prompts and inputs (LangChain's embeddings send them by default) reach the
+            // model as text the policies never read: recorded, like images.
+            let value = object[endpoint == .completions ? "prompt" : "input"]
+            if let list = value as? [Any], !list.isEmpty, !(list is [String]) {
+                let nested = list.filter { $0 is [Any] }.count
+                out["token_ids"] = nested > 0 ? nested : 1
+            }
+            return out
+        }
         for m in (object["messages"] as? [[String: Any]]) ?? [] {
             for p in (m["content"] as? [[String: Any]]) ?? [] where p["text"] as? String == nil {
                 out[(p["type"] as? String).map { String($0.prefix(40)) } ?? "unknown", default: 0] += 1

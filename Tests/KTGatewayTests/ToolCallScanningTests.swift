@@ -124,5 +124,10 @@ import KTTestSupport
         #expect(await RawClient.post(port: port, path: "/v1/chat/completions", json: image)?.status == 200)
         let events = await RawClient.get(port: port, path: "/keeptrusts/events")?.text ?? ""
         #expect(events.contains(#""unscanned_parts":{"image_url":1}"#), "\(events.suffix(600))")
+        // Token-id embeddings inputs (LangChain sends them by default) pass and are recorded too.
+        let tokens = #"{"model":"gpt-test","input":[[9906,1917],[15339]]}"#
+        #expect(await RawClient.post(port: port, path: "/v1/embeddings", json: tokens)?.status == 200)
+        let after = await RawClient.get(port: port, path: "/keeptrusts/events")?.text ?? ""
+        #expect(after.contains(#""unscanned_parts":{"token_ids":2}"#), "\(after.suffix(600))")
     }
 }
