@@ -21,9 +21,13 @@ struct PIIPolicy: CompiledPolicy {
 
     /// Only the shapes the response phase looks for decide what a stream holds back: with the
     /// default `pci_mode` that is trailing digits and separators, so prose is never held.
-    func pendingTail(_ text: String) -> Int {
+    func pendingTail(_ original: String) -> Int {
         let entities = settings.scanResponses ? settings.entities : (settings.pciMode ? [.creditCard] : [])
         if settings.scanResponses, !settings.detectPatterns.isEmpty { return maxMatchLength }
+        // Measured on the text the recognisers read ("4111<NBSP>1111" is a run of a card), then
+        // counted back in the original's characters (a dropped zero-width one included).
+        let folding = PIIFolding(original)
+        let text = folding.text
         var tail = 0
         for e in entities {
             switch e {
@@ -35,13 +39,19 @@ struct PIIPolicy: CompiledPolicy {
             case .ipAddress: tail = max(tail, StreamTail.ipv4(text), StreamTail.ipv6(text))
             }
         }
-        return min(tail, maxMatchLength)
+        tail = min(tail, maxMatchLength)
+        guard tail > 0, text != original else { return tail }
+        let foldedStart = text.utf16.count - text.suffix(tail).utf16.count
+        let start = String.Index(utf16Offset: folding.originalOffset(foldedStart), in: original)
+        return original[start...].count
     }
 
     /// Every built-in recogniser needs a digit, an '@' (e-mail) or a ':' (IPv6); custom patterns may need anything.
-    func couldMatch(_ text: String) -> Bool {
+    func couldMatch(_ original: String) -> Bool {
         if settings.scanResponses, !settings.detectPatterns.isEmpty { return true }
         let cardsOnly = !settings.scanResponses
+        // Fullwidth or other-script digits, a fullwidth '@', count as what they read as.
+        let text = original.utf8.count == original.utf16.count ? original : PIIFolding(original).text
         return text.utf8.contains { (48...57).contains($0) || (!cardsOnly && ($0 == 64 || $0 == 58)) }
     }
 

@@ -61,11 +61,13 @@ public struct PIIRecognizers: Sendable {
     }
 
     /// All findings, overlapping ones resolved in favour of the longer (then earlier) match.
-    public func find(in text: String, deadline: UInt64 = EvaluationContext.noDeadline) throws -> [PIIMatch] {
-        let ns = text as NSString
+    public func find(in original: String, deadline: UInt64 = EvaluationContext.noDeadline) throws -> [PIIMatch] {
+        let ns = original as NSString
         let full = NSRange(location: 0, length: ns.length)
         var found: [PIIMatch] = []
-        let units = TextUnits(text)
+        // The built-in recognisers read the folded text; their findings are mapped back.
+        let folding = PIIFolding(original)
+        let units = TextUnits(folding.text)
         let classes = UnitClasses(units.utf16)
         for r in recognizers {
             let runs = Self.runs(of: r.shape, in: classes, units: units.utf16)
@@ -78,7 +80,10 @@ public struct PIIRecognizers: Sendable {
                     let value = units.string(range)
                     let contextStart = max(0, range.location - 48)
                     let before = Substring(units.string(NSRange(location: contextStart, length: range.location - contextStart)))
-                    if r.validate(value, before) { found.append(PIIMatch(entity: r.entity.rawValue, range: range, value: value)) }
+                    if r.validate(value, before) {
+                        let at = folding.original(range)
+                        found.append(PIIMatch(entity: r.entity.rawValue, range: at, value: ns.substring(with: at)))
+                    }
                 }
                 continue
             }
@@ -92,8 +97,8 @@ public struct PIIRecognizers: Sendable {
                 while position < end,
                       let m = r.regex.firstMatch(in: w.text, options: [.withTransparentBounds], range: NSRange(location: position, length: end - position)) {
                     if let length = Self.ibanPrefix(wns.substring(with: m.range)) {
-                        let range = NSRange(location: m.range.location + w.offset, length: length)
-                        found.append(PIIMatch(entity: r.entity.rawValue, range: range, value: units.string(range)))
+                        let at = folding.original(NSRange(location: m.range.location + w.offset, length: length))
+                        found.append(PIIMatch(entity: r.entity.rawValue, range: at, value: ns.substring(with: at)))
                         position = m.range.location + length
                     } else {
                         position = m.range.location + 1
@@ -101,8 +106,9 @@ public struct PIIRecognizers: Sendable {
                 }
             }
         }
+        // Custom patterns read the text as written: they say exactly what they match.
         for (name, regex) in custom {
-            for m in try regex.matches(in: text, range: full, deadline: deadline) where m.range.length > 0 {
+            for m in try regex.matches(in: original, range: full, deadline: deadline) where m.range.length > 0 {
                 found.append(PIIMatch(entity: name, range: m.range, value: ns.substring(with: m.range)))
             }
         }

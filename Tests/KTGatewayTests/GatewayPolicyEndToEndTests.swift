@@ -76,6 +76,22 @@ func runKTToEnd(_ args: [String]) async -> (Int32, String) {
         }.joined()
         #expect(content == "Contact our team at [EMAIL] for help with your order, any time.")
         #expect(sseData(s?.text ?? "").last == "[DONE]")
+        // Written with no-break or zero-width spaces, in fullwidth: still what it reads as.
+        await setBehavior(mport, "{}")
+        for (sent, seen) in [("Card 4111\u{00A0}1111\u{00A0}1111\u{00A0}1111 now", "Echo: Card [CREDIT_CARD] now"),
+                             ("Card 4111\u{200B}1111\u{200B}1111\u{200B}1111 now", "Echo: Card [CREDIT_CARD] now"),
+                             ("Mail jane.doe\u{FF20}example.com now", "Echo: Mail [EMAIL] now")] {
+            let f = await onThread { RawClient.post(port: port, path: "/v1/chat/completions", json: chat(sent)) }
+            #expect(f?.text.contains(seen) == true, "\(f?.text ?? "")")
+        }
+        // A card with no-break spaces streamed four characters at a time is never released.
+        await setBehavior(mport, #"{"reply":"Your card is 4111\#u{00A0}1111\#u{00A0}1111\#u{00A0}1111, keep it safe.","chunk_chars":4}"#)
+        let nb = await onThread { RawClient.post(port: port, path: "/v1/chat/completions", json: chat("hi", stream: true)) }
+        let streamed = sseData(nb?.text ?? "").compactMap { d -> String? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(d.utf8)) as? [String: Any] else { return nil }
+            return ((o["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String
+        }.joined()
+        #expect(streamed == "Your card is [CREDIT_CARD], keep it safe.", "\(streamed)")
     }
 
     @Test func rateLimitAnswers429WithRetryAfter() async throws {

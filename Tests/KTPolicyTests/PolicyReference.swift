@@ -53,19 +53,26 @@ enum PolicyReference {
     }
 
     /// The recognisers' findings with every pattern run over the whole text.
-    static func find(_ r: PIIRecognizers, _ text: String) -> [PIIMatch] {
+    static func find(_ r: PIIRecognizers, _ original: String) -> [PIIMatch] {
+        // The same folding as the recognisers (what is compared is the windowed search).
+        let folding = PIIFolding(original)
+        let text = folding.text
         let ns = text as NSString
+        let originalNS = original as NSString
         let full = NSRange(location: 0, length: ns.length)
         var found: [PIIMatch] = []
+        func add(_ entity: String, _ range: NSRange) {
+            let at = folding.original(range)
+            found.append(PIIMatch(entity: entity, range: at, value: originalNS.substring(with: at)))
+        }
         for rec in r.recognizers {
             if rec.entity == .iban {
                 var position = 0
                 while position < ns.length,
                       let m = rec.regex.firstMatch(in: text, options: [.withTransparentBounds], range: NSRange(location: position, length: ns.length - position)) {
                     if let length = PIIRecognizers.ibanPrefix(ns.substring(with: m.range)) {
-                        let range = NSRange(location: m.range.location, length: length)
-                        found.append(PIIMatch(entity: rec.entity.rawValue, range: range, value: ns.substring(with: range)))
-                        position = range.location + length
+                        add(rec.entity.rawValue, NSRange(location: m.range.location, length: length))
+                        position = m.range.location + length
                     } else {
                         position = m.range.location + 1
                     }
@@ -76,7 +83,7 @@ enum PolicyReference {
                 let value = ns.substring(with: m.range)
                 let contextStart = max(0, m.range.location - 48)
                 let before = Substring(ns.substring(with: NSRange(location: contextStart, length: m.range.location - contextStart)))
-                if rec.validate(value, before) { found.append(PIIMatch(entity: rec.entity.rawValue, range: m.range, value: value)) }
+                if rec.validate(value, before) { add(rec.entity.rawValue, m.range) }
             }
         }
         return PIIRecognizers.resolvingOverlaps(found)
