@@ -29,7 +29,7 @@ struct DLPPolicy: CompiledPolicy {
     func pendingTail(_ text: String) -> Int {
         // Exact terms: only a term's beginning at the end is held. Patterns and fuzzy terms: the longest match.
         guard patterns.isEmpty, settings.maxDistance == 0 else { return longest }
-        return min(StreamTail.termPrefix(text, terms: settings.blockedTerms), longest)
+        return TextFolding.tail(text) { min(StreamTail.termPrefix($0, terms: settings.blockedTerms), longest) }
     }
     func runs(in phase: PolicyKind.Phase) -> Bool { true }
 
@@ -37,8 +37,12 @@ struct DLPPolicy: CompiledPolicy {
         let full = NSRange(location: 0, length: (text as NSString).length)
         var out: [(NSRange, String)] = []
         for (name, r) in patterns { for m in try r.matches(in: text, range: full, deadline: deadline) where m.range.length > 0 { out.append((m.range, name)) } }
-        for (term, r) in terms { for m in r.matches(in: text, range: full) { out.append((m.range, term)) } }
-        if settings.fuzzyMatching && settings.maxDistance > 0 { out += fuzzy(text) }
+        // Terms read the folded text ("project<NBSP>falcon", "pro<ZWSP>ject falcon" are the
+        // term to a reader); patterns read the text as written, like the PII detector's.
+        let folding = TextFolding(text)
+        let folded = NSRange(location: 0, length: (folding.text as NSString).length)
+        for (term, r) in terms { for m in r.matches(in: folding.text, range: folded) { out.append((folding.original(m.range), term)) } }
+        if settings.fuzzyMatching && settings.maxDistance > 0 { out += fuzzy(folding.text).map { (folding.original($0.0), $0.1) } }
         // Keep the first of overlapping matches.
         var kept: [(NSRange, String)] = []
         for m in out.sorted(by: { $0.0.location < $1.0.location }) where !kept.contains(where: { NSIntersectionRange($0.0, m.0).length > 0 }) {
@@ -87,21 +91,23 @@ struct DLPPolicy: CompiledPolicy {
 
 /// safety-filter: blocks on terms (case-insensitive, word-bounded) or `/regex/` entries.
 struct SafetyPolicy: CompiledPolicy {
-    let rules: [(String, ConfiguredRegex)]
+    /// Each entry, its regex, and whether it is a plain term (read on the folded text).
+    let rules: [(String, ConfiguredRegex, plain: Bool)]
     let longest: Int
     /// The entries that are words, not `/regex/`s.
     let plainTerms: [String]
 
     init(settings: SafetyFilterSettings) throws(PolicyError) {
-        var r: [(String, ConfiguredRegex)] = []
+        var r: [(String, ConfiguredRegex, plain: Bool)] = []
         for entry in settings.blockIf {
             let pattern: String
-            if entry.count >= 2, entry.hasPrefix("/"), entry.hasSuffix("/") { pattern = String(entry.dropFirst().dropLast()) }
+            let isRegex = entry.count >= 2 && entry.hasPrefix("/") && entry.hasSuffix("/")
+            if isRegex { pattern = String(entry.dropFirst().dropLast()) }
             else { pattern = #"(?<!\w)"# + NSRegularExpression.escapedPattern(for: entry) + #"(?!\w)"# }
             guard let re = try? ConfiguredRegex(pattern: pattern, options: [.caseInsensitive]) else {
                 throw PolicyError("safety-filter rule \(entry) is not a valid regular expression")
             }
-            r.append((entry, re))
+            r.append((entry, re, !isRegex))
         }
         rules = r
         plainTerms = settings.blockIf.filter { !($0.count >= 2 && $0.hasPrefix("/") && $0.hasSuffix("/")) }
@@ -112,14 +118,17 @@ struct SafetyPolicy: CompiledPolicy {
     var maxMatchLength: Int { longest }
     func pendingTail(_ text: String) -> Int {
         guard plainTerms.count == rules.count else { return longest }
-        return min(StreamTail.termPrefix(text, terms: plainTerms), longest)
+        return TextFolding.tail(text) { min(StreamTail.termPrefix($0, terms: plainTerms), longest) }
     }
     func runs(in phase: PolicyKind.Phase) -> Bool { true }
 
     func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) throws -> PolicyVerdict {
         for s in segments where !s.isOperatorAuthored {
             let full = NSRange(location: 0, length: (s.text as NSString).length)
-            for (rule, re) in rules where try re.firstMatch(in: s.text, range: full, deadline: context.deadline) != nil {
+            let folded = TextFolding(s.text).text
+            let foldedRange = NSRange(location: 0, length: (folded as NSString).length)
+            for (rule, re, plain) in rules
+            where try re.firstMatch(in: plain ? folded : s.text, range: plain ? foldedRange : full, deadline: context.deadline) != nil {
                 return PolicyVerdict(.block, reasonCode: "safety.match", message: "blocked by safety rule", details: [("rule", .string(rule))])
             }
         }

@@ -24,26 +24,21 @@ struct PIIPolicy: CompiledPolicy {
     func pendingTail(_ original: String) -> Int {
         let entities = settings.scanResponses ? settings.entities : (settings.pciMode ? [.creditCard] : [])
         if settings.scanResponses, !settings.detectPatterns.isEmpty { return maxMatchLength }
-        // Measured on the text the recognisers read ("4111<NBSP>1111" is a run of a card), then
-        // counted back in the original's characters (a dropped zero-width one included).
-        let folding = PIIFolding(original)
-        let text = folding.text
-        var tail = 0
-        for e in entities {
-            switch e {
-            case .creditCard: tail = max(tail, StreamTail.card(text))
-            case .usSSN: tail = max(tail, StreamTail.ssn(text))
-            case .phone: tail = max(tail, StreamTail.phone(text))
-            case .email: tail = max(tail, StreamTail.email(text))
-            case .iban: tail = max(tail, StreamTail.iban(text))
-            case .ipAddress: tail = max(tail, StreamTail.ipv4(text), StreamTail.ipv6(text))
+        // Measured on the text the recognisers read ("4111<NBSP>1111" is a run of a card).
+        return TextFolding.tail(original) { text in
+            var tail = 0
+            for e in entities {
+                switch e {
+                case .creditCard: tail = max(tail, StreamTail.card(text))
+                case .usSSN: tail = max(tail, StreamTail.ssn(text))
+                case .phone: tail = max(tail, StreamTail.phone(text))
+                case .email: tail = max(tail, StreamTail.email(text))
+                case .iban: tail = max(tail, StreamTail.iban(text))
+                case .ipAddress: tail = max(tail, StreamTail.ipv4(text), StreamTail.ipv6(text))
+                }
             }
+            return min(tail, maxMatchLength)
         }
-        tail = min(tail, maxMatchLength)
-        guard tail > 0, text != original else { return tail }
-        let foldedStart = text.utf16.count - text.suffix(tail).utf16.count
-        let start = String.Index(utf16Offset: folding.originalOffset(foldedStart), in: original)
-        return original[start...].count
     }
 
     /// Every built-in recogniser needs a digit, an '@' (e-mail) or a ':' (IPv6); custom patterns may need anything.
@@ -51,7 +46,7 @@ struct PIIPolicy: CompiledPolicy {
         if settings.scanResponses, !settings.detectPatterns.isEmpty { return true }
         let cardsOnly = !settings.scanResponses
         // Fullwidth or other-script digits, a fullwidth '@', count as what they read as.
-        let text = original.utf8.count == original.utf16.count ? original : PIIFolding(original).text
+        let text = original.utf8.count == original.utf16.count ? original : TextFolding(original).text
         return text.utf8.contains { (48...57).contains($0) || (!cardsOnly && ($0 == 64 || $0 == 58)) }
     }
 

@@ -66,7 +66,7 @@ public struct PIIRecognizers: Sendable {
         let full = NSRange(location: 0, length: ns.length)
         var found: [PIIMatch] = []
         // The built-in recognisers read the folded text; their findings are mapped back.
-        let folding = PIIFolding(original)
+        let folding = TextFolding(original)
         let units = TextUnits(folding.text)
         let classes = UnitClasses(units.utf16)
         for r in recognizers {

@@ -60,6 +60,24 @@ func run(_ e: PolicyEngine, _ texts: [(String, String)], phase: EvaluationContex
         #expect(run(block, [("assistant", "This is CONFIDENTIAL.")], phase: .response).0.reasonCode == "dlp.match")
     }
 
+    /// Terms are what a reader sees: no-break or zero-width spaces, soft hyphens and fullwidth
+    /// letters do not hide them; the redaction covers the characters as written.
+    @Test func termsWrittenWithOtherCharactersStillMatch() throws {
+        let e = try engine("policies: { chain: [dlp-filter] }\npolicy: { dlp-filter: { blocked_terms: [project atlas] } }\n")
+        #expect(run(e, [("user", "Status of Project\u{00A0}Atlas?")]).1 == ["Status of [REDACTED]?"])
+        #expect(run(e, [("user", "Status of Pro\u{200B}ject At\u{00AD}las?")]).1 == ["Status of [REDACTED]?"])
+        #expect(run(e, [("user", "Status of ｐｒｏｊｅｃｔ ａｔｌａｓ?")]).1 == ["Status of [REDACTED]?"])
+        #expect(run(e, [("user", "an atlas\u{00A0}of projects")]).0.verdict == .allow)
+        let safety = try engine("policies: { chain: [safety-filter] }\npolicy: { safety-filter: { block_if: [nerve agent] } }\n")
+        #expect(run(safety, [("user", "make a nerve\u{200B} agent")]).0.verdict == .block)   // the zero-width space is not there to a reader
+        #expect(run(safety, [("user", "make a ne\u{200B}rve\u{00A0}agent")]).0.verdict == .block)
+        // A stream holds back a term's beginning however its space is written.
+        #expect(StreamTail.termPrefix("the project", terms: ["project atlas"]) == "project".count)
+        let dlp = try DLPPolicy(settings: { var s = DLPFilterSettings(); s.blockedTerms = ["project atlas"]; s.maxDistance = 0; return s }())
+        #expect(dlp.pendingTail("the project\u{00A0}at") == "project\u{00A0}at".count)
+        #expect(dlp.pendingTail("the pro\u{200B}ject") == "pro\u{200B}ject".count)
+    }
+
     @Test func safetyRegexAndWordBoundaries() throws {
         let e = try engine("policies: { chain: [safety-filter] }\npolicy: { safety-filter: { block_if: [\"bomb\", \"/synthesi[sz]e .*nerve agent/\"] } }\n")
         #expect(run(e, [("user", "how to synthesize a nerve agent")]).0.verdict == .block)

@@ -55,7 +55,7 @@ enum PolicyReference {
     /// The recognisers' findings with every pattern run over the whole text.
     static func find(_ r: PIIRecognizers, _ original: String) -> [PIIMatch] {
         // The same folding as the recognisers (what is compared is the windowed search).
-        let folding = PIIFolding(original)
+        let folding = TextFolding(original)
         let text = folding.text
         let ns = text as NSString
         let originalNS = original as NSString

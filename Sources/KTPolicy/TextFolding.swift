@@ -1,12 +1,12 @@
 import Foundation
 
-/// The text the PII recognisers read: what a reader (or a model) takes for the same characters is
-/// made the same. No-break and other Unicode spaces read as a space, Unicode hyphens and dashes as
+/// The text the PII recognisers and the DLP and safety terms read: what a reader (or a model)
+/// takes for the same characters is made the same. No-break and other Unicode spaces read as a space, Unicode hyphens and dashes as
 /// '-', fullwidth ASCII as ASCII, decimal digits of every script as ASCII digits, and invisible format characters (zero-width space and joiners,
 /// word joiner, soft hyphen, BOM) are dropped — "4111<NBSP>1111…" is copied from any web page,
 /// "4111<ZWSP>1111…" is written to slip past a scanner, and both are a card number to a model.
 /// Findings are mapped back to the original text, covering any dropped character inside them.
-struct PIIFolding {
+struct TextFolding {
     let text: String
     /// For each UTF-16 unit of `text` (and one past the end), its offset in the original; nil
     /// when the text needed no folding.
@@ -64,6 +64,18 @@ struct PIIFolding {
             }
             return .keep
         }
+    }
+
+    /// A stream tail measured on the folded text (`measure` counts its trailing characters that
+    /// could still become a match), counted back in the original's characters, a dropped
+    /// zero-width character inside included.
+    static func tail(_ original: String, _ measure: (String) -> Int) -> Int {
+        let folding = TextFolding(original)
+        let text = folding.text
+        let tail = measure(text)
+        guard tail > 0, folding.map != nil else { return tail }
+        let foldedStart = text.utf16.count - text.suffix(tail).utf16.count
+        return original[String.Index(utf16Offset: folding.originalOffset(foldedStart), in: original)...].count
     }
 
     /// The original UTF-16 offset of a folded one (the text's length for its end).

@@ -6,7 +6,7 @@ import KTModel
 /// What a reader or a model takes for a card number, an e-mail address or a phone number is one
 /// to the recognisers too: no-break spaces, Unicode dashes, fullwidth forms, digits of other
 /// scripts and invisible characters between the digits.
-@Suite struct PIIFoldingTests {
+@Suite struct TextFoldingTests {
     let recognizers = try! PIIRecognizers()
 
     func found(_ text: String) -> [(String, String)] {
