@@ -13,6 +13,9 @@ extension JSONValue {
 
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 128) throws(ParseError) -> JSONValue {
         var p = JSONParser(bytes: bytes, maxDepth: maxDepth)
+        // A leading UTF-8 byte-order mark is ignored (RFC 8259 §8.1 allows it; some Windows
+        // tools write one); it changes nothing a parser reads.
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { p.i = 3 }
         p.skipSpace()
         let v = try p.value(depth: 0)
         p.skipSpace()

@@ -29,6 +29,11 @@ import KTModel
         #expect(duplicateRefused)
     }
 
+    @Test func aLeadingByteOrderMarkIsIgnored() throws {
+        #expect(try JSONValue.parse([0xEF, 0xBB, 0xBF] + Array(#"{"a":1}"#.utf8)) == .object([("a", .int(1))]))
+        #expect((try? JSONValue.parse(Array(#"{"a":1}"#.utf8) + [0xEF, 0xBB, 0xBF])) == nil)   // only at the start
+    }
+
     @Test func errorsSayWhatAndWhere() {
         func message(_ s: String) -> String? {
             do { _ = try JSONValue.parse(s); return nil } catch { return error.description }
