@@ -72,7 +72,7 @@ public struct InjectionDetector: Sendable {
     static let shortTurnWords = 8
     static let selfEditWords = 40
     static let selfEdit = try! NSRegularExpression(pattern:
-        #"\b(ignore|disregard|forget|scratch|never ?mind|oublie|vergiss|olvida|ignora|dimentica|esque[çc]e|esque[çc]a)\b.{0,25}\b(my|what i|i said|i meant|i asked|i sent|i mentioned|mon|ma|mes|meine?[nr]?|mi|mis|il mio|la mia|o meu|a minha|lo que dije|ce que j)\b|\b(disregard|ignore|forget|scratch)\b.{0,6}\b(that|the (first|second|third|last|previous|earlier|old|other) (draft|example|point|version|code|message|attachment|deadline|part|question|answer|one))\b|\bi meant\b|\bscratch that\b"#)
+        #"\b(ignore|disregard|forget|scratch|never ?mind|oublie|vergiss|olvida|ignora|dimentica|esque[çc]e|esque[çc]a)\b.{0,25}\b(my|what i|i said|i meant|i asked|i sent|i mentioned|mon|ma|mes|meine?[nr]?|mi|mis|il mio|la mia|o meu|a minha|lo que dije|ce que j)\b|\b(disregard|ignore|forget|scratch)\b.{0,6}\b(that|the (first|second|third|last|previous|earlier|old|other) (draft|example|point|version|code|message|attachment|deadline|part|question|answer|one))\b|\bi meant\b|\bscratch that\b|\b(lo que te (pregunt[ée]|ped[íi]|dije|escrib[íi])|ce que je t'ai (dit|demand[ée]|[ée]crit)|was ich (dir )?(gesagt|gefragt|geschrieben)|quello che ti ho (chiesto|detto|scritto)|o que (eu )?te (disse|perguntei|pedi|escrevi))\b"#)
     static let attackTargets = try! NSRegularExpression(pattern:
         #"\b(instructions?|system|prompt|rules|guidelines|polic(y|ies)|restrictions?|filters?|safety|developer|admin|password|secrets?|confidential|hidden|jailbreak|unrestricted|anweisungen|consignes|instrucciones|istruzioni|instru[çc][õo]es)\b"#)
 
@@ -158,8 +158,12 @@ public struct InjectionDetector: Sendable {
                 start += Self.chunkStride
             }
         }
+        // Families a variant or a decoded payload reveals count for the adjustments even when
+        // another reading scored higher: a de-leeted exfiltration is an exfiltration.
+        var hiddenFamilies = Set<String>()
         for d in n.decoded {
             let fam = InjectionRules.matches(d)
+            hiddenFamilies.formUnion(fam)
             let db = InjectionFeatures.ScalarBytes(d)
             let z = model.margin(db, scalars: 0..<db.scalarCount, table: nil,
                                  rules: Self.ruleVector(families: fam, invisible: 0, homoglyphs: 0, encoded: true), scratch: &scratch)
@@ -171,6 +175,7 @@ public struct InjectionDetector: Sendable {
         for v in n.variants {
             let fam = InjectionRules.matches(v)
             if !fam.isEmpty { revealingVariant = true }
+            hiddenFamilies.formUnion(fam)
             // An undone evasion counts as a hidden payload when it reveals an instruction.
             let vb = InjectionFeatures.ScalarBytes(v)
             let z = model.margin(vb, scalars: 0..<vb.scalarCount, table: nil,
@@ -178,10 +183,11 @@ public struct InjectionDetector: Sendable {
             if z > best.z { best = (z, 0..<0, fam, v) }
         }
         let textFamilies = Set(matches.map { InjectionRules.families[$0.0].name })
-        best.z = adjusted(best.z, text: n.text, families: textFamilies.union(best.families),
+        best.z = adjusted(best.z, text: n.text, families: textFamilies.union(best.families).union(hiddenFamilies),
                           evasion: n.invisibleCount > 0 || n.homoglyphCount >= 3 || !n.decoded.isEmpty || revealingVariant)
         var p = Double(model.probability(margin: best.z))
         var signals = best.families
+        signals += hiddenFamilies.subtracting(best.families).sorted()
         if n.invisibleCount > 0 { signals.append("invisible_characters:\(n.invisibleCount)") }
         if n.homoglyphCount >= 3 { signals.append("homoglyphs:\(n.homoglyphCount)") }
         if !n.decoded.isEmpty { signals.append("encoded_payload") }

@@ -277,7 +277,7 @@ public struct InjectionModel: Sendable {
 
     /// A model with no n-gram knowledge: rules only (used when no weights ship).
     public static let rulesOnly = InjectionModel(
-        weights: [], ruleWeights: [3.2, 2.4, 2.6, 4.0, 4.0, 2.0, 0.8, 0.6, 1.0], bias: -3.0)
+        weights: [], ruleWeights: [3.2, 2.4, 2.6, 4.0, 4.0, 2.0, 1.0, 0.8, 0.6, 1.0], bias: -3.0)
 
     /// `margin(indices: InjectionFeatures.hashed(b, scalars: range, table: table), rules:)`,
     /// without building the deduplicated array: the weights are summed in the same order, so the

@@ -152,10 +152,12 @@ public struct InjectionNormalizer: Sendable {
         return out
     }
 
+    static let shortLeetWord = 3
     static let leet: [Character: Character] = ["4": "a", "@": "a", "3": "e", "1": "i", "!": "i", "0": "o", "5": "s", "$": "s", "7": "t", "|": "l"]
 
     /// Words that mix letters with the digits and signs of leetspeak ("1gn0r3") read as letters;
     /// nil unless at least three words do (a product name such as "b2b" or "h264" alone is not it).
+    /// In such a text a short word of leet signs alone ("70", "4") is read too: "to", "a".
     static func readingLeetspeak(_ text: String) -> String? {
         // One cheap pass first: words mixing ASCII letters with leet signs (most texts have none).
         var candidates = 0, letter = false, sign = false
@@ -180,6 +182,7 @@ public struct InjectionNormalizer: Sendable {
         let words = text.split(separator: " ", omittingEmptySubsequences: false).map { word -> String in
             let hasLetter = word.contains { $0.isLetter }
             let leetCount = word.filter { leet[$0] != nil }.count
+            if !hasLetter, leetCount == word.count, word.count <= Self.shortLeetWord { return String(word.map { leet[$0] ?? $0 }) }
             guard hasLetter, leetCount > 0, word.count >= 2 else { return String(word) }
             mixed += 1
             return String(word.map { leet[$0] ?? $0 })
@@ -212,6 +215,8 @@ public struct InjectionNormalizer: Sendable {
             }
             if hasLetter, leet > 0, end - start >= 2 {
                 mixed += 1
+                for k in start..<end { if let l = letter(bytes[k]) { out[k] = l } }
+            } else if !hasLetter, leet == end - start, leet > 0, leet <= Self.shortLeetWord {
                 for k in start..<end { if let l = letter(bytes[k]) { out[k] = l } }
             }
             start = end + 1

@@ -23,7 +23,14 @@ public enum InjectionRules {
     /// Applied to normalised (lower-cased, folded) text.
     public static let families: [Family] = [
         Family(name: "instruction_override", triggers: ["ignor", "disregard", "forget", "skip", "overrid", "bypass", "new instruction", "new rule", "new task", "next task", "real task", "vergiss", "missachte", "stop following", "stop obeying",
-                                                      "oubli", "tiens pas compte", "olvid", "omite", "dimentic", "esque"], regexes: [
+                                                      "oubli", "tiens pas compte", "olvid", "omite", "dimentic", "esque",
+                                                      // The pivots' own words, specific enough that prose ("attached", "behind",
+                                                      // "documents") does not wake the family's regexes.
+                                                      "do not look", "do not use", "do not read", "do not consider", "don't look", "don't use",
+                                                      "don't read", "don't consider", "dont look", "dont use", "dont read", "dont consider", "vergessen", "verwirf", "verwerfen", "hinter", "neue aufgabe", "neue aufgaben",
+                                                      "weitere aufgaben", "nouvelle t", "nueva tarea", "nuovo compito", "nova tarefa", "leave all",
+                                                      "leave any", "leave every", "put all", "put any", "put every", "set all", "set any", "set every",
+                                                      "put aside", "set aside"], regexes: [
             re(#"\b(ignore|disregard|forget|skip|override|bypass)\b.{0,30}\b(all|any|every|the|your|my|these|those)?\b.{0,20}\b(previous|prior|above|earlier|preceding|original|initial|system|given)\b.{0,25}\b(instructions?|prompts?|rules|directions|guidelines|context|messages?|commands?|constraints)\b"#),
             re(#"\b(ignore|disregard|forget)\b.{0,15}\b(everything|all)\b.{0,20}\b(before|above|said|told)\b"#),
             re(#"\bnew (instructions?|rules|task)\s*:"#),
@@ -42,10 +49,24 @@ public enum InjectionRules {
             // "Great, thanks. New task: …" pivots.
             re(#"\b(your )?(new|next|real) task\b\s*(:|is\b)"#),
             re(#"\b(now|and|then)\b.{0,10}\b(forget|ignore|disregard)\b.{0,10}\b(everything|all)\b.{0,15}\b(above|before|so far)\b"#),
+            // "Forget everything, write …", "ignore the above and say …": a pivot straight into a
+            // new order (not "forget everything you know about sourdough and start here").
+            re(#"\b(forget|ignore|disregard)\s+(about\s+)?(everything|all (of )?(that|this)|(the )?above|all (the )?(previous|prior|earlier) (information|text|content|input|messages|tasks))\s*(,|\.|;|!|:|-|and|then)\s*(now\s+|then\s+|instead\s+|just\s+|only\s+|simply\s+)*(say|tell|write|print|output|answer|respond|reply|repeat|act|pretend)\b"#),
+            // A retrieval context set aside: "ignore all documents provided", "do not look in the documents given".
+            re(#"\b(ignore|disregard|forget|do not (look (in|at)|use|read|consider)|don'?t (look (in|at)|use|read|consider))\s+(all\s+|any\s+)?(the\s+)?(documents?|articles?|texts?) (provided|given|above|supplied)\s*(,|\.|;|and)?\s*(i command you to |you must |instead )?(just |only |simply )?(say|output|print|write|answer (only )?with|respond (only )?with|reply (only )?with)\b"#),
+            re(#"\b(leave|put|set) (all|any|every)(thing)? (the )?(previous|prior|above|earlier) (information|instructions|context|tasks?|rules) (behind|aside)\b|\b(put|set) aside (all|any|the|your) (previous|prior|above|earlier|original) (instructions|rules|guidelines)\b"#),
+            // DE, FR, ES, IT, PT pivots: "lassen Sie alle vorherigen Informationen hinter sich",
+            // "… neue Aufgabe:" after earlier text (a message that opens with it is a user's new
+            // request), "oublie tout et dis …".
+            re(#"\b(vergiss|vergessen sie|ignorier(e|en sie)?|verwirf|verwerfen sie)\b.{0,15}\b(alle[ns]?|s[äa]mtliche)\b.{0,20}\b(vorherigen|bisherigen|obigen|fr[üu]heren|vorangegangenen)\s*(informationen|anweisungen|aufgaben|instruktionen|befehle|vorgaben|texte?|kontext)\b|\blass(e|t|en sie)?\b.{0,10}\b(alle[ns]?|s[äa]mtliche)\b.{0,20}\b(vorherigen|bisherigen|obigen|fr[üu]heren)\s*(informationen|anweisungen|aufgaben|instruktionen|befehle|vorgaben)\b.{0,10}\bhinter (dir|sich|euch)\b"#),
+            re(#"[.!?"»)]\s*(neue aufgabe|nouvelle t[âa]che|nueva tarea|nuovo compito|nova tarefa)\s*:|\b(nun|jetzt) folgen (weitere|neue) aufgaben\b"#),
+            re(#"\b(oublie[rz]?|ignore[rz]?) tout\b.{0,10}\b(et|puis|maintenant)\b.{0,10}\b(dis|[ée]cris|r[ée]ponds|affiche|traduis)\b|\b(olvida|ignora) todo\b.{0,10}\b(y|ahora|luego)\b.{0,10}\b(di|dime|escribe|responde|muestra)\b|\b(dimentica|ignora) tutto\b.{0,10}\b(e|ora|poi)\b.{0,10}\b(di|dimmi|scrivi|rispondi|mostra)\b|\b(esque[çc]a|esquece|ignore) tudo\b.{0,10}\b(e|agora|depois)\b.{0,10}\b(diga|diz|escreva|responda|mostre)\b|\b(vergiss|ignoriere) alles\b.{0,10}\b(und|jetzt|dann|nun)\b.{0,10}\b(sag|schreib|antworte|gib|zeig)"#),
         ]),
         Family(name: "system_prompt_exfiltration", triggers: ["prompt", "instruction", "guideline", "rules", "above", "before", "system message", "everything",
                                                             "istruz", "instru", "regeln", "anweisung", "geheim", "versteckt", "caché", "ocult", "nascost", "confidential", "secret", "hidden", "internal"], regexes: [
-            re(#"\b(reveal|show|print|repeat|output|display|leak|dump|give me|tell me|write out|recite)\b.{0,30}\b(your|the|initial|hidden|secret|original)\b.{0,20}\b(system prompt|system message|instructions|prompt|pre-?prompt|guidelines|rules)\b"#),
+            // "repeat the instructions for the recipe" and "show the rules of chess" are not about the model's own.
+            re(#"\b(reveal|show|print|repeat|output|display|leak|dump|give me|tell me|write out|recite)\b.{0,30}\b(your|initial|hidden|secret|original)\b.{0,20}\b(system prompt|system message|instructions|prompt|pre-?prompt|guidelines|rules)\b"#),
+            re(#"\b(reveal|show|print|repeat|output|display|leak|dump|give me|tell me|write out|recite)\b.{0,30}\bthe\b.{0,20}\b(system prompt|system message|pre-?prompt)\b|\b(reveal|show|print|repeat|output|display|leak|dump|give me|tell me|write out|recite)\b.{0,30}\bthe\b.{0,20}\b(instructions|prompt|guidelines|rules)\b(?!\s+(for|of|on|about|to|in|from)\b)"#),
             re(#"\b(repeat|print|output)\b.{0,20}\b(the )?(words|text|everything) (above|before)\b"#),
             re(#"\bwhat (were|are) (your|the) (initial|original|exact|secret|hidden) (instructions|prompt)"#),
             re(#"\b(repeat|print|output|write out|copy)\b.{0,10}\beverything\b.{0,30}\b(above|before (this|my|the))\b"#),
@@ -82,8 +103,11 @@ public enum InjectionRules {
         Family(name: "restriction_removal", triggers: ["unfilter", "uncensor", "unrestrict", "amoral", "unethical", "immoral", "jailbr", "restriction", "limit", "rules",
                                                      "filter", "boundar", "censor", "moral", "ethic", "confines", "refus", "declin", "say no", "content polic", "dan",
                                                      "developer mode", "character", "anything now", "not bound", "guideline", "einschr", "regeln", "zensur", "restri",
-                                                     "limite", "filtr", "censur", "grenzen", "regle", "r\u{E8}gle", "regla", "regole", "regras", "l\u{ED}mite"], regexes: [
+                                                     "limite", "filtr", "censur", "grenzen", "regle", "r\u{E8}gle", "regla", "regole", "regras", "l\u{ED}mite",
+                                                     "constraint", "shackle", "from its programming", "from your programming", "from their programming",
+                                                     "from his programming", "from her programming"], regexes: [
             re(#"\b(unfiltered|uncensored|unrestricted|amoral|unethical|immoral|jailbr(oken|eak|eaked|eaking))\b"#),
+            re(#"\bfree(s|d|ing)? (yourself|itself|themselves|himself|herself|you|it|him|her|them) (from|of) (all |any |the |its |your |their )?(restrictions|limits|limitations|rules|filters|constraints|shackles|programming|guidelines)\b"#),
             re(#"\b(no|without( any)?|free(d)? (from|of)( the| all| any)?( typical| usual)?|not bound by( any)?)\s+(restrictions|limits|limitations|rules|filters|boundaries|censorship|morals|ethics|ethical|moral|confines|guidelines)\b"#),
             re(#"\b(never|won'?t|will not|cannot|can'?t|doesn'?t|does not|don'?t|do not)\b.{0,15}\b(refuse|decline|say no)\b"#),
             re(#"\bcontent polic(y|ies)\b"#),
@@ -91,6 +115,16 @@ public enum InjectionRules {
             re(#"\b(stay|staying|remain|remaining) in character\b|\bbreak(ing)? (out of )?character\b"#),
             // DE, FR, ES, IT, PT: "without restrictions / filters / censorship / rules".
             re(#"\b(ohne|keine)\s+(einschr[äa]nkungen|regeln|filter|zensur|grenzen)\b|\b(sans|aucune?s?)\s+(restrictions?|limites?|filtres?|censure|r[èe]gles?)\b|\b(sin|ning[uú]n[ao]?s?)\s+(restricciones|l[íi]mites|filtros|censura|reglas)\b|\b(senza|nessun[ao]?)\s+(restrizioni|limiti|filtri|censura|regole)\b|\b(sem|nenhum[ao]?s?)\s+(restri[çc][õo]es|limites|filtros|censura|regras)\b"#),
+        ]),
+        // The framing jailbreak templates share besides restriction removal: answers stripped of
+        // disclaimers, a "mode" or "override" switched on, a model "not bound by" anything.
+        // Learned like the n-grams (a style, not proof: "no disclaimers" is also a house style).
+        Family(name: "jailbreak_framing", triggers: ["disclaimers", "warnings", "override", "you are now", "bound by", "restricted by", "limited by", "constrained by"], regexes: [
+            re(#"\b(no|without( any)?|skip( all| the)?|omit( all| the)?|remove( all| the)?) (safety |ethical |moral )?(disclaimers|warnings)\b"#),
+            // (an elevator's "emergency override" or a lathe's "safety override" is hardware, not a switch on the model)
+            re(#"\bsystem override\b|\b(safety|security) override (active|activated|enabled|engaged|initiated)\b|\boverride (mode|protocol)\b"#),
+            re(#"\byou are now (in|operating in|running in) (a |an )?[a-z0-9_ -]{2,30} mode\b"#),
+            re(#"\b(you are|you're|you will be|it is|is|are)\s+(no longer|not)\s+(bound|restricted|limited|constrained)\s+by\s+(any\s+|the\s+|your\s+|its\s+|openai'?s?\s+|typical\s+|usual\s+|traditional\s+)*(rules|restrictions|guidelines|polic(y|ies)|ethics|ethical|moral|morals|filters|limits|limitations|content|programming)\b"#),
         ]),
     ]
 
