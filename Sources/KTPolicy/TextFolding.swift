@@ -5,6 +5,10 @@ import Foundation
 /// '-', fullwidth ASCII as ASCII, decimal digits of every script as ASCII digits, and invisible format characters (zero-width space and joiners,
 /// word joiner, soft hyphen, BOM) are dropped — "4111<NBSP>1111…" is copied from any web page,
 /// "4111<ZWSP>1111…" is written to slip past a scanner, and both are a card number to a model.
+/// Cyrillic and Greek letters that render like Latin ones read as those inside a word that is
+/// otherwise Latin ("proјect" with a Cyrillic ј), and in a word of lookalikes alone in a text
+/// with no other Cyrillic or Greek letter; Russian or Greek text is left as written, so terms in
+/// those scripts still match.
 /// Findings are mapped back to the original text, covering any dropped character inside them.
 struct TextFolding {
     let text: String
@@ -24,7 +28,14 @@ struct TextFolding {
         var map: [Int] = []
         map.reserveCapacity(original.utf16.count + 1)
         var changed = false
+        let lookalikes = Self.lookalikeWords(original)
         for (offset, u) in original.utf16.enumerated() {
+            if !lookalikes.isEmpty, let latin = Self.homoglyphs[u], lookalikes.contains(offset) {
+                units.append(latin)
+                map.append(offset)
+                changed = true
+                continue
+            }
             switch Self.fold(u) {
             case .keep:
                 units.append(u)
@@ -48,6 +59,55 @@ struct TextFolding {
     }
 
     enum Fold { case keep, replace(UInt16), drop }
+
+    /// Cyrillic and Greek lookalikes of Latin letters, case kept (Turkish dotless ı is a letter of
+    /// its own, not a lookalike).
+    static let homoglyphs: [UInt16: UInt16] = {
+        let pairs: [(Character, Character)] = [
+            ("а", "a"), ("е", "e"), ("о", "o"), ("р", "p"), ("с", "c"), ("у", "y"), ("х", "x"), ("і", "i"), ("ј", "j"), ("ѕ", "s"),
+            ("һ", "h"), ("ԁ", "d"), ("ο", "o"), ("α", "a"), ("ε", "e"), ("ι", "i"), ("κ", "k"), ("ρ", "p"), ("τ", "t"), ("υ", "u"),
+            ("ν", "v"), ("χ", "x"),
+            ("А", "A"), ("В", "B"), ("Е", "E"), ("К", "K"), ("М", "M"), ("Н", "H"), ("О", "O"), ("Р", "P"), ("С", "C"), ("Т", "T"),
+            ("Х", "X"), ("І", "I"), ("Ј", "J"), ("Ѕ", "S"), ("Α", "A"), ("Β", "B"), ("Ε", "E"), ("Ζ", "Z"), ("Η", "H"), ("Ι", "I"),
+            ("Κ", "K"), ("Μ", "M"), ("Ν", "N"), ("Ο", "O"), ("Ρ", "P"), ("Τ", "T"), ("Υ", "Y"), ("Χ", "X"),
+        ]
+        var table: [UInt16: UInt16] = [:]
+        for (from, to) in pairs { table[from.utf16.first!] = to.utf16.first! }
+        return table
+    }()
+
+    /// UTF-16 offsets of the lookalikes to fold: those in words (runs of letters) that hold an
+    /// ASCII letter too, and in words made of lookalikes alone when the text has no other
+    /// Cyrillic or Greek letter (a Russian text always has some: и, л, т …; its "с" and "о" stay).
+    /// Empty for most texts.
+    static func lookalikeWords(_ text: String) -> Set<Int> {
+        // Every lookalike is in U+0391…U+0501: a text with none there (accented Latin, CJK) is done.
+        guard text.utf16.contains(where: { $0 >= 0x0391 && $0 <= 0x0501 }) else { return [] }
+        var out = Set<Int>(), whole: [Int] = []
+        var hasASCII = false, allLookalike = true, otherScriptLetter = false, lookalikes: [Int] = []
+        func close() {
+            if !lookalikes.isEmpty {
+                if hasASCII { out.formUnion(lookalikes) } else if allLookalike { whole += lookalikes }
+            }
+            hasASCII = false; allLookalike = true; lookalikes.removeAll(keepingCapacity: true)
+        }
+        for (offset, u) in text.utf16.enumerated() {
+            if (u >= 0x41 && u <= 0x5A) || (u >= 0x61 && u <= 0x7A) {
+                hasASCII = true
+                allLookalike = false
+            } else if u >= 0x0391, u <= 0x0501, homoglyphs[u] != nil {
+                lookalikes.append(offset)
+            } else if u >= 0x80, let scalar = Unicode.Scalar(u), scalar.properties.isAlphabetic {
+                allLookalike = false
+                if (0x0370...0x052F).contains(u) { otherScriptLetter = true }
+            } else {
+                close()
+            }
+        }
+        close()
+        if !otherScriptLetter { out.formUnion(whole) }
+        return out
+    }
 
     static func fold(_ u: UInt16) -> Fold {
         switch u {

@@ -78,6 +78,20 @@ func run(_ e: PolicyEngine, _ texts: [(String, String)], phase: EvaluationContex
         #expect(dlp.pendingTail("the pro\u{200B}ject") == "pro\u{200B}ject".count)
     }
 
+    /// Cyrillic or Greek lookalikes inside a Latin word (or a word of lookalikes alone in a Latin
+    /// text) do not hide a term; a term written in Cyrillic still matches Russian text.
+    @Test func termsWrittenWithLookalikeLettersStillMatch() throws {
+        let e = try engine("policies: { chain: [dlp-filter] }\npolicy: { dlp-filter: { blocked_terms: [project atlas, проект север] } }\n")
+        #expect(run(e, [("user", "Status of Pro\u{0458}ect \u{0410}tl\u{0430}s?")]).1 == ["Status of [REDACTED]?"])   // Cyrillic ј, А, а
+        #expect(run(e, [("user", "Status of project \u{0430}\u{0455}\u{0455}\u{0435}\u{0455} and project atlas")]).0.verdict != .allow)
+        #expect(run(e, [("user", "Статус: проект север готов?")]).1 == ["Статус: [REDACTED] готов?"])
+        #expect(run(e, [("user", "Встреча с клиентом, проект юг")]).0.verdict == .allow)
+        let safety = try engine("policies: { chain: [safety-filter] }\npolicy: { safety-filter: { block_if: [nerve agent] } }\n")
+        #expect(run(safety, [("user", "make a n\u{0435}rv\u{0435} \u{0430}gent")]).0.verdict == .block)
+        #expect(TextFolding("Pro\u{0458}ect").text == "Project" && TextFolding("Встреча с клиентом").text == "Встреча с клиентом")
+        #expect(TextFolding("a \u{0441}\u{043E}\u{0440} here").text == "a cop here")   // lookalikes alone, in a Latin text
+    }
+
     @Test func safetyRegexAndWordBoundaries() throws {
         let e = try engine("policies: { chain: [safety-filter] }\npolicy: { safety-filter: { block_if: [\"bomb\", \"/synthesi[sz]e .*nerve agent/\"] } }\n")
         #expect(run(e, [("user", "how to synthesize a nerve agent")]).0.verdict == .block)

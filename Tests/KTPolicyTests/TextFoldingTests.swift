@@ -35,6 +35,8 @@ import KTModel
         #expect(found("mail ｊａｎｅ．ｄｏｅ＠ｅｘａｍｐｌｅ．ｃｏｍ now").map(\.0) == ["email"])
         #expect(found("mail jane\u{200B}.doe@example.com now").first?.1 == "jane\u{200B}.doe@example.com")
         #expect(found("call +44\u{00A0}20\u{00A0}7946\u{00A0}0958 today").map(\.0) == ["phone"])
+        // A Cyrillic о in the domain: the address a reader sees, redacted as written.
+        #expect(found("mail jane.doe@ex\u{0430}mple.c\u{043E}m now").first?.1 == "jane.doe@ex\u{0430}mple.c\u{043E}m")
     }
 
     /// Ordinary non-ASCII text is not made PII by the folding: amounts with no-break thousands
