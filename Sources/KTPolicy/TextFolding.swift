@@ -29,8 +29,10 @@ struct TextFolding {
         map.reserveCapacity(original.utf16.count + 1)
         var changed = false
         let lookalikes = Self.lookalikeWords(original)
+        var nextLookalike = 0
         for (offset, u) in original.utf16.enumerated() {
-            if !lookalikes.isEmpty, let latin = Self.homoglyphs[u], lookalikes.contains(offset) {
+            if nextLookalike < lookalikes.count, lookalikes[nextLookalike] == offset, let latin = Self.homoglyphs[u] {
+                nextLookalike += 1
                 units.append(latin)
                 map.append(offset)
                 changed = true
@@ -80,14 +82,18 @@ struct TextFolding {
     /// ASCII letter too, and in words made of lookalikes alone when the text has no other
     /// Cyrillic or Greek letter (a Russian text always has some: и, л, т …; its "с" and "о" stay).
     /// Empty for most texts.
-    static func lookalikeWords(_ text: String) -> Set<Int> {
+    /// In ascending order, read once by `init`: no hash set sized by a hostile input.
+    static func lookalikeWords(_ text: String) -> [Int] {
         // Every lookalike is in U+0391…U+0501: a text with none there (accented Latin, CJK) is done.
         guard text.utf16.contains(where: { $0 >= 0x0391 && $0 <= 0x0501 }) else { return [] }
-        var out = Set<Int>(), whole: [Int] = []
+        // Candidates in text order; `wholeWord` marks those of lookalike-only words, kept only
+        // when the text turns out to have no other Cyrillic or Greek letter.
+        var out: [Int] = [], wholeWord: [Bool] = []
         var hasASCII = false, allLookalike = true, otherScriptLetter = false, lookalikes: [Int] = []
         func close() {
-            if !lookalikes.isEmpty {
-                if hasASCII { out.formUnion(lookalikes) } else if allLookalike { whole += lookalikes }
+            if !lookalikes.isEmpty, hasASCII || allLookalike {
+                out += lookalikes
+                wholeWord += repeatElement(!hasASCII, count: lookalikes.count)
             }
             hasASCII = false; allLookalike = true; lookalikes.removeAll(keepingCapacity: true)
         }
@@ -105,7 +111,7 @@ struct TextFolding {
             }
         }
         close()
-        if !otherScriptLetter { out.formUnion(whole) }
+        if otherScriptLetter { out = zip(out, wholeWord).filter { !$0.1 }.map(\.0) }
         return out
     }
 
