@@ -33,6 +33,11 @@ final class Connection: @unchecked Sendable {
     /// until the peer closes or this instant, so no unread byte turns the close into a reset that
     /// would destroy the alert (the client then says "certificate required", not "broken pipe").
     private var lingerUntil: ContinuousClock.Instant?
+    /// A server-made error was answered: the client may still be sending the request it refused
+    /// (a body past the limit, a header section too large), and closing with unread input makes
+    /// the kernel send a reset that can destroy the answer before the client reads it. So the
+    /// close shuts our side and drains input for a while instead (a lingering close).
+    private var lingerOnClose = false
 
     init(fd: Int32, server: HTTPServer, now: ContinuousClock.Instant, tls: TLSSession? = nil) {
         self.fd = fd
@@ -142,6 +147,15 @@ final class Connection: @unchecked Sendable {
         }
     }
 
+    /// Closes after a server-made error once its bytes are sent: close_notify on TLS, then our
+    /// side shut and input drained for up to 2 s (`linger`), so the client reads the answer.
+    private func lingeringClose() {
+        guard !closed, lingerUntil == nil else { return }
+        if out.count > outOffset { close(); return }   // never: `.close` comes once the queue is empty
+        tls?.shutdown()
+        linger()
+    }
+
     private func linger() {
         lingerUntil = .now + .seconds(2)
         handshakeDeadline = nil
@@ -179,10 +193,11 @@ final class Connection: @unchecked Sendable {
         case .write(let bytes):
             enqueue(bytes)
         case .respondAndClose(let status, let message):
+            lingerOnClose = true
             enqueue(errorBytes(status, message))
             perform(machine.errorQueued(now: .now))
         case .close:
-            close()
+            if lingerOnClose { lingeringClose() } else { close() }
         }
     }
 
@@ -210,6 +225,7 @@ final class Connection: @unchecked Sendable {
     /// Answers a server-made error now and closes after it (used at the connection limit).
     func respondError(_ status: Int, _ message: String) {
         guard !closed else { return }
+        lingerOnClose = true
         enqueue(errorBytes(status, message))
         perform(machine.errorQueued(now: .now))
         updatePolling()

@@ -156,7 +156,7 @@ public struct HTTPRequestParser: Sendable {
                 }
                 return .request(finish(head))
             case .chunkSize(let head):
-                guard let lineEnd = findCRLF(from: readIndex) else {
+                guard let lineEnd = try findCRLF(from: readIndex, in: "chunk size line") else {
                     if buffer.count - readIndex > 1024 { throw Failure(status: 400, message: "chunk size line longer than 1024 bytes") }
                     return .needMoreData
                 }
@@ -192,7 +192,7 @@ public struct HTTPRequestParser: Sendable {
                 readIndex += 2
                 state = .chunkSize(head: head)
             case .trailers(let head, let seen):
-                guard let lineEnd = findCRLF(from: readIndex) else {
+                guard let lineEnd = try findCRLF(from: readIndex, in: "trailer section") else {
                     if seen + buffer.count - readIndex > limits.maxHeaderBytes { throw Failure(status: 431, message: "trailers larger than \(limits.maxHeaderBytes) bytes") }
                     return .needMoreData
                 }
@@ -228,11 +228,22 @@ public struct HTTPRequestParser: Sendable {
         return nil
     }
 
-    private func findCRLF(from start: Int) -> Int? {
+    /// The index of the CR of the next CRLF, nil while the line is still arriving. A bare LF (or
+    /// a CR followed by anything but LF) is refused as soon as it is seen: waiting for a CRLF that
+    /// a client using bare LFs never sends would hold the connection until the body timeout.
+    private func findCRLF(from start: Int, in part: String) throws(Failure) -> Int? {
         var i = start
-        while i + 1 < buffer.count {
-            if buffer[i] == 13 && buffer[i + 1] == 10 { return i }
-            i += 1
+        while i < buffer.count {
+            switch buffer[i] {
+            case 10:
+                throw Failure(status: 400, message: "the \(part) must end with CRLF, not a bare LF")
+            case 13:
+                guard i + 1 < buffer.count else { return nil }
+                guard buffer[i + 1] == 10 else { throw Failure(status: 400, message: "a bare CR in the \(part)") }
+                return i
+            default:
+                i += 1
+            }
         }
         return nil
     }

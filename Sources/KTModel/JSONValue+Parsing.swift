@@ -168,6 +168,11 @@ private struct JSONParser {
         let text = String(decoding: bytes[start..<i], as: UTF8.self)
         if !isDouble, let n = Int(text) { return .int(n) }
         guard let d = Double(text) else { throw fail("invalid number") }
+        // Swift reads 1e400 as infinity; no reader of the value could hold it (Foundation's
+        // parser refuses it outright), so say so here, where the byte is known.
+        guard d.isFinite else {
+            throw JSONValue.ParseError(message: "number \(text.prefix(40)) is out of range (beyond ±1.8e308)", offset: start)
+        }
         return .double(d)
     }
 

@@ -95,6 +95,17 @@ import Testing
         #expect(status("POS") == nil && status("GET") == nil && status(String(repeating: "A", count: 32)) == nil)   // may still become a method
     }
 
+    /// A chunked body with bare LF line ends is refused when the LF arrives, not held until the
+    /// body timeout while the parser waits for a CRLF that will never come.
+    @Test func bareLineEndsInChunkedFramingAreRefusedAtOnce() {
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n") == 400)
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n5") == nil)                 // still arriving
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n5\r") == nil)               // CR, LF may follow
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n5\rX") == 400)              // bare CR
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n") == 400)     // in the trailers
+        #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n\n") == 400)
+    }
+
     @Test func headerCountAndTrailerSizeAreBounded() {
         let many = (0..<101).map { "X-\($0): 1\r\n" }.joined()
         #expect(status("GET / HTTP/1.1\r\nHost: h\r\n" + many + "\r\n") == 431)

@@ -31,6 +31,29 @@ import Testing
         await s.server.shutdown()
     }
 
+    /// A refused request whose body is still arriving: the server answers 413 and closes without
+    /// a reset (which can destroy an answer the client has not read yet), reading and dropping
+    /// what the client still sends for a moment (a lingering close).
+    @Test func aRefusedBodyGetsItsAnswerAndACleanCloseNotAReset() async throws {
+        let s = try await TestServer.start()
+        let (r, ending, sentAfter): (RawClient.Response?, RawClient.Ending, Int) = await onThread {
+            let c = try! RawClient(port: s.port, timeoutSeconds: 10)
+            // The head and the first 256 KiB of a body far over the limit, in one go: the server
+            // refuses on the head with most of these bytes unread in its receive queue.
+            c.send(Array("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n".utf8) + [UInt8](repeating: 65, count: 256 * 1024))
+            let r = c.readResponse()
+            // The client goes on sending for a moment, as curl does until it reads the answer.
+            let sentAfter = c.send([UInt8](repeating: 66, count: 64 * 1024))
+            c.shutdownWrite()
+            return (r, c.ending(), sentAfter)
+        }
+        #expect(r?.status == 413)
+        #expect(r?.headers["connection"] == "close")
+        #expect(sentAfter == 64 * 1024, "the server should still read (and drop) input after its answer")
+        #expect(ending == .closed, "the connection should end with a FIN, not a reset")
+        await s.server.shutdown()
+    }
+
     @Test func bareRequestLineIsAnsweredAtOnceNotAtTheHeaderTimeout() async throws {
         let s = try await TestServer.start { $0.headerTimeout = .seconds(30) }
         let r: RawClient.Response? = await onThread {

@@ -41,6 +41,9 @@ import KTModel
         #expect(message(#"{"a":1,}"#) == "expected a string key at byte 7")
         #expect(message(#"{"a":"\ud800"}"#) == "unpaired surrogate in \\u escape at byte 12")
         #expect(message("{\"a\":\"\u{1}\"}") == "control character in a string at byte 6")
+        #expect(message(#"{"max_tokens":1e400}"#) == "number 1e400 is out of range (beyond ±1.8e308) at byte 14")
+        #expect(message(#"[-2E+999]"#) == "number -2E+999 is out of range (beyond ±1.8e308) at byte 1")
+        #expect((try? JSONValue.parse(#"[1e-400, 1.7e308]"#)) != nil)   // underflow to 0 and the largest doubles are fine
     }
 
     /// The one-pass scan the stream guard uses finds what the parser refuses, in any spelling.

@@ -109,6 +109,22 @@ public final class RawClient: @unchecked Sendable {
         }
     }
 
+    /// How the server ended the connection, read after whatever came before it.
+    public enum Ending: Sendable, Equatable { case closed, reset, timedOut }
+
+    /// Reads (and drops) until the connection ends: a clean close (FIN), a reset, or nothing
+    /// within the receive timeout.
+    public func ending() -> Ending {
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { continue }
+            if n == 0 { return .closed }
+            if errno == EINTR { continue }
+            return errno == ECONNRESET ? .reset : .timedOut
+        }
+    }
+
     /// True when the server closed the connection (EOF) within the timeout.
     public func readUntilClosed() -> [UInt8] {
         while fill() {}
