@@ -38,6 +38,8 @@ final class Connection: @unchecked Sendable {
     /// the kernel send a reset that can destroy the answer before the client reads it. So the
     /// close shuts our side and drains input for a while instead (a lingering close).
     private var lingerOnClose = false
+    /// The bytes of partial requests last reported to the server (which bounds their sum).
+    private var reportedHeld = 0
 
     init(fd: Int32, server: HTTPServer, now: ContinuousClock.Instant, tls: TLSSession? = nil) {
         self.fd = fd
@@ -84,6 +86,28 @@ final class Connection: @unchecked Sendable {
         }
         updatePolling()
         reportIdle()
+        reportHeld()
+    }
+
+    var heldRequestBytes: Int { machine.heldRequestBytes }
+    var partialRequestProgress: ContinuousClock.Instant? { machine.partialRequestProgress }
+
+    /// Tells the server how many bytes this connection now holds for requests still arriving.
+    /// Past the server's budget this may shed other connections' requests, or this one's.
+    private func reportHeld() {
+        let held = closed ? 0 : machine.heldRequestBytes
+        guard held != reportedHeld else { return }
+        let delta = held - reportedHeld
+        reportedHeld = held
+        server.heldRequestBytesChanged(by: delta)
+    }
+
+    /// Refused to keep the server within its budget for partial requests (503, then close).
+    func shed(now: ContinuousClock.Instant) {
+        guard !closed else { return }
+        perform(machine.shed(now: now))
+        updatePolling()
+        reportHeld()
     }
 
     private func readAvailable() {
@@ -260,6 +284,7 @@ final class Connection: @unchecked Sendable {
         perform(machine.responseEnded(keepAlive: keepAlive, serverDraining: draining, now: .now))
         updatePolling()
         reportIdle()
+        reportHeld()
     }
 
     private func flush() {
@@ -324,6 +349,7 @@ final class Connection: @unchecked Sendable {
                 readAvailable()
                 updatePolling()
                 reportIdle()
+                reportHeld()
             }
         }
         guard events != polledEvents else { return }
@@ -349,6 +375,7 @@ final class Connection: @unchecked Sendable {
         }
         perform(machine.tick(now: now))
         updatePolling()
+        reportHeld()
     }
 
     func close() {
@@ -362,6 +389,7 @@ final class Connection: @unchecked Sendable {
         Foundation.close(fd)
         out = []
         server.registry.remove(self)
+        reportHeld()
         if let writer = inFlight {
             inFlight = nil
             writer.connectionDidClose()

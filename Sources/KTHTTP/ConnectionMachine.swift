@@ -74,6 +74,18 @@ struct ConnectionMachine {
 
     var isInFlight: Bool { if case .inFlight = state { return true }; return false }
 
+    /// Bytes held for requests not complete yet (the server bounds their sum over connections).
+    var heldRequestBytes: Int { parser.heldBytes }
+
+    /// While a request is arriving: when it last made progress (the head's start, the body's
+    /// last byte). The server sheds the request that has waited longest first.
+    var partialRequestProgress: ContinuousClock.Instant? {
+        switch state {
+        case .readingHead(let t), .readingBody(let t): return t
+        case .awaitingFirstByte, .idle, .inFlight, .closingAfterFlush, .closed: return nil
+        }
+    }
+
     /// Whether the socket should be polled for input now.
     var wantsRead: Bool {
         switch state {
@@ -151,6 +163,16 @@ struct ConnectionMachine {
         if queuedBytes == 0 { state = .closed; return .close }
         state = .closingAfterFlush(since: now)
         return .none
+    }
+
+    /// The server holds more partial requests than its budget: refuse the one arriving here.
+    mutating func shed(now: ContinuousClock.Instant) -> Action {
+        switch state {
+        case .readingHead, .readingBody:
+            return fail(503, "the server is holding too many partly received requests; send this one again", now: now)
+        case .awaitingFirstByte, .idle, .inFlight, .closingAfterFlush, .closed:
+            return .none
+        }
     }
 
     mutating func peerClosed() -> Action {
@@ -231,6 +253,9 @@ struct ConnectionMachine {
 
     private mutating func fail(_ status: Int, _ message: String, now: ContinuousClock.Instant) -> Action {
         state = .closingAfterFlush(since: now)
+        // Nothing more is read from this connection: its partial request is freed now, not when
+        // the connection object goes (it may linger for a while after the answer).
+        parser.discardInput()
         return .respondAndClose(status: status, message: message)
     }
 }

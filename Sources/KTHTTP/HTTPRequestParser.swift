@@ -77,6 +77,19 @@ public struct HTTPRequestParser: Sendable {
     /// Bytes received and not yet turned into a request (what pipelining buffers).
     public var bufferedBytes: Int { buffer.count - readIndex }
 
+    /// Everything held for requests not yet complete: unread input and the body read so far.
+    public var heldBytes: Int { buffer.count - readIndex + body.count }
+
+    /// Drops every byte held (the connection refused its request and will read no more).
+    public mutating func discardInput() {
+        buffer = []
+        body = []
+        readIndex = 0
+        scanFrom = 0
+        requestLineChecked = false
+        state = .head
+    }
+
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         compact()
         buffer.append(contentsOf: bytes)

@@ -29,6 +29,11 @@ public final class HTTPServer: Sendable {
         public var warn: (@Sendable (String) -> Void)?
         /// Serve HTTPS with this certificate (replaceable at run time with `replaceTLS`).
         public var tls: TLSServerContext?
+        /// Bytes all connections together may hold for requests still arriving (heads, bodies
+        /// read so far, pipelined input); past it the request that has waited longest for its
+        /// next byte is refused with 503. nil: 64 MiB or 8 request bodies at the size limit,
+        /// whichever is more. Each connection is bounded by the size limits; this bounds their sum.
+        public var maxHeldRequestBytes: Int?
 
         public init(host: String = "127.0.0.1", port: Int = 0, maxConnections: Int = 10_000,
                     headerTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(75),
@@ -72,6 +77,15 @@ public final class HTTPServer: Sendable {
         /// The first `shutdown` drives the drain; later calls only wait for the loop to stop.
         var shutdownStarted = false
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
+        var shedRequests = 0
+    }
+
+    /// A connection's held bytes changed: past the budget, refuse the stalest partial requests.
+    func heldRequestBytesChanged(by delta: Int) {
+        registry.heldRequestBytesChanged(by: delta)
+        guard delta > 0, registry.heldRequestBytes > heldRequestBudget else { return }
+        let n = registry.shedHeldRequests(over: heldRequestBudget, now: .now)
+        if n > 0 { state.withLock { $0.shedRequests += n } }
     }
 
     public init(configuration: Configuration, errorResponder: ErrorResponder? = nil, handler: @escaping Handler) throws {
@@ -120,6 +134,11 @@ public final class HTTPServer: Sendable {
 
     public func setMaxBodyBytes(_ n: Int) { maxBodyBytes.store(n, ordering: .relaxed) }
     var currentMaxBodyBytes: Int { maxBodyBytes.load(ordering: .relaxed) }
+
+    /// The budget of bytes held for partial requests (see `Configuration.maxHeldRequestBytes`).
+    var heldRequestBudget: Int {
+        configuration.maxHeldRequestBytes ?? max(64 << 20, 8 * currentMaxBodyBytes)
+    }
 
     /// Binds and starts accepting. Returns the bound port (useful with port 0).
     @discardableResult
@@ -317,13 +336,19 @@ public final class HTTPServer: Sendable {
 }
 
 extension HTTPServer {
-    /// What the open connections buffer: the largest input backlog, and all output not yet
-    /// taken by clients (for tests and diagnostics).
-    public func bufferedBytes() async -> (largestInput: Int, totalOutput: Int) {
+    /// What the open connections buffer: the largest input backlog, all output not yet taken
+    /// by clients, and all bytes held for requests still arriving (for tests and diagnostics).
+    public func bufferedBytes() async -> (largestInput: Int, totalOutput: Int, heldRequests: Int) {
         await withCheckedContinuation { c in
-            loop.execute { [self] in c.resume(returning: registry.bufferedBytes()) }
+            loop.execute { [self] in
+                let (input, output) = registry.bufferedBytes()
+                c.resume(returning: (input, output, registry.heldRequestBytes))
+            }
         }
     }
+
+    /// Partial requests refused because their sum passed the budget, since start.
+    public var shedRequests: Int { state.withLock { $0.shedRequests } }
 }
 
 /// TLS handshakes of one server since it started.
@@ -359,6 +384,32 @@ final class ConnectionRegistry: @unchecked Sendable {
     }
 
     func count(peer: UInt32) -> Int { perPeer[peer] ?? 0 }
+
+    /// Sum of the bytes connections hold for requests still arriving (each reports its changes).
+    private(set) var heldRequestBytes = 0
+
+    func heldRequestBytesChanged(by delta: Int) { heldRequestBytes += delta }
+
+    /// Refuses partial requests, the one whose last progress is oldest first, until the bytes
+    /// held are within `budget`. A scan of the connections per refusal: it runs only past the
+    /// budget, and every refusal frees a whole partial request. Returns how many were refused.
+    func shedHeldRequests(over budget: Int, now: ContinuousClock.Instant) -> Int {
+        var shed = 0
+        while heldRequestBytes > budget {
+            var victim: Connection?
+            var oldest: ContinuousClock.Instant?
+            for c in connections.values where !c.closed {
+                guard let t = c.partialRequestProgress, c.heldRequestBytes > 0 else { continue }
+                if oldest == nil || t < oldest! { oldest = t; victim = c }
+            }
+            guard let victim else { break }
+            let before = heldRequestBytes
+            victim.shed(now: now)
+            shed += 1
+            if heldRequestBytes >= before { break }   // never: a refusal frees what it held
+        }
+        return shed
+    }
 
     /// `c` became idle at `since` (accepted, or its answer ended on a keep-alive connection).
     func becameIdle(_ c: Connection, since: ContinuousClock.Instant) {

@@ -112,7 +112,7 @@ import Synchronization
         let deadline = ContinuousClock.now + .seconds(5)
         var last = -1
         while ContinuousClock.now < deadline {
-            let (_, queued) = await up.server.bufferedBytes()
+            let (_, queued, _) = await up.server.bufferedBytes()
             if queued > HTTPResponseWriter.lowWatermark, up.producedBytes == last { break }
             last = up.producedBytes
             await Task.yield()

@@ -79,6 +79,39 @@ import KTTestSupport
         for c in clients { c.close() }
     }
 
+    /// 400 clients each send all but the last bytes of a body at the 1 MB limit and stall: each
+    /// is within the limit, their sum (400 MB) is not. The gateway refuses the stalest with 503.
+    @Test func fourHundredStalledMegabyteBodies() async throws {
+        let (gw, port) = try await ChildProcess.gateway(["--policy-config", try mockConfig(), "--log-level", "warn"])
+        defer { gw.signal(SIGKILL) }
+        let pid = gw.process.processIdentifier
+        let before = residentBytes(pid: pid)
+        let size = 1_000_000
+        let head = Array("POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: \(size)\r\n\r\n".utf8)
+        let partial = head + Array(#"{"model":"gpt-test","messages":[{"role":"user","content":""#.utf8) + [UInt8](repeating: 97, count: size - 100)
+        let clients: [RawClient] = await onThread {
+            (0..<400).compactMap { _ in
+                guard let c = try? RawClient(port: port, timeoutSeconds: 5, sendTimeoutSeconds: 5) else { return nil }
+                c.send(partial)
+                return c
+            }
+        }
+        #expect(clients.count == 400)
+        // Sample while the gateway reads what was sent (it is all in its socket buffers by now).
+        var peak = before
+        let deadline = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < deadline {
+            peak = max(peak, residentBytes(pid: pid))
+            _ = await RawClient.get(port: port, path: "/healthz")
+        }
+        #expect(peak - before < Self.limit, "RSS grew by \((peak - before) >> 20) MB")
+        let refused: Int = await onThread { clients.prefix(50).filter { $0.readResponse()?.status == 503 }.count }
+        #expect(refused > 0, "the stalest partial requests should have been refused")
+        let alive = await Self.healthz(port: port)
+        #expect(alive == 200)
+        for c in clients { c.close() }
+    }
+
     @Test func sixThousandIdleConnectionsDoNotLockANewClientOut() async throws {
         #expect(raiseDescriptorLimit() > 6_500, "this machine's descriptor limit is too low for the test")
         let (gw, port) = try await ChildProcess.gateway(["--policy-config", try mockConfig(), "--log-level", "warn"])

@@ -25,6 +25,30 @@ import Testing
         #expect(m.wantsRead)
     }
 
+    /// The server refuses partial requests past its budget: a request still arriving is answered
+    /// 503 and its bytes are freed at once; one in flight or an idle connection is left alone.
+    @Test func sheddingRefusesOnlyARequestStillArrivingAndFreesItsBytes() {
+        var m = machine()
+        let head = Array("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n".utf8)
+        #expect(m.bytesReceived(head + Array(repeating: 65, count: 40_000), now: t0) == .none)
+        #expect(m.heldRequestBytes == 40_000)
+        #expect(m.partialRequestProgress == t0)
+        _ = m.bytesReceived(Array(repeating: 65, count: 10), now: t0 + .seconds(1))
+        #expect(m.partialRequestProgress == t0 + .seconds(1))   // the body's last byte
+        guard case .respondAndClose(503, _) = m.shed(now: t0 + .seconds(2)) else { Issue.record("expected 503"); return }
+        #expect(m.heldRequestBytes == 0)
+        #expect(m.partialRequestProgress == nil)
+
+        var idle = machine()
+        #expect(idle.shed(now: t0) == .none)
+        var busy = machine()
+        _ = busy.bytesReceived(get, now: t0)
+        _ = busy.takeRequest()
+        #expect(busy.partialRequestProgress == nil)
+        #expect(busy.shed(now: t0) == .none)
+        #expect(busy.isInFlight)
+    }
+
     @Test func unreadAnswersHoldBackTheNextPipelinedRequest() {
         var m = machine()
         _ = m.bytesReceived(get + get, now: t0)

@@ -54,6 +54,43 @@ import Testing
         await s.server.shutdown()
     }
 
+    /// Each connection is bounded by the size limit; their sum is bounded too. Ten clients that
+    /// send 900 KB of a 1 MB body and stall would hold 9 MB; with a 4 MiB budget the stalest are
+    /// refused with 503, and a client that sends a whole body is still served.
+    @Test func partialBodiesTogetherStayWithinTheServersBudget() async throws {
+        let budget = 4 << 20
+        let s = try await TestServer.start { $0.maxHeldRequestBytes = budget; $0.bodyTimeout = .seconds(60) }
+        let stalled: [RawClient] = await onThread {
+            (0..<10).compactMap { _ -> RawClient? in
+                guard let c = try? RawClient(port: s.port, timeoutSeconds: 10) else { return nil }
+                c.send(Array("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n".utf8) + [UInt8](repeating: 65, count: 900_000))
+                return c
+            }
+        }
+        #expect(stalled.count == 10)
+        // Poll (bounded) until the server has read what was sent and shed what does not fit.
+        var held = Int.max, shed = 0
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            held = await s.server.bufferedBytes().heldRequests
+            shed = s.server.shedRequests
+            if held <= budget, shed >= 6 { break }
+            await Task.yield()
+        }
+        #expect(held <= budget, "the server holds \(held) bytes of partial requests")
+        #expect(shed >= 6)
+        // The first clients waited longest for their next byte: they are the ones refused.
+        let first = await onThread { stalled[0].readResponse() }
+        #expect(first?.status == 503)
+        #expect(first?.headers["x-request-id"]?.hasPrefix("req_") == true)
+        let body = String(repeating: "b", count: 500_000)
+        let honest = await RawClient.request(port: s.port, method: "POST", path: "/echo", body: body)
+        #expect(honest?.status == 200)
+        #expect(honest?.body.count == body.utf8.count)
+        for c in stalled { c.close() }
+        await s.server.shutdown()
+    }
+
     @Test func bareRequestLineIsAnsweredAtOnceNotAtTheHeaderTimeout() async throws {
         let s = try await TestServer.start { $0.headerTimeout = .seconds(30) }
         let r: RawClient.Response? = await onThread {
