@@ -563,6 +563,7 @@ extension ControlPlane {
         out.gauge("kt_cp_event_subscribers", "Live event streams.", Double(hub.subscriberCount))
         out.gauge("kt_cp_storage_healthy", "1 while the database accepts writes, 0 while they fail.", store.writeFailure == nil ? 1 : 0)
         if let tls = tlsStatistics { out.tls(tls) }
+        out.partialRequestsShed(shedRequests)
         out.buildAndProcess(component: "control-plane", version: KTVersion.current)
         return out.text
     }

@@ -91,6 +91,7 @@ public final class ControlPlane: Sendable {
     }
 
     var tlsStatistics: TLSStatistics? { server.withLock { $0 }.flatMap { $0.isTLS ? $0.tlsStatistics : nil } }
+    var shedRequests: Int { server.withLock { $0 }?.shedRequests ?? 0 }
 
     /// Restores state, binds, serves, and starts the background work (heartbeat flushes,
     /// event pruning, unfinished rollouts).

@@ -157,9 +157,11 @@ public final class GatewayCore: Sendable {
         case ("GET", "/metrics"):
             let s = currentSnapshot
             let events = telemetry.isEnabled ? GatewayMetrics.EventQueue(queued: telemetry.queued, dropped: telemetry.dropped, uploaded: telemetry.uploaded) : nil
-            let tls = listener.withLock { $0 }.flatMap { $0.isTLS ? $0.tlsStatistics : nil }
+            let server = listener.withLock { $0 }
+            let tls = server.flatMap { $0.isTLS ? $0.tlsStatistics : nil }
             let text = metrics.render(breakers: breakerStates(), configInfo: (s.config.pack.version, s.loaded.sha),
-                                      audit: s.engine.auditSettings != nil ? audit?.health : nil, events: events, tls: tls)
+                                      audit: s.engine.auditSettings != nil ? audit?.health : nil, events: events, tls: tls,
+                                      shedRequests: server?.shedRequests ?? 0)
             await respond(writer, &ctx, 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8), log: false)
         case ("GET", "/keeptrusts/events"):
             // Events describe other users' requests (with content when the audit keeps it).

@@ -86,7 +86,7 @@ public final class GatewayMetrics: Sendable {
 
     /// Prometheus text; `breakers` are current breaker gauge values by target.
     public func render(breakers: [(String, Int)], configInfo: (version: String, sha: String)?, audit: AuditLog.Health? = nil,
-                       events: EventQueue? = nil, tls: TLSStatistics? = nil) -> String {
+                       events: EventQueue? = nil, tls: TLSStatistics? = nil, shedRequests: Int = 0) -> String {
         let s = state.withLock { $0 }
         var out = PrometheusText()
         out.counter("kt_requests_total", "Requests answered, by route, status and provider target.",
@@ -124,6 +124,7 @@ public final class GatewayMetrics: Sendable {
             out.counter("kt_events_dropped_total", "Decision events dropped because the upload queue was full.", Double(e.dropped))
         }
         if let tls { out.tls(tls) }
+        out.partialRequestsShed(shedRequests)
         if let c = configInfo {
             out.gauge("kt_config_info", "The running config (always 1).", [([("version", c.version), ("sha", c.sha)], 1)])
         }

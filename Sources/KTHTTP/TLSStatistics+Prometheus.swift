@@ -10,3 +10,12 @@ extension PrometheusText {
                 TLSStatistics.failureReasons.map { ([("reason", $0)], Double(s.failures[$0] ?? 0)) })
     }
 }
+
+extension PrometheusText {
+    /// Requests a server refused because partial requests together passed its budget.
+    public mutating func partialRequestsShed(_ n: Int) {
+        counter("kt_http_partial_requests_shed_total",
+                "Requests answered 503 while still arriving, because partly received requests together held more bytes than the server's budget.",
+                Double(n))
+    }
+}

@@ -107,6 +107,9 @@ import KTTestSupport
         #expect(peak - before < Self.limit, "RSS grew by \((peak - before) >> 20) MB")
         let refused: Int = await onThread { clients.prefix(50).filter { $0.readResponse()?.status == 503 }.count }
         #expect(refused > 0, "the stalest partial requests should have been refused")
+        let metrics = await RawClient.get(port: port, path: "/metrics")?.text ?? ""
+        let shedLine = metrics.split(separator: "\n").first { $0.hasPrefix("kt_http_partial_requests_shed_total ") }
+        #expect((shedLine.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0) >= Double(refused), "\(shedLine ?? "no shed counter")")
         let alive = await Self.healthz(port: port)
         #expect(alive == 200)
         for c in clients { c.close() }
