@@ -97,7 +97,7 @@ public final class ControlPlane: Sendable {
     /// event pruning, unfinished rollouts).
     @discardableResult
     public func start() async throws -> Int {
-        await registry.restore(try store.loadGateways())
+        await registry.restore(try store.loadGateways(samplesPerGateway: ManagedGateway.maxSamples))
         try await rollouts.restore()
         var config = HTTPServer.Configuration(host: options.host, port: options.port, maxConnections: 20_000,
                                               idleTimeout: .seconds(120), maxBodyBytes: 8 << 20)

@@ -160,10 +160,18 @@ public final class ControlPlaneStore: Sendable {
         }
     }
 
-    public func loadGateways() throws(KTError) -> [(record: JSONValue, lastSeen: Double?, revision: Int, samples: [(Double, JSONValue)])] {
+    /// Gateway records with their newest `samplesPerGateway` health samples (oldest first): a
+    /// restart reads no more than a running gateway keeps, however many rows a flood left.
+    public func loadGateways(samplesPerGateway: Int = 4096) throws(KTError) -> [(record: JSONValue, lastSeen: Double?, revision: Int, samples: [(Double, JSONValue)])] {
         try db.sync { db throws(KTError) in
             var samples: [String: [(Double, JSONValue)]] = [:]
-            for r in try db.query("SELECT gateway_id, at, sample FROM health_samples ORDER BY at") {
+            let newest = """
+                SELECT gateway_id, at, sample FROM (
+                  SELECT gateway_id, at, sample, ROW_NUMBER() OVER (PARTITION BY gateway_id ORDER BY at DESC, rowid DESC) AS n
+                  FROM health_samples)
+                WHERE n <= ? ORDER BY at, n DESC
+                """
+            for r in try db.query(newest, [.int(Int64(samplesPerGateway))]) {
                 if let j = try? JSONValue.parse(r[2].text ?? "") { samples[r[0].text!, default: []].append((r[1].double ?? 0, j)) }
             }
             return try db.query("SELECT id, record, last_seen, revision FROM gateways ORDER BY id").compactMap { r in

@@ -11,7 +11,25 @@ public final class GatewayPersistence: Sendable {
         var record: JSONValue
         var revision: Int
         var lastSeen: Double
-        var samples: [(Double, JSONValue)]
+        /// Traffic per config since the last flush, merged: one row per config and flush, however
+        /// many heartbeats arrived (a flood of them must not become a flood of rows).
+        var samples: [QueuedSample]
+
+        mutating func add(_ s: QueuedSample) {
+            if let i = samples.lastIndex(where: { $0.sha == s.sha }) {
+                samples[i].sample.merge(s.sample)
+                samples[i].at = max(samples[i].at, s.at)
+            } else {
+                samples.append(s)
+            }
+        }
+    }
+
+    struct QueuedSample {
+        var at: Double
+        var sha: String?
+        var sample: TrafficSample
+        var row: (Double, JSONValue) { (at, ManagedGateway.persisted(sample, sha: sha)) }
     }
 
     let store: ControlPlaneStore
@@ -40,7 +58,7 @@ public final class GatewayPersistence: Sendable {
         }
         if let q = queued, !q.samples.isEmpty {
             do {
-                try await store.saveHeartbeats(q.samples.map { (id, record, revision, lastSeen ?? q.lastSeen, $0) }, pruneBefore: 0)
+                try await store.saveHeartbeats(q.samples.map { (id, record, revision, lastSeen ?? q.lastSeen, $0.row) }, pruneBefore: 0)
             } catch {
                 requeue(id, q)
                 logger("cannot save heartbeats of gateway \(id): \(error.message)")
@@ -48,16 +66,17 @@ public final class GatewayPersistence: Sendable {
         }
     }
 
-    func heartbeat(_ id: String, _ record: JSONValue, revision: Int, lastSeen: Double, sample: (Double, JSONValue)) {
+    func heartbeat(_ id: String, _ record: JSONValue, revision: Int, lastSeen: Double, at: Double, sha: String?, sample: TrafficSample) {
+        let queued = QueuedSample(at: at, sha: sha, sample: sample)
         pending.withLock { p in
             if var e = p[id] {
                 e.record = record
                 e.revision = revision
                 e.lastSeen = lastSeen
-                e.samples.append(sample)
+                e.add(queued)
                 p[id] = e
             } else {
-                p[id] = Pending(record: record, revision: revision, lastSeen: lastSeen, samples: [sample])
+                p[id] = Pending(record: record, revision: revision, lastSeen: lastSeen, samples: [queued])
             }
         }
     }
@@ -88,7 +107,7 @@ public final class GatewayPersistence: Sendable {
         var rows: [(id: String, record: JSONValue, revision: Int, lastSeen: Double, sample: (at: Double, json: JSONValue)?)] = []
         for (id, p) in batch {
             if p.samples.isEmpty { rows.append((id, p.record, p.revision, p.lastSeen, nil)) }
-            for s in p.samples { rows.append((id, p.record, p.revision, p.lastSeen, (s.0, s.1))) }
+            for s in p.samples { rows.append((id, p.record, p.revision, p.lastSeen, s.row)) }
         }
         do {
             try await store.saveHeartbeats(rows, pruneBefore: Date().timeIntervalSince1970 - 3600)

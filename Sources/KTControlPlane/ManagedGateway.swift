@@ -92,11 +92,18 @@ public actor ManagedGateway {
     /// so a heartbeat flush carrying an older copy never overwrites a config change.
     var revision = 0
 
-    /// (receive time, sample), oldest first; bounded by `sampleRetention` seconds.
-    /// Per heartbeat: when it arrived, its traffic, and the config that traffic ran under (nil
-    /// when the gateway did not say).
+    /// (receive time, sample), oldest first; bounded by `sampleRetention` seconds and by
+    /// `maxSamples`. Per heartbeat: when it arrived, its traffic, and the config that traffic ran
+    /// under (nil when the gateway did not say).
     var samples: [(at: Double, sample: TrafficSample, sha: String?)] = []
     let sampleRetention: Double = 3600
+    /// A gateway token holder sending heartbeats as fast as it can (each with nine configs'
+    /// traffic and dense histograms) grew the control plane by 200 KB a heartbeat for the hour a
+    /// sample is kept. Traffic of one config arriving within `coalesceSeconds` of the last sample
+    /// of that config is merged into it (half the shortest interval a gateway may heartbeat at,
+    /// so a well-behaved gateway never merges), and the ring keeps at most `maxSamples`.
+    static let coalesceSeconds = 0.05
+    static let maxSamples = 4096
 
     private var pollWaiters = OneShotWaiters<Int, ConfigPollResult>()
     private var ackWaiters = OneShotWaiters<Int, AckOutcome>()
@@ -174,12 +181,28 @@ public actor ManagedGateway {
         if let ms = h.unixMs { clockSkewSeconds = Double(ms) / 1000 - t }
         var arrived = [(at: t, sample: h.traffic, sha: h.config?.sha)]
         for e in h.earlierTraffic { arrived.append((t, e.traffic, e.sha)) }
-        samples += arrived
+        for a in arrived { addSample(a) }
         let cutoff = t - sampleRetention
         if let first = samples.first, first.at < cutoff { samples.removeAll { $0.at < cutoff } }
+        // Dropped in steps, so a gateway at the bound does not shift the ring on every heartbeat.
+        if samples.count > Self.maxSamples + 256 { samples.removeFirst(samples.count - Self.maxSamples) }
         revision += 1
-        for a in arrived { persistence.heartbeat(self.id, record, revision: revision, lastSeen: t, sample: (t, Self.persisted(a.sample, sha: a.sha))) }
+        for a in arrived { persistence.heartbeat(self.id, record, revision: revision, lastSeen: t, at: t, sha: a.sha, sample: a.sample) }
         resolveAcks()
+    }
+
+    /// Appends a sample, or merges it into the newest sample of the same config when that one
+    /// arrived within `coalesceSeconds`.
+    private func addSample(_ a: (at: Double, sample: TrafficSample, sha: String?)) {
+        var i = samples.count - 1
+        while i >= 0, a.at - samples[i].at < Self.coalesceSeconds {
+            if samples[i].sha == a.sha {
+                samples[i].sample.merge(a.sample)
+                return
+            }
+            i -= 1
+        }
+        samples.append(a)
     }
 
     /// Waits for a desired config other than `knownSHA` (or a task), at most `wait`.
