@@ -50,6 +50,8 @@ public enum CommandCatalog {
                     OptionSpec("data", value: "DIR", "state directory (SQLite at DIR/kt.db; default $KEEPTRUSTS_HOME/control-plane)"),
                     OptionSpec("log-level", value: "LEVEL", "debug|info|warn|error (default info)"),
                     OptionSpec("metrics-open", "serve /metrics without a token (default: a fleet:read token, e.g. a viewer token)"),
+                    OptionSpec("event-retention", value: "N", "decision events kept, oldest dropped first (default 1000000)"),
+                    OptionSpec("event-retention-mb", value: "MB", "megabytes of decision events kept, oldest dropped first (default 2048)"),
                     OptionSpec("tls-client-ca", value: "FILE", "mutual TLS: require client certificates signed by this CA (KEEPTRUSTS_TLS_CLIENT_CA)"),
                     OptionSpec("tls-bind-identity", "with --tls-client-ca: a gateway token is accepted only with a certificate whose SAN or CN is its gateway id"),
                 ] + TLSFlags.serverOptions, run: ControlPlaneCommands.run),

@@ -35,7 +35,7 @@ extension ControlPlane {
         add("control-plane.json", .object([
             ("version", .string(KTVersion.current)), ("generated_at", .string(Timestamps.iso(t))),
             ("listen", .string("\(options.host):\(options.port)")), ("data_dir", .string(options.dataDir)),
-            ("health_window_seconds", .double(options.healthWindowSeconds)), ("event_retention", .int(options.eventRetention)),
+            ("health_window_seconds", .double(options.healthWindowSeconds)), ("event_retention", .int(options.eventRetention)), ("event_retention_bytes", .int(options.eventRetentionBytes)),
             ("gateways_registered", .int(all.count)),
             ("gateways_by_status", .object(statusCounts.keys.sorted().map { ($0, .int(statusCounts[$0]!)) })),
             ("config_sources", .array(try await store.configSources().map { .string($0) })),

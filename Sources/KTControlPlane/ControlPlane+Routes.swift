@@ -407,7 +407,7 @@ extension ControlPlane {
             if body.utf8.count > DecisionEventCap.maxBytes { body = DecisionEventCap.capped(stamped, serializedBytes: body.utf8.count).serialized() }
             return (e["time"]?.stringValue.flatMap(Timestamps.parse) ?? now(), e["verdict"]!.stringValue!, body)
         }
-        let seqs = try await store.insertEvents(gateway: id, rows)
+        let seqs = try await store.insertEvents(gateway: id, rows, maxBytes: options.eventRetentionBytes)
         await g.noteEvents(rows.count, dropped: batch.dropped)
         metrics.events(rows.count)
         hub.publish(zip(seqs, rows).map { StoredEvent(seq: $0, gateway: id, at: $1.at, verdict: $1.verdict, body: $1.body) })
@@ -560,6 +560,7 @@ extension ControlPlane {
         out.histogram("kt_cp_rollout_step_duration_seconds", "Duration of rollout steps: push (until every ACK), watch (a health window), pause, rollback.",
                       s.rolloutSteps.keys.sorted().map { ([("step", $0)], s.rolloutSteps[$0]!) })
         out.counter("kt_cp_events_ingested_total", "Decision events stored.", Double(s.eventsIngested))
+        out.gauge("kt_cp_event_store_bytes", "Bytes of decision events in the store (oldest dropped past --event-retention-mb).", Double(store.storedEventBytes))
         out.gauge("kt_cp_event_subscribers", "Live event streams.", Double(hub.subscriberCount))
         out.gauge("kt_cp_storage_healthy", "1 while the database accepts writes, 0 while they fail.", store.writeFailure == nil ? 1 : 0)
         if let tls = tlsStatistics { out.tls(tls) }

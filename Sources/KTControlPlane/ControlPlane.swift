@@ -15,6 +15,9 @@ public final class ControlPlane: Sendable {
         public var healthWindowSeconds: Double = 300
         /// Events kept in the store (oldest pruned first).
         public var eventRetention = 1_000_000
+        /// Bytes of events kept in the store (oldest pruned first, as they arrive): the count
+        /// alone let a gateway token fill the disk with 64 KB events.
+        public var eventRetentionBytes = 2 << 30
         public var logLevel = JSONLogger.Level.info
         public var heartbeatFlushInterval: Duration = .seconds(1)
         /// `/metrics` without a token (for scrapers that cannot send one).

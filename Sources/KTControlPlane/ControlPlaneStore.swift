@@ -37,6 +37,13 @@ public final class ControlPlaneStore: Sendable {
         ALTER TABLE gateways ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
         CREATE TABLE storage_probe(id INTEGER PRIMARY KEY, at REAL NOT NULL);
         """,
+        // Each event's size, so retention can hold the table to a byte budget; the index lets the
+        // total and the oldest sizes be read without touching the bodies.
+        """
+        ALTER TABLE events ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+        UPDATE events SET bytes = length(CAST(body AS BLOB));
+        CREATE INDEX events_seq_bytes ON events(seq, bytes);
+        """,
     ]
 
     public static var schemaVersion: Int { migrations.count }
@@ -49,6 +56,10 @@ public final class ControlPlaneStore: Sendable {
     }
     private let writeFailureBox = Mutex<WriteFailure?>(nil)
     public var writeFailure: WriteFailure? { writeFailureBox.withLock { $0 } }
+
+    /// Bytes of event bodies stored (kept up to date by inserts and pruning).
+    private let eventBytes = Mutex(0)
+    public var storedEventBytes: Int { eventBytes.withLock { $0 } }
 
     public init(path: String) throws(KTError) {
         db = try SQLiteDatabase(path: path)
@@ -64,6 +75,8 @@ public final class ControlPlaneStore: Sendable {
                 }
             }
         }
+        let total = try db.sync { db throws(KTError) in try db.query("SELECT COALESCE(SUM(bytes), 0) FROM events").first?[0].int ?? 0 }
+        eventBytes.withLock { $0 = total }
     }
 
     public func close() { db.close() }
@@ -237,18 +250,52 @@ public final class ControlPlaneStore: Sendable {
     // MARK: Events
 
     /// Stores a batch in one transaction; returns the sequence numbers given.
-    public func insertEvents(gateway: String, _ events: [(at: Double, verdict: String, body: String)]) async throws(KTError) -> [Int] {
-        try await write("\(events.count) event(s) of gateway \(gateway)") { db throws(KTError) in
-            try db.transaction { () throws(KTError) in
+    /// Stores events; past `maxBytes` of stored bodies, the oldest events go first in the same
+    /// transaction, so a gateway token sending large events cannot fill the disk.
+    public func insertEvents(gateway: String, _ events: [(at: Double, verdict: String, body: String)],
+                             maxBytes: Int = .max) async throws(KTError) -> [Int] {
+        let added = events.reduce(0) { $0 + $1.body.utf8.count }
+        return try await write("\(events.count) event(s) of gateway \(gateway)") { [self] db throws(KTError) in
+            // Writes run one at a time on the database's thread: the total read here is current.
+            let before = self.eventBytes.withLock { $0 }
+            let (seqs, pruned) = try db.transaction { () throws(KTError) -> ([Int], Int) in
                 var seqs: [Int] = []
                 seqs.reserveCapacity(events.count)
                 for e in events {
-                    try db.query("INSERT INTO events(gateway_id,at,verdict,body) VALUES(?,?,?,?)", [.text(gateway), .double(e.at), .text(e.verdict), .text(e.body)])
+                    try db.query("INSERT INTO events(gateway_id,at,verdict,body,bytes) VALUES(?,?,?,?,?)",
+                                 [.text(gateway), .double(e.at), .text(e.verdict), .text(e.body), .int(Int64(e.body.utf8.count))])
                     seqs.append(db.lastInsertRowID)
                 }
-                return seqs
+                var pruned = 0
+                if before.saturatingAdd(added) > maxBytes {
+                    // Down to 90 % of the budget, so the next batches do not each prune again.
+                    pruned = try Self.pruneOldest(db, bytes: before + added - maxBytes / 10 * 9)
+                }
+                return (seqs, pruned)
             }
+            self.eventBytes.withLock { $0 += added - pruned }   // committed
+            return seqs
         }
+    }
+
+    /// Deletes the oldest events holding at least `bytes` (read from the index, not the bodies);
+    /// returns the bytes deleted.
+    private static func pruneOldest(_ db: SQLiteDatabase, bytes: Int) throws(KTError) -> Int {
+        var freed = 0
+        var last: Int?
+        scan: while true {
+            let page = try db.query("SELECT seq, bytes FROM events INDEXED BY events_seq_bytes WHERE seq > ? ORDER BY seq LIMIT 1000",
+                                    [.int(Int64(last ?? -1))])
+            for r in page {
+                freed += r[1].int ?? 0
+                last = r[0].int
+                if freed >= bytes { break scan }
+            }
+            if page.count < 1000 { break }
+        }
+        guard let last else { return 0 }
+        try db.query("DELETE FROM events WHERE seq <= ?", [.int(Int64(last))])
+        return freed
     }
 
     public struct EventQuery: Sendable {
@@ -289,8 +336,14 @@ public final class ControlPlaneStore: Sendable {
     }
 
     public func pruneEvents(keep: Int) async throws(KTError) {
-        try await write("the event retention sweep") { db throws(KTError) in
-            try db.query("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", [.int(Int64(keep))])
+        try await write("the event retention sweep") { [self] db throws(KTError) in
+            let freed = try db.transaction { () throws(KTError) -> Int in
+                let cut = "(SELECT MAX(seq) FROM events) - ?"
+                let freed = try db.query("SELECT COALESCE(SUM(bytes), 0) FROM events WHERE seq <= \(cut)", [.int(Int64(keep))]).first?[0].int ?? 0
+                try db.query("DELETE FROM events WHERE seq <= \(cut)", [.int(Int64(keep))])
+                return freed
+            }
+            self.eventBytes.withLock { $0 -= freed }   // committed
         }
     }
 

@@ -70,5 +70,10 @@ import KTTestSupport
             #expect(r.status == 2, "\(args): exit \(r.status) \(r.stderr)")
             #expect(r.stderr.contains(args[0]), "\(r.stderr)")
         }
+        for args in [["--event-retention-mb", "0"], ["--event-retention-mb", "99999999999999999999"], ["--event-retention", "1e6"]] {
+            let r = try await onThread { Result { try ChildProcess.runToEnd(["control-plane", "run", "--data", try Fixtures.tempDir()] + args) } }.get()
+            #expect(r.status == 2, "\(args): exit \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains(args[0]), "\(r.stderr)")
+        }
     }
 }

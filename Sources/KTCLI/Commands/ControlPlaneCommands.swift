@@ -19,6 +19,12 @@ enum ControlPlaneCommands {
         (options.host, options.port) = listen
         options.metricsOpen = args.flag("metrics-open")
         do throws(UsageError) {
+            if let n = args.value("event-retention") {
+                options.eventRetention = try UsageError.integer(n, flag: "--event-retention", in: 1_000...1_000_000_000, command: "kt control-plane run")
+            }
+            if let mb = args.value("event-retention-mb") {
+                options.eventRetentionBytes = try UsageError.integer(mb, flag: "--event-retention-mb", in: 16...(1 << 20), command: "kt control-plane run") << 20
+            }
             let clientCA = args.value("tls-client-ca") ?? env["KEEPTRUSTS_TLS_CLIENT_CA"].flatMap { $0.isEmpty ? nil : $0 }
             options.tls = try TLSFlags.server(args, env, command: "kt control-plane run", clientCA: clientCA)
             options.tlsBindIdentity = args.flag("tls-bind-identity")
