@@ -176,7 +176,9 @@ final class Connection: @unchecked Sendable {
     private func lingeringClose() {
         guard !closed, lingerUntil == nil else { return }
         if out.count > outOffset { close(); return }   // never: `.close` comes once the queue is empty
+        // close_notify once, now; the session is done (lingering reads bypass it).
         tls?.shutdown()
+        tls = nil
         linger()
     }
 
