@@ -3,7 +3,7 @@
 # and scripts/demo so a fresh Debian machine needs nothing else.
 set -euo pipefail
 
-kt_packages=(pkg-config libyaml-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev zlib1g-dev)
+kt_packages=(pkg-config libyaml-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev zlib1g-dev curl openssl procps)
 
 kt_missing() {
     local missing=()
@@ -13,6 +13,11 @@ kt_missing() {
     pkg-config --exists libcurl || missing+=(libcurl4-openssl-dev)
     pkg-config --exists sqlite3 || missing+=(libsqlite3-dev)
     pkg-config --exists zlib || missing+=(zlib1g-dev)
+    # Commands, not libraries: the demo sends its traffic with curl; the tests also drive the
+    # openssl CLI (certificates) and pgrep (procps, absent from minimal images).
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    command -v pgrep >/dev/null 2>&1 || missing+=(procps)
     echo "${missing[*]:-}"
 }
 
