@@ -462,13 +462,11 @@ extension ControlPlane {
 
     func eventQuery(_ q: [String: String], defaultLimit: Int) throws(APIError) -> ControlPlaneStore.EventQuery {
         var query = ControlPlaneStore.EventQuery(limit: defaultLimit)
-        if let l = q["limit"] {
-            guard let n = Int(l), n > 0, n <= 10_000 else { throw APIError.badRequest("limit must be an integer from 1 to 10000") }
-            query.limit = n
-        }
-        if let a = q["after"] {
-            guard let n = Int(a), n >= 0 else { throw APIError.badRequest("after must be an event sequence number") }
-            query.afterSeq = n
+        do throws(BoundedFieldError) {
+            if let l = q["limit"] { query.limit = try BoundedField.integer(text: l, "limit", in: 1...10_000) }
+            if let a = q["after"] { query.afterSeq = try BoundedField.integer(text: a, "after (an event sequence number)", in: 0...Int.max) }
+        } catch {
+            throw APIError.badRequest(error.message)
         }
         if let s = q["since"], !s.isEmpty {
             if let t = Timestamps.parse(s) { query.sinceTime = t } else {

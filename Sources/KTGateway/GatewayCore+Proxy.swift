@@ -50,7 +50,7 @@ extension GatewayCore {
         let routing = snap.config.providers
         let candidates = ordered(snap.candidates(for: parsed.model), strategy: routing.routing.strategy)
         guard !candidates.isEmpty else {
-            await respondError(writer, &ctx, .notFound("The model '\(parsed.model)' does not exist or is not routed by this gateway", code: "model_not_found"))
+            await respondError(writer, &ctx, .notFound("The model '\(BoundedField.excerpt(parsed.model))' does not exist or is not routed by this gateway", code: "model_not_found"))
             return
         }
 

@@ -167,8 +167,13 @@ public final class GatewayCore: Sendable {
             // Events describe other users' requests (with content when the audit keeps it).
             if let refusal = opsRefusal(request, what: "the event log") { await respondError(writer, &ctx, refusal); return }
             let q = request.query
-            let after = Int(q["since"] ?? "") ?? 0
-            let limit = min(max(Int(q["limit"] ?? "") ?? 100, 1), 1000)
+            let after: Int, limit: Int
+            do throws(BoundedFieldError) {
+                after = try q["since"].map { v throws(BoundedFieldError) in try BoundedField.integer(text: v, "since", in: 0...Int.max) } ?? 0
+                limit = try q["limit"].map { v throws(BoundedFieldError) in try BoundedField.integer(text: v, "limit", in: 1...1000) } ?? 100
+            } catch {
+                await respondError(writer, &ctx, .invalidRequest(error.message, param: error.field, code: "invalid_value")); return
+            }
             let (list, last) = events.list(after: after, limit: limit)
             await respondJSON(writer, &ctx, 200, .object([("events", .array(list)), ("next_since", .int(last))]))
         case ("GET", "/keeptrusts/config"):
@@ -194,7 +199,7 @@ public final class GatewayCore: Sendable {
             if currentSnapshot.modelIDs.contains(id) {
                 await respondJSON(writer, &ctx, 200, Self.modelJSON(id, Int(currentSnapshot.loadedAt.timeIntervalSince1970)))
             } else {
-                await respondError(writer, &ctx, .notFound("The model '\(id)' does not exist on this gateway", code: "model_not_found"))
+                await respondError(writer, &ctx, .notFound("The model '\(BoundedField.excerpt(id))' does not exist on this gateway", code: "model_not_found"))
             }
         default:
             let label = Self.routeLabel(path)
@@ -203,7 +208,7 @@ public final class GatewayCore: Sendable {
                 e.headers = [("allow", route.methods.joined(separator: ", "))]
                 await respondError((messagesWriter as (any ResponseWriting)?) ?? responsesWriter ?? writer, &ctx, e)
             } else {
-                await respondError(writer, &ctx, .notFound("Unknown request URL: \(request.method) \(path)", code: "unknown_url"))
+                await respondError(writer, &ctx, .notFound("Unknown request URL: \(request.method) \(BoundedField.excerpt(String(path), max: 256))", code: "unknown_url"))
             }
         }
     }

@@ -44,6 +44,12 @@ public enum BoundedField {
         return n
     }
 
+    /// A client-supplied string quoted in an error message: at most `max` characters, so a
+    /// megabyte "model" is not sent back (or logged) whole.
+    public static func excerpt(_ text: String, max: Int = 64) -> String {
+        text.count > max ? String(text.prefix(max)) + "…" : text
+    }
+
     static func shown(_ v: JSONValue) -> String {
         let s = v.serialized()
         return s.count > 40 ? String(s.prefix(40)) + "…" : s

@@ -51,6 +51,9 @@ import KTTestSupport
         let auth = ["Authorization": "Bearer \(h.admin)"]
         let cases: [(String, String, String?, String)] = [
             ("GET", "/v1/events?limit=10001", nil, "limit"),
+            ("GET", "/v1/events?limit=%2B5", nil, "limit"),
+            ("GET", "/v1/events?after=-1", nil, "after"),
+            ("GET", "/v1/events?after=99999999999999999999", nil, "after"),
             ("GET", "/v1/gateways?health=null", nil, "health"),
             ("POST", "/v1/tokens", #"{"role":"viewer","gateway_id":{}}"#, "gateway_id"),
             ("POST", "/v1/tokens", #"{"role":"viewer","name":5}"#, "name"),

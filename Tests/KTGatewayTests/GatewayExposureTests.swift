@@ -30,6 +30,33 @@ import KTTestSupport
         #expect(await RawClient.get(port: port, path: "/readyz")?.status == 200)
     }
 
+    @Test func eventQueryParametersAreStrictAndEchoesAreBounded() async throws {
+        let (mock, mport) = try await ChildProcess.mockUpstream()
+        let config = try writeConfig(targets: [("a", "http://127.0.0.1:\(mport)", 5000)])
+        let (gw, port) = try await ChildProcess.gateway(["--policy-config", config, "--log-level", "warn"])
+        defer { Task { await gw.stop(); await mock.stop() } }
+        #expect(await RawClient.post(port: port, path: "/v1/chat/completions", json: chatBody)?.status == 200)
+        // A value that is not what the field takes is a 400 naming the field and its range,
+        // not silently the default.
+        for (query, field) in [("since=-1", "since"), ("since=%2B3", "since"), ("since=abc", "since"),
+                               ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=99999999999999999999", "limit")] {
+            let r = await RawClient.get(port: port, path: "/keeptrusts/events?\(query)")
+            #expect(r?.status == 400, "\(query)")
+            let error = try JSONValue.parse(r?.text ?? "{}")["error"]
+            #expect(error?["param"]?.stringValue == field, "\(query): \(r?.text ?? "")")
+            #expect(error?["message"]?.stringValue?.contains("from") == true, "\(query): the range is named")
+        }
+        let ok = await RawClient.get(port: port, path: "/keeptrusts/events?since=0&limit=1000")
+        #expect(ok?.status == 200)
+        #expect(try JSONValue.parse(ok?.text ?? "{}")["events"]?.arrayValue?.count == 1)
+        // A 100,000-character model name is quoted in the 404, not sent back whole.
+        let long = String(repeating: "m", count: 100_000)
+        let r = await RawClient.post(port: port, path: "/v1/chat/completions",
+                                     json: #"{"model":"\#(long)","messages":[{"role":"user","content":"hi"}]}"#)
+        #expect(r?.status == 404)
+        #expect((r?.text.utf8.count ?? .max) < 1_000, "the answer is \(r?.text.utf8.count ?? 0) bytes")
+    }
+
     @Test func requestIDsAreTheGatewaysOwnAndClientIDsAreSanitised() async throws {
         let (mock, mport) = try await ChildProcess.mockUpstream()
         let config = try writeConfig(targets: [("a", "http://127.0.0.1:\(mport)", 5000)])
