@@ -498,6 +498,9 @@ struct ParsedRequest {
     /// Set when a policy rewrote the request (redaction): the body is re-serialised.
     var modified = false
 
+    /// The chat roles of the OpenAI API.
+    static let messageRoles = ["system", "developer", "user", "assistant", "tool", "function"]
+
     static func parse(_ body: [UInt8], endpoint: MockCompletions.Endpoint) -> Result<ParsedRequest, OpenAIError> {
         guard !body.isEmpty else { return .failure(.invalidRequest("the request body is empty; expected a JSON object")) }
         // One strict reading first (RFC 8259: no trailing comma, no key given twice, valid UTF-8,
@@ -537,9 +540,16 @@ struct ParsedRequest {
                                                 param: "messages", code: "too_many_messages"))
             }
             for (i, m) in messages.enumerated() {
-                guard let msg = m as? [String: Any], msg["role"] is String else {
+                guard let msg = m as? [String: Any], let role = msg["role"] as? String else {
                     return .failure(.invalidRequest("messages[\(i)] must be an object with a string 'role'", status: 400, param: "messages[\(i)]",
                                                     code: "invalid_value"))
+                }
+                // Which policies read a message depends on its role (`scan_roles`); a role outside
+                // the API's set ("User", "human") would be read by none of them, yet some
+                // OpenAI-compatible servers render any role into the prompt.
+                guard Self.messageRoles.contains(role) else {
+                    return .failure(.invalidRequest("messages[\(i)].role '\(BoundedField.excerpt(role, max: 40))' is not supported; use one of "
+                                                    + Self.messageRoles.joined(separator: ", "), param: "messages[\(i)].role", code: "invalid_value"))
                 }
                 // Content the policies would not read must not reach the model: a string, an
                 // array of parts, or null — and a part's `text` is a string.

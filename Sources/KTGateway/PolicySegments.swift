@@ -87,7 +87,9 @@ enum PolicySegments {
         switch endpoint {
         case .chat:
             for (i, m) in ((object["messages"] as? [[String: Any]]) ?? []).enumerated() {
-                let role = (m["role"] as? String) ?? "user"
+                // `function` is the legacy name of a tool result: policies read it as `tool`.
+                let given = (m["role"] as? String) ?? "user"
+                let role = given == "function" ? "tool" : given
                 if let s = m["content"] as? String { out.append(TextSegment(role: role, text: s, location: [i])) }
                 if let parts = m["content"] as? [[String: Any]] {
                     for (j, p) in parts.enumerated() {

@@ -43,7 +43,9 @@ enum ResponsesInbound {
                         "id": item["call_id"] as? String ?? "call", "type": "function",
                         "function": ["name": item["name"] as? String ?? "tool", "arguments": item["arguments"] as? String ?? "{}"]]]])
                 case "function_call_output":
-                    messages.append(["role": "tool", "tool_call_id": item["call_id"] as? String ?? "", "content": item["output"] as? String ?? ""])
+                    // `output` is a string or, in newer clients, an array of input parts.
+                    messages.append(["role": "tool", "tool_call_id": item["call_id"] as? String ?? "",
+                                     "content": try content(item["output"], at: "input[\(i)].output")])
                 case let other:
                     throw Invalid(message: "input[\(i)].type: '\(other)' is not supported by this gateway")
                 }
@@ -79,7 +81,9 @@ enum ResponsesInbound {
         var out: [[String: Any]] = []
         for (k, p) in parts.enumerated() {
             switch p["type"] as? String {
-            case "input_text", "output_text", "text": out.append(["type": "text", "text": p["text"] as? String ?? ""])
+            case "input_text", "output_text", "text":
+                guard let t = p["text"] as? String else { throw Invalid(message: "\(path)[\(k)].text: a string is required") }
+                out.append(["type": "text", "text": t])
             case "input_image":
                 guard let url = p["image_url"] as? String else { throw Invalid(message: "\(path)[\(k)].image_url: a URL is required") }
                 out.append(["type": "image_url", "image_url": ["url": url]])

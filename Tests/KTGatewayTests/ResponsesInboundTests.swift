@@ -19,11 +19,24 @@ import Testing
         for (body, field) in [(#"{"input":"x"}"#, "model"), (#"{"model":"m"}"#, "input"), (#"{"model":"m","input":[{"role":"robot","content":"x"}]}"#, "input[0].role"),
                               (#"{"model":"m","input":"x","max_output_tokens":0}"#, "max_output_tokens"),
                               (#"{"model":"m","input":"x","tools":[{"type":"web_search"}]}"#, "tools[0]"),
+                              (#"{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":5}]}]}"#, "input[0].content[0].text"),
+                              (#"{"model":"m","input":[{"type":"function_call_output","call_id":"c","output":7}]}"#, "input[0].output"),
                               (#"{"model":"m","input":"x","previous_response_id":"resp_1"}"#, "previous_response_id")] {
             do { _ = try ResponsesInbound.chatRequest(Array(body.utf8)); Issue.record("accepted \(body)") } catch {
                 #expect(error.message.hasPrefix(field), "\(body): \(error.message)")
             }
         }
+    }
+
+    /// A tool result given as parts reaches the chat request (and so the policies) whole.
+    @Test func aToolOutputGivenAsPartsIsKept() throws {
+        let c = try ResponsesInbound.chatRequest(Array(#"""
+            {"model":"m","input":[{"role":"user","content":"summarise the page"},
+             {"type":"function_call_output","call_id":"call_1","output":[{"type":"input_text","text":"page text"},{"type":"input_text","text":"more"}]}]}
+            """#.utf8))
+        let messages = c["messages"] as! [[String: Any]]
+        #expect(messages.last?["role"] as? String == "tool")
+        #expect(messages.last?["content"] as? String == "page text\nmore")
     }
 
     @Test func aStreamedToolCallBecomesFunctionCallEvents() throws {
