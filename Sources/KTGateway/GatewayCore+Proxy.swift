@@ -349,6 +349,12 @@ extension GatewayCore {
             }
             let engine = snap.engine
             if engine.hasPolicies(for: .response) {
+                if let field = PolicySegments.unreadableAnswerField(object, stream: false) {
+                    metrics.recordUpstreamError(target: target.target.id, kind: "invalid_response")
+                    await respondError(writer, &ctx, .upstream("upstream '\(target.target.id)' answered with \(field) of a type the API never sends; the response policies cannot read it",
+                                                               code: "upstream_invalid_response"))
+                    return
+                }
                 let before = PolicySegments.response(object)
                 guard let (decision, segments) = await evaluateOffPool(engine, before, phase: .response, writer, &ctx) else { return }
                 apply(decision, phase: "response", to: &ctx)

@@ -138,6 +138,26 @@ enum PolicySegments {
         }
     }
 
+    /// The first answer field the response policies would have to read but cannot, because it
+    /// has a type the API never gives it (`content` as an array or a number, `choices` as an
+    /// object); nil when every text is a string or null. Such an answer is refused, not relayed
+    /// unread. `stream` reads `delta` where a JSON answer has `message`.
+    static func unreadableAnswerField(_ object: [String: Any], stream: Bool) -> String? {
+        guard let raw = object["choices"] else { return nil }
+        guard let choices = raw as? [Any] else { return "choices" }
+        let holder = stream ? "delta" : "message"
+        for (i, item) in choices.enumerated() {
+            guard let c = item as? [String: Any] else { return "choices[\(i)]" }
+            if let t = c["text"], !(t is String), !(t is NSNull) { return "choices[\(i)].text" }
+            guard let h = c[holder], !(h is NSNull) else { continue }
+            guard let m = h as? [String: Any] else { return "choices[\(i)].\(holder)" }
+            if let t = m["content"], !(t is String), !(t is NSNull) { return "choices[\(i)].\(holder).content" }
+            if let calls = m["tool_calls"], !(calls is NSNull), !(calls is [[String: Any]]) { return "choices[\(i)].\(holder).tool_calls" }
+            if let f = m["function_call"], !(f is NSNull), !(f is [String: Any]) { return "choices[\(i)].\(holder).function_call" }
+        }
+        return nil
+    }
+
     /// Answer texts of a JSON response: chat `choices[i].message.content`, completion `choices[i].text`.
     static func response(_ object: [String: Any]) -> [TextSegment] {
         var out: [TextSegment] = []

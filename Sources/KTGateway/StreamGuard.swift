@@ -137,6 +137,9 @@ struct StreamGuard {
         if let key = duplicateKeys.firstDuplicate(in: payload) {
             return [.invalidEvent("the upstream sent an event that gives the key '\(key.prefix(64))' twice")]
         }
+        if let object = parsed as? [String: Any], let field = PolicySegments.unreadableAnswerField(object, stream: true) {
+            return [.invalidEvent("the upstream sent an event whose \(field) has a type the API never sends")]
+        }
         guard var object = parsed as? [String: Any], var choices = object["choices"] as? [[String: Any]] else {
             return pendingTail.isEmpty ? [.send(raw)] : { pendingTail.append(raw); return [] }()
         }

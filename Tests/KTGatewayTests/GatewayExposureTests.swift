@@ -196,6 +196,12 @@ import KTTestSupport
         let dup = await RawClient.post(port: port, path: "/v1/chat/completions", json: chatBody)
         #expect(dup?.status == 502)
         #expect(dup?.text.contains("jane.doe") == false)
+        // Content as an array of parts is not what the API sends: the policies would not read it.
+        let parts = #"{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"\#(email)\"}]}}]}"#
+        await setBehavior(mport, #"{"raw_content_type":"application/json","raw_body":"\#(parts)"}"#)
+        let array = await RawClient.post(port: port, path: "/v1/chat/completions", json: chatBody)
+        #expect(array?.status == 502)
+        #expect(array?.text.contains("choices[0].message.content") == true && array?.text.contains("jane.doe") == false, "\(array?.text ?? "")")
     }
 
     @Test func unknownPathsDoNotGrowTheMetrics() async throws {

@@ -65,7 +65,11 @@ func guarded(_ engine: PolicyEngine, _ events: [[UInt8]]) -> (text: String, bloc
         let card = "4111 1111 1111 1111"
         for bad in [#"{"choices":[{"index":0,"delta":{"content":"\#(card)","content":"ok"},"finish_reason":null}]}"#,
                     #"{"choices":[{"index":0,"delta":{"content":"\#(card)"},"finish_reason":null}],"x":NaN}"#,
-                    #"{"choices":[{"index":0,"delta":{"content":"\#(card)","c\u006fntent":"ok"},"finish_reason":null}]}"#] {
+                    #"{"choices":[{"index":0,"delta":{"content":"\#(card)","c\u006fntent":"ok"},"finish_reason":null}]}"#,
+                    // Types the API never sends: text the policies would not read.
+                    #"{"choices":[{"index":0,"delta":{"content":[{"type":"text","text":"\#(card)"}]},"finish_reason":null}]}"#,
+                    #"{"choices":{"0":{"index":0,"delta":{"content":"\#(card)"}}}}"#,
+                    #"{"choices":[{"index":0,"delta":"\#(card)","finish_reason":null}]}"#] {
             var g = StreamGuard(engine: e)
             var released = "", invalid: String?
             for event in sse(["Here it is: "]).dropLast(2) + [Array("data: \(bad)\n\n".utf8)] + sse([" done"]).suffix(2) {
@@ -78,7 +82,8 @@ func guarded(_ engine: PolicyEngine, _ events: [[UInt8]]) -> (text: String, bloc
                 }
                 if invalid != nil { break }
             }
-            #expect(invalid?.contains("not a JSON value") == true || invalid?.contains("'content' twice") == true, "\(bad): \(invalid ?? "")")
+            #expect(invalid?.contains("not a JSON value") == true || invalid?.contains("'content' twice") == true
+                    || invalid?.contains("type the API never sends") == true, "\(bad): \(invalid ?? "")")
             #expect(!released.contains("4111") && !released.contains("[DONE]"), "\(released)")
         }
     }
