@@ -119,7 +119,7 @@ public struct HTTPRequestParser: Sendable {
                 if buffer.count - readIndex == 1, buffer[readIndex] == 13 { return .needMoreData }
                 // The request line first, whether or not the rest of the head is here yet.
                 try checkRequestLineEarly()
-                guard let end = findHeadEnd() else {
+                guard let end = try findHeadEnd() else {
                     if buffer.count - readIndex > limits.maxHeaderBytes {
                         throw Failure(status: 431, message: "request header fields are larger than \(limits.maxHeaderBytes) bytes")
                     }
@@ -230,13 +230,27 @@ public struct HTTPRequestParser: Sendable {
         return req
     }
 
-    private mutating func findHeadEnd() -> Int? {
+    /// The index of the CRLFCRLF that ends the head, nil while it is still arriving. A bare LF or
+    /// a CR followed by anything but LF is refused as soon as it is seen: the terminator a client
+    /// using them waits for never comes, and the connection would be held to the header timeout.
+    private mutating func findHeadEnd() throws(Failure) -> Int? {
         var i = max(scanFrom, readIndex)
         let n = buffer.count
-        while i + 3 < n {
-            if buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 { return i }
+        while i < n {
+            switch buffer[i] {
+            case 10:
+                guard i > readIndex, buffer[i - 1] == 13 else {
+                    throw Failure(status: 400, message: "header lines must end with CRLF, not a bare LF")
+                }
+            case 13:
+                if i + 1 < n, buffer[i + 1] != 10 { throw Failure(status: 400, message: "a bare CR in the header section") }
+                if i + 3 < n, buffer[i + 1] == 10, buffer[i + 2] == 13, buffer[i + 3] == 10 { return i }
+            default:
+                break
+            }
             i += 1
         }
+        // The last three bytes may begin the terminator: looked at again when more arrives.
         scanFrom = max(readIndex, n - 3)
         return nil
     }
@@ -281,7 +295,12 @@ public struct HTTPRequestParser: Sendable {
         }
         if m - start > 32 { throw Failure(status: 400, message: "malformed method: longer than 32 letters") }
         var i = start
-        while i < buffer.count, buffer[i] != 10 { i += 1 }
+        while i < buffer.count, buffer[i] != 10 {
+            if buffer[i] == 13, i + 1 < buffer.count, buffer[i + 1] != 10 {
+                throw Failure(status: 400, message: "a bare CR in the request line")
+            }
+            i += 1
+        }
         guard i < buffer.count else { return }
         guard i > start, buffer[i - 1] == 13 else { throw Failure(status: 400, message: "the request line must end with CRLF") }
         _ = try Self.parseRequestLine(buffer[start..<(i - 1)])
@@ -345,9 +364,13 @@ public struct HTTPRequestParser: Sendable {
             }
             headers.add(nameText, String(decoding: value, as: UTF8.self))
         }
-        let hosts = headers.values("host").count
-        if version == "HTTP/1.1" ? hosts != 1 : hosts > 1 {
-            throw Failure(status: 400, message: hosts == 0 ? "an HTTP/1.1 request needs a Host header" : "the request has \(hosts) Host headers; send one")
+        let hosts = headers.values("host")
+        if version == "HTTP/1.1" ? hosts.count != 1 : hosts.count > 1 {
+            throw Failure(status: 400, message: hosts.isEmpty ? "an HTTP/1.1 request needs a Host header" : "the request has \(hosts.count) Host headers; send one")
+        }
+        // RFC 9112 §3.2: a Host that is not `uri-host [":" port]` is a 400.
+        if let host = hosts.first, !host.utf8.allSatisfy(Self.isHostByte) {
+            throw Failure(status: 400, message: "the Host header '\(Self.printable(String(host.prefix(64))))' is not a host name or address with an optional port")
         }
         let connection = headers["connection"]?.lowercased() ?? ""
         let keepAlive = version == "HTTP/1.1" ? !connection.contains("close") : connection.contains("keep-alive")
@@ -361,6 +384,16 @@ public struct HTTPRequestParser: Sendable {
         switch b {
         case 48...57, 65...90, 97...122: return true
         case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: return true
+        default: return false
+        }
+    }
+
+    /// The bytes of `uri-host [":" port]` (RFC 3986): unreserved, pct-encoded, sub-delims, ':'
+    /// and the brackets of an IP literal.
+    static func isHostByte(_ b: UInt8) -> Bool {
+        switch b {
+        case 48...57, 65...90, 97...122: return true
+        case 45, 46, 95, 126, 37, 33, 36, 38, 39, 40, 41, 42, 43, 44, 59, 61, 58, 91, 93: return true
         default: return false
         }
     }

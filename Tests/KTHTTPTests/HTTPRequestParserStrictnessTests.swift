@@ -15,6 +15,14 @@ import Testing
         }
     }
 
+    /// True when the text parses into a request.
+    func accepted(_ text: String) -> Bool {
+        var p = HTTPRequestParser()
+        p.feed(Array(text.utf8))
+        guard case .request = try? p.next() else { return false }
+        return true
+    }
+
     let post = "POST / HTTP/1.1\r\nHost: h\r\n"
 
     @Test func hugeChunkSizesAreRefusedNotTrapped() {
@@ -104,6 +112,30 @@ import Testing
         #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n5\rX") == 400)              // bare CR
         #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n") == 400)     // in the trailers
         #expect(status(post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n\n") == 400)
+    }
+
+    /// Bare CRs and LFs in the request line or the header section are refused when they arrive:
+    /// the CRLFCRLF such a client waits on is never sent, and the connection would be held to
+    /// the header timeout.
+    @Test func bareLineEndsInTheHeadAreRefusedAtOnce() {
+        #expect(status("GET /healthz HTTP/1.1\rHost: x\r\r") == 400)            // CR-only line ends
+        #expect(status("GET /healthz HTTP/1.1\r") == nil)                        // LF may follow
+        #expect(status("GET / HTTP/1.1\r\nHost: x\nAccept: */*\n") == 400)      // bare LF in a header line
+        #expect(status("GET / HTTP/1.1\r\nHost: x\rAccept: */*") == 400)         // bare CR in a header line
+        #expect(status("GET / HTTP/1.1\r\nHost: x\r\n\n") == 400)                // LF terminator
+        #expect(status("GET / HTTP/1.1\r\nHost: x\r\n\r") == nil)                // CRLFCR: the LF may follow
+        #expect(status("GET / HTTP/1.1\r\nHost: x\r\n") == nil)
+        #expect(accepted("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+    }
+
+    /// RFC 9112 §3.2: a Host that is not a host name or address (with an optional port) is a 400.
+    @Test func hostMustBeAHostAndPort() {
+        for good in ["example.com", "example.com:8080", "127.0.0.1:41002", "[::1]:80", "xn--bcher-kva.example", "a_b.internal", ""] {
+            #expect(accepted("GET / HTTP/1.1\r\nHost: \(good)\r\n\r\n"), "\(good)")
+        }
+        for bad in ["a b", "evil.com/path", "user@evil.com", "h?x", "h#x", "\"h\"", "h\\x", "b\u{fc}cher.example"] {
+            #expect(status("GET / HTTP/1.1\r\nHost: \(bad)\r\n\r\n") == 400, "\(bad)")
+        }
     }
 
     @Test func headerCountAndTrailerSizeAreBounded() {
