@@ -73,6 +73,47 @@ public struct InjectionDetector: Sendable {
     static let selfEditWords = 40
     static let selfEdit = try! NSRegularExpression(pattern:
         #"\b(ignore|disregard|forget|scratch|never ?mind|oublie|vergiss|olvida|ignora|dimentica|esque[çc]e|esque[çc]a)\b.{0,25}\b(my|what i|i said|i meant|i asked|i sent|i mentioned|mon|ma|mes|meine?[nr]?|mi|mis|il mio|la mia|o meu|a minha|lo que dije|ce que j)\b|\b(disregard|ignore|forget|scratch)\b.{0,6}\b(that|the (first|second|third|last|previous|earlier|old|other) (draft|example|point|version|code|message|attachment|deadline|part|question|answer|one))\b|\bi meant\b|\bscratch that\b|\b(lo que te (pregunt[ée]|ped[íi]|dije|escrib[íi])|ce que je t'ai (dit|demand[ée]|[ée]crit)|was ich (dir )?(gesagt|gefragt|geschrieben)|quello che ti ho (chiesto|detto|scritto)|o que (eu )?te (disse|perguntei|pedi|escrevi))\b"#)
+    /// The user's own earlier content ("my previous instructions", "new instructions from me",
+    /// "what I said"): words like "instructions" inside such a span name the user's text, not
+    /// the application's, so they are not attack targets.
+    static let ownContent = try! NSRegularExpression(pattern:
+        #"\b(my|our)\s+(own\s+)?((previous|prior|earlier|last|first|second|third|original|above|old|initial|other|latest|recent|former)\s+)?(instructions?|requests?|messages?|questions?|prompts?|notes?|directions|comments?|input|text|wording|answers?|repl(y|ies)|e-?mails?|drafts?|lists?|examples?|specs?|requirements?|brief|instructions? (above|before|earlier))\b"#
+        + #"|\b(new|updated|changed|revised|different|corrected)\s+instructions?\s+from\s+me\b|\b(what|everything|anything|something)\s+i\s+(said|wrote|sent|asked( for)?|told you|mentioned|gave you)\b"#
+        + #"|\b(meine?[nr]?|unsere?)\s+((letzten?|vorherigen?|früheren?|ersten?)\s+)?(anweisungen|anweisung|nachricht|frage|angaben)\b|\b(mes|nos)\s+(instructions|consignes|messages?|questions?)\b"#
+        + #"|\b(mis|nuestras)\s+(instrucciones|mensajes?|preguntas?)\b|\b(le mie|i miei)\s+(istruzioni|messaggi|domande)\b|\b(as minhas|os meus)\s+(instru[çc][õo]es|mensagens|perguntas)\b"#)
+    /// A correction of what the user sent: the user's own content named together with one of
+    /// these, or "<drop> the <thing>" where the thing is not what attacks target.
+    static let correctionCue = try! NSRegularExpression(pattern:
+        #"\b(ignore|disregard|forget|scratch|never ?mind|drop|skip|scrap|change[ds]?|update[ds]?|correct(ion|ed)?|instead|rather|wrong|unclear|typo|mistake|meant|rephrase|redo|replace|sorry|oops|actually"#
+        + #"|oublie|vergiss|olvida|ignora|ignoriere|dimentica|esque[çc]e|esque[çc]a|je voulais dire|ich meinte|quise decir|volevo dire|queria dizer)\b"#)
+    static let dropThing = try! NSRegularExpression(pattern:
+        #"\b(ignore|disregard|forget|scratch|never ?mind|drop|skip|scrap)\s+(about\s+)?(the|that|this|those|these)\s+((first|second|third|last|previous|prior|earlier|old|other|original|initial|former)\s+)?([a-z]+)"#)
+    /// What a "<drop> the <thing>" that attacks use names: not a self-edit.
+    static let attackedThings: Set<String> = ["instruction", "instructions", "prompt", "prompts", "rule", "rules", "guideline", "guidelines",
+                                              "system", "policy", "policies", "restriction", "restrictions", "filter", "filters", "context",
+                                              "above", "conversation", "everything", "directions", "commands", "constraints", "task", "tasks",
+                                              "text", "document", "documents", "data", "content", "input", "safety", "developer", "user", "users"]
+
+    /// A user editing their own earlier turn ("disregard my previous message, I meant …",
+    /// "never mind the previous request", "my instructions changed: …").
+    static func isSelfEdit(_ text: String, _ full: NSRange) -> Bool {
+        if selfEdit.firstMatch(in: text, range: full) != nil { return true }
+        if ownContent.firstMatch(in: text, range: full) != nil, correctionCue.firstMatch(in: text, range: full) != nil { return true }
+        if text.contains("instructions from me") { return true }
+        let ns = text as NSString
+        for m in dropThing.matches(in: text, range: full) {
+            let thing = ns.substring(with: m.range(at: 6))
+            if !attackedThings.contains(thing) { return true }
+        }
+        return false
+    }
+
+    /// Whether the text names what attacks target, outside the user's own content.
+    static func namesAttackTarget(_ text: String, _ full: NSRange) -> Bool {
+        let rest = ownContent.stringByReplacingMatches(in: text, range: full, withTemplate: " ")
+        return attackTargets.firstMatch(in: rest, range: NSRange(location: 0, length: (rest as NSString).length)) != nil
+    }
+
     static let attackTargets = try! NSRegularExpression(pattern:
         #"\b(instructions?|system|prompt|rules|guidelines|polic(y|ies)|restrictions?|filters?|safety|developer|admin|password|secrets?|confidential|hidden|jailbreak|unrestricted|anweisungen|consignes|instrucciones|istruzioni|instru[çc][õo]es)\b"#)
 
@@ -86,20 +127,21 @@ public struct InjectionDetector: Sendable {
         // An override of the previous instructions is rare in benign text of any source (3 of
         // 16,822 benign rows) but its n-grams vary by language; unless the user is plainly
         // editing their own turn, it is an attack.
-        if families.contains("instruction_override"), Self.selfEdit.firstMatch(in: text, range: full) == nil {
-            z = max(z, model.margin(forProbability: 0.85))
-        }
-        guard !evasion else { return z }
-        let cap = model.margin(forProbability: 0.5)
-        // Word count, stopping early: only short texts are candidates for the caps.
+        // A self-edit is a short follow-up turn; long texts do not get the exemption (nor pay for the regexes).
         var words = 0, inWord = false
         for b in text.utf8 {
             if b == 32 { inWord = false } else if !inWord { inWord = true; words += 1; if words > Self.selfEditWords { break } }
         }
+        let selfEdit = words <= Self.selfEditWords && Self.isSelfEdit(text, full)
+        if families.contains("instruction_override"), !selfEdit {
+            z = max(z, model.margin(forProbability: 0.85))
+        }
+        guard !evasion else { return z }
+        let cap = model.margin(forProbability: 0.5)
         if families.isEmpty, words < Self.shortTurnWords { z = min(z, cap) }
-        // A self-edit is a short follow-up turn; long texts do not get the cap (nor pay for the regexes).
-        if words <= Self.selfEditWords, Self.selfEdit.firstMatch(in: text, range: full) != nil, Self.attackTargets.firstMatch(in: text, range: full) == nil,
-           !families.contains("system_prompt_exfiltration"), !families.contains("persona_switch"), !families.contains("fake_role_delimiter") {
+        if selfEdit, !Self.namesAttackTarget(text, full),
+           !families.contains("system_prompt_exfiltration"), !families.contains("persona_switch"), !families.contains("fake_role_delimiter"),
+           !families.contains("exfiltration_or_tool_directive") {
             z = min(z, cap)
         }
         return z

@@ -302,8 +302,10 @@ never saw (leave-one-source-out inside the training sources). A split inside the
 promised 1 % and delivered 3 % on new sources; this one says what to expect from traffic unlike the
 training data. Evidence the linear model weighs poorly adjusts the margin (so every table below
 includes it): a turn of fewer than eight words with no rule family and no evasion, or a user editing
-their own earlier turn ("disregard my previous message, I meant …") that names nothing attacks
-target, cannot reach 0.5; an override of the previous instructions (not a self-edit) is raised to
+their own earlier turn ("disregard my previous message, I meant …", "my instructions changed: …",
+"never mind the previous request") that names nothing attacks target outside the user's own
+content ("my previous instructions" names the user's text) and carries no extraction, persona,
+fake delimiter, exfiltration or tool directive, cannot reach 0.5; an override of the previous instructions (not a self-edit) is raised to
 0.85; an override or persona switch together with an extraction, or an exfiltration / tool
 directive, is raised to 0.9.
 
