@@ -234,7 +234,7 @@ final class Connection: @unchecked Sendable {
         request.peerCertificateNames = peerNames
         let draining = server.state.withLock { $0.draining }
         let writer = HTTPResponseWriter(connection: self, server: server, keepAlive: request.keepAlive && !draining,
-                                        isHead: request.method == "HEAD")
+                                        isHead: request.method == "HEAD", isHTTP10: request.isHTTP10)
         inFlight = writer
         let handler = server.handler
         writer.task = Task {

@@ -10,6 +10,8 @@ public struct HTTPRequest: Sendable {
     public var peerIsLoopback: Bool
     /// Arrived over TLS.
     public var isTLS = false
+    /// Sent as HTTP/1.0: its answer may not be chunked, and keep-alive must be announced.
+    public var isHTTP10 = false
     /// The names (DNS/URI SANs, then the CN) of the client certificate the TLS handshake verified;
     /// empty without one.
     public var peerCertificateNames: [String] = []

@@ -43,6 +43,7 @@ public struct HTTPRequestParser: Sendable {
         var target: String
         var headers: HTTPHeaders
         var keepAlive: Bool
+        var isHTTP10: Bool
     }
 
     public var limits: Limits
@@ -225,7 +226,8 @@ public struct HTTPRequestParser: Sendable {
 
     private mutating func finish(_ head: Head) -> HTTPRequest {
         state = .head
-        let req = HTTPRequest(method: head.method, target: head.target, headers: head.headers, body: body, keepAlive: head.keepAlive)
+        var req = HTTPRequest(method: head.method, target: head.target, headers: head.headers, body: body, keepAlive: head.keepAlive)
+        req.isHTTP10 = head.isHTTP10
         body = []
         return req
     }
@@ -374,7 +376,7 @@ public struct HTTPRequestParser: Sendable {
         }
         let connection = headers["connection"]?.lowercased() ?? ""
         let keepAlive = version == "HTTP/1.1" ? !connection.contains("close") : connection.contains("keep-alive")
-        return Head(method: method, target: target, headers: headers, keepAlive: keepAlive)
+        return Head(method: method, target: target, headers: headers, keepAlive: keepAlive, isHTTP10: version == "HTTP/1.0")
     }
 
     // MARK: Grammar

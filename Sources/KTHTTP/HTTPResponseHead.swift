@@ -30,10 +30,13 @@ public enum HTTPResponseHead {
         }
     }
 
-    /// `framing`: a fixed Content-Length, or chunked for streams.
-    public enum Framing: Sendable { case contentLength(Int), chunked }
+    /// `framing`: a fixed Content-Length, chunked for streams, or (for HTTP/1.0 clients, which do
+    /// not know chunked) a stream whose end is the connection's close.
+    public enum Framing: Sendable { case contentLength(Int), chunked, closeDelimited }
 
-    public static func serialize(status: Int, headers: HTTPHeaders, framing: Framing, keepAlive: Bool, into out: inout [UInt8]) {
+    /// `announceKeepAlive`: an HTTP/1.0 client keeps the connection only when told so.
+    public static func serialize(status: Int, headers: HTTPHeaders, framing: Framing, keepAlive: Bool, announceKeepAlive: Bool = false,
+                                 into out: inout [UInt8]) {
         out.append(contentsOf: "HTTP/1.1 \(status) \(reason(status))\r\n".utf8)
         for (name, value) in headers where name != "content-length" && name != "transfer-encoding" && name != "connection" {
             out.append(contentsOf: name.utf8)
@@ -45,8 +48,9 @@ public enum HTTPResponseHead {
         switch framing {
         case .contentLength(let n): out.append(contentsOf: "content-length: \(n)\r\n".utf8)
         case .chunked: out.append(contentsOf: "transfer-encoding: chunked\r\n".utf8)
+        case .closeDelimited: break
         }
-        if !keepAlive { out.append(contentsOf: "connection: close\r\n".utf8) }
+        if !keepAlive { out.append(contentsOf: "connection: close\r\n".utf8) } else if announceKeepAlive { out.append(contentsOf: "connection: keep-alive\r\n".utf8) }
         out.append(contentsOf: "\r\n".utf8)
     }
 

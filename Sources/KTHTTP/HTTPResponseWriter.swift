@@ -32,10 +32,13 @@ public final class HTTPResponseWriter: Sendable {
     private let loop: EventLoop
     private let requestedKeepAlive: Bool
     private let isHead: Bool
+    /// The request was HTTP/1.0: streams are close-delimited, keep-alive is announced.
+    private let isHTTP10: Bool
     private let server: HTTPServer
     private let state = Mutex(State())
 
-    init(connection: Connection, server: HTTPServer, keepAlive: Bool, isHead: Bool) {
+    init(connection: Connection, server: HTTPServer, keepAlive: Bool, isHead: Bool, isHTTP10: Bool = false) {
+        self.isHTTP10 = isHTTP10
         self.connection = connection
         self.loop = server.loop
         self.server = server
@@ -91,7 +94,8 @@ public final class HTTPResponseWriter: Sendable {
         guard transition(from: .initial, to: .ended) else { return }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256 + body.count)
-        HTTPResponseHead.serialize(status: status, headers: headers, framing: .contentLength(body.count), keepAlive: decideKeepAlive(), into: &bytes)
+        HTTPResponseHead.serialize(status: status, headers: headers, framing: .contentLength(body.count), keepAlive: decideKeepAlive(),
+                                   announceKeepAlive: isHTTP10, into: &bytes)
         if !isHead { bytes.append(contentsOf: body) }
         send(bytes, ended: true)
     }
@@ -100,7 +104,13 @@ public final class HTTPResponseWriter: Sendable {
     public func startStream(status: Int, headers: HTTPHeaders) {
         guard transition(from: .initial, to: .streaming) else { return }
         var bytes: [UInt8] = []
-        HTTPResponseHead.serialize(status: status, headers: headers, framing: .chunked, keepAlive: decideKeepAlive(), into: &bytes)
+        if isHTTP10 {
+            // No chunked coding for HTTP/1.0: the body runs until the connection closes.
+            state.withLock { $0.keepAlive = false }
+            HTTPResponseHead.serialize(status: status, headers: headers, framing: .closeDelimited, keepAlive: false, into: &bytes)
+        } else {
+            HTTPResponseHead.serialize(status: status, headers: headers, framing: .chunked, keepAlive: decideKeepAlive(), into: &bytes)
+        }
         send(bytes, ended: false)
     }
 
@@ -111,7 +121,7 @@ public final class HTTPResponseWriter: Sendable {
         guard !body.isEmpty, state.withLock({ $0.phase == .streaming }) else { return }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(body.count + 12)
-        HTTPResponseHead.chunk(body, into: &bytes)
+        if isHTTP10 { bytes.append(contentsOf: body) } else { HTTPResponseHead.chunk(body, into: &bytes) }
         send(bytes, ended: false)
         await waitForDrain()
     }
@@ -146,7 +156,7 @@ public final class HTTPResponseWriter: Sendable {
     /// Ends a streamed response cleanly.
     public func endStream() {
         guard transition(from: .streaming, to: .ended) else { return }
-        send(HTTPResponseHead.lastChunk, ended: true)
+        send(isHTTP10 ? [] : HTTPResponseHead.lastChunk, ended: true)
     }
 
     /// Ends a streamed response *without* the terminating chunk and closes the connection, so the

@@ -137,6 +137,38 @@ struct TestServer {
         await s.server.shutdown()
     }
 
+    /// HTTP/1.0 has no chunked coding: a stream to an HTTP/1.0 client is close-delimited, and a
+    /// kept-alive HTTP/1.0 connection is told so (else the client waits for a close).
+    @Test func http10ClientsGetCloseDelimitedStreamsAndAnnouncedKeepAlive() async throws {
+        let s = try await TestServer.start()
+        let raw = await onThread { () -> String in
+            let c = try! RawClient(port: s.port)
+            c.send("GET /stream?n=3 HTTP/1.0\r\n\r\n")
+            return String(decoding: c.readUntilClosed(), as: UTF8.self)
+        }
+        let parts = raw.components(separatedBy: "\r\n\r\n")
+        #expect(parts.first?.hasPrefix("HTTP/1.1 200") == true)
+        #expect(parts.first?.lowercased().contains("transfer-encoding") == false, "\(raw)")
+        #expect(parts.first?.lowercased().contains("connection: close") == true)
+        #expect(parts.dropFirst().joined(separator: "\r\n\r\n") == "data: 0\n\ndata: 1\n\ndata: 2\n\n", "\(raw)")
+        let kept: [RawClient.Response?] = await onThread {
+            let c = try! RawClient(port: s.port)
+            c.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            let a = c.readResponse()
+            c.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            return [a, c.readResponse()]
+        }
+        #expect(kept[0]?.headers["connection"] == "keep-alive" && kept[1]?.text == "hello")
+        // Without keep-alive an HTTP/1.0 answer closes, as before.
+        let plain = await onThread { () -> RawClient.Response? in
+            let c = try! RawClient(port: s.port)
+            c.send("GET /hello HTTP/1.0\r\n\r\n")
+            return c.readResponse()
+        }
+        #expect(plain?.headers["connection"] == "close" && plain?.text == "hello")
+        await s.server.shutdown()
+    }
+
     @Test func oversizeBodiesAndHeadersAreRefused() async throws {
         let s = try await TestServer.start { $0.maxBodyBytes = 100; $0.maxHeaderBytes = 1024 }
         let statuses: [Int?] = await onThread {
