@@ -151,19 +151,32 @@ enum PolicySegments {
             if let t = c["text"], !(t is String), !(t is NSNull) { return "choices[\(i)].text" }
             guard let h = c[holder], !(h is NSNull) else { continue }
             guard let m = h as? [String: Any] else { return "choices[\(i)].\(holder)" }
-            if let t = m["content"], !(t is String), !(t is NSNull) { return "choices[\(i)].\(holder).content" }
+            // `reasoning` is left out: some providers send an object there (not read, not refused).
+            for field in ["content", "reasoning_content", "refusal"] {
+                if let t = m[field], !(t is String), !(t is NSNull) { return "choices[\(i)].\(holder).\(field)" }
+            }
             if let calls = m["tool_calls"], !(calls is NSNull), !(calls is [[String: Any]]) { return "choices[\(i)].\(holder).tool_calls" }
             if let f = m["function_call"], !(f is NSNull), !(f is [String: Any]) { return "choices[\(i)].\(holder).function_call" }
         }
         return nil
     }
 
-    /// Answer texts of a JSON response: chat `choices[i].message.content`, completion `choices[i].text`.
+    /// Text a model sends besides its answer, which clients show too: reasoning (DeepSeek,
+    /// vLLM and SGLang reasoning parsers, OpenRouter) and a refusal. The response policies read
+    /// it under its own role, so PII, DLP and safety rules apply and rewrite rules (which act on
+    /// the answer, role `assistant`) do not.
+    static let asideFields: [(field: String, role: String)] = [("reasoning_content", "reasoning"), ("reasoning", "reasoning"), ("refusal", "refusal")]
+
+    /// Answer texts of a JSON response: chat `choices[i].message.content` (and its asides),
+    /// completion `choices[i].text`.
     static func response(_ object: [String: Any]) -> [TextSegment] {
         var out: [TextSegment] = []
         for (i, c) in ((object["choices"] as? [[String: Any]]) ?? []).enumerated() {
             if let m = c["message"] as? [String: Any] {
                 if let t = m["content"] as? String { out.append(TextSegment(role: "assistant", text: t, location: [i])) }
+                for (k, aside) in asideFields.enumerated() {
+                    if let t = m[aside.field] as? String, !t.isEmpty { out.append(TextSegment(role: aside.role, text: t, location: [i, k, 0])) }
+                }
                 out += toolCallSegments(m, at: i)
             } else if let t = c["text"] as? String {
                 out.append(TextSegment(role: "assistant", text: t, location: [i]))
@@ -178,6 +191,11 @@ enum PolicySegments {
             guard var m = choices[i]["message"] as? [String: Any] else { continue }
             writeToolCalls(segments.filter { $0.location.count == 4 && $0.location[0] == i }, into: &m)
             choices[i]["message"] = m
+        }
+        for s in segments where s.location.count == 3 && s.location[0] < choices.count {
+            guard var m = choices[s.location[0]]["message"] as? [String: Any] else { continue }
+            m[asideFields[s.location[1]].field] = s.text
+            choices[s.location[0]]["message"] = m
         }
         for s in segments where s.location[0] < choices.count && s.location.count == 1 {
             let i = s.location[0]

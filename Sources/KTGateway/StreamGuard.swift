@@ -74,6 +74,16 @@ struct StreamGuard {
     private(set) var decisions: [ChainDecision] = []
     private(set) var answer = ""
 
+    /// Asides (reasoning, refusal) are judged as channels of their own, keyed past the choice
+    /// indexes: `choice + (k + 1) << asideShift` for `PolicySegments.asideFields[k]`.
+    static let asideShift = 20
+    static func choice(of key: Int) -> Int { key & ((1 << asideShift) - 1) }
+    static func aside(of key: Int) -> Int? { key >> asideShift == 0 ? nil : (key >> asideShift) - 1 }
+    /// Flush order: a choice's asides before its answer, as they stream.
+    static func flushOrder(_ keys: some Sequence<Int>) -> [Int] {
+        keys.sorted { (choice(of: $0), aside(of: $0) == nil ? 1 : 0, $0) < (choice(of: $1), aside(of: $1) == nil ? 1 : 0, $1) }
+    }
+
     init(engine: PolicyEngine) {
         self.engine = engine
         self.holdBack = max(engine.streamHoldBack, 1)
@@ -89,7 +99,7 @@ struct StreamGuard {
             out += handle(event)
             if case .blocked = out.last { return out }
         }
-        for index in unjudged.sorted() {
+        for index in Self.flushOrder(unjudged) {
             let r = evaluate(index, final: false)
             out += r
             if case .blocked = r.last { return out }
@@ -100,7 +110,7 @@ struct StreamGuard {
     /// The upstream ended cleanly: flush held text (final evaluation), then the held tail.
     mutating func finish() -> [Output] {
         var out: [Output] = []
-        for index in text.keys.sorted() {
+        for index in Self.flushOrder(text.keys) {
             let r = evaluate(index, final: true)
             if case .blocked = r.last { return r }
             out += r
@@ -170,12 +180,35 @@ struct StreamGuard {
         }
         for c in choices {
             let index = c["index"] as? Int ?? 0
-            let delta = (c["delta"] as? [String: Any])?["content"] as? String ?? c["text"] as? String
+            let d = c["delta"] as? [String: Any]
+            // Asides first (they stream before the answer); an event that carries one is never
+            // forwarded as it came: its other text goes out in chunks of our own.
+            var asides: [(key: Int, text: String)] = []
+            for (k, aside) in PolicySegments.asideFields.enumerated() {
+                if let t = d?[aside.field] as? String, !t.isEmpty { asides.append((index + (k + 1) << Self.asideShift, t)) }
+            }
+            if !asides.isEmpty {
+                carriesText = true
+                rawUsable[index] = false
+                if template == nil { template = object }
+                for (key, t) in asides {
+                    text[key, default: []].append(contentsOf: t)
+                    rawUsable[key] = false
+                    sinceEvaluation[key, default: 0] += t.count
+                    unjudged.insert(key)
+                    if sinceEvaluation[key]! >= evaluateEvery {
+                        let r = evaluate(key, final: false)
+                        out += r
+                        if case .blocked = r.last { return out }
+                    }
+                }
+            }
+            let delta = d?["content"] as? String ?? c["text"] as? String
             if let delta, !delta.isEmpty {
                 carriesText = true
                 text[index, default: []].append(contentsOf: delta)
                 let finishing = c["finish_reason"].map { !($0 is NSNull) } ?? false
-                if choices.count == 1, !finishing { rawPending[index, default: []] += raw } else { rawUsable[index] = false }
+                if choices.count == 1, !finishing, asides.isEmpty { rawPending[index, default: []] += raw } else { rawUsable[index] = false }
                 sinceEvaluation[index, default: 0] += delta.count
                 if template == nil { template = object }
                 unjudged.insert(index)
@@ -192,7 +225,11 @@ struct StreamGuard {
             if finishes {
                 object["choices"] = choices.map { c -> [String: Any] in
                     var c = c
-                    if var d = c["delta"] as? [String: Any] { d["content"] = nil; c["delta"] = d } else { c["text"] = "" }
+                    if var d = c["delta"] as? [String: Any] {
+                        d["content"] = nil
+                        for aside in PolicySegments.asideFields { d[aside.field] = nil }
+                        c["delta"] = d
+                    } else { c["text"] = "" }
                     return c
                 }
                 pendingTail.append(Array("data: \(String(decoding: (try? JSONSerialization.data(withJSONObject: object)) ?? Data(), as: UTF8.self))\n\n".utf8))
@@ -265,7 +302,8 @@ struct StreamGuard {
             return [release(index, chars, from: done, piece: chars[done..<upTo], whole: upTo == chars.count, committing: upTo)]
         }
         let window = String(chars[start...])
-        var segments = [TextSegment(role: "assistant", text: window, location: [index])]
+        let role = Self.aside(of: index).map { PolicySegments.asideFields[$0].role } ?? "assistant"
+        var segments = [TextSegment(role: role, text: window, location: [index])]
         var decision: ChainDecision?
         decision = engine.evaluate(&segments, context: EvaluationContext(phase: .response, isFinal: final))
         var redacted = Array(segments[0].text)
@@ -278,7 +316,7 @@ struct StreamGuard {
         } else {
             // A redaction inside the context: the committed point cannot be found in this window.
             // Judge the whole answer instead (rare: only while a match sits just before it).
-            segments = [TextSegment(role: "assistant", text: String(chars), location: [index])]
+            segments = [TextSegment(role: role, text: String(chars), location: [index])]
             decision = engine.evaluate(&segments, context: EvaluationContext(phase: .response, isFinal: final))
             redacted = Array(segments[0].text)
             start = 0
@@ -299,13 +337,13 @@ struct StreamGuard {
             nextCommitted = settled ? chars.count - tail : done
         }
         guard upTo > alreadyOut else {
-            if final { answer = String(sent[index] ?? []) }
+            if final, Self.aside(of: index) == nil { answer = String(sent[index] ?? []) }
             return []
         }
         let piece = redacted[alreadyOut..<upTo]
         let whole = upTo == redacted.count && piece.elementsEqual(chars[done...])
         let out = release(index, chars, from: done, piece: piece, whole: whole, committing: max(done, nextCommitted))
-        if final { answer = String(sent[index] ?? []) }
+        if final, Self.aside(of: index) == nil { answer = String(sent[index] ?? []) }
         return [out]
     }
 
@@ -338,9 +376,11 @@ struct StreamGuard {
             chunkPrefix = Array("data: ".utf8) + bytes + Array(#""choices":["#.utf8)
         }
         let text = JSONValue.string(content).serialized()
+        let field = Self.aside(of: index).map { PolicySegments.asideFields[$0].field } ?? "content"
+        let choiceIndex = Self.choice(of: index)
         let choice = chunkIsChat
-            ? #"{"index":\#(index),"delta":{"content":\#(text)},"logprobs":null,"finish_reason":null}"#
-            : #"{"index":\#(index),"text":\#(text),"logprobs":null,"finish_reason":null}"#
+            ? #"{"index":\#(choiceIndex),"delta":{"\#(field)":\#(text)},"logprobs":null,"finish_reason":null}"#
+            : #"{"index":\#(choiceIndex),"text":\#(text),"logprobs":null,"finish_reason":null}"#
         return chunkPrefix! + Array(choice.utf8) + Array("]}\n\n".utf8)
     }
 }

@@ -48,6 +48,42 @@ func guarded(_ engine: PolicyEngine, _ events: [[UInt8]]) -> (text: String, bloc
 }
 
 @Suite struct StreamGuardTests {
+    /// Reasoning deltas (`reasoning_content`, as DeepSeek and vLLM stream them) are text the client
+    /// shows: they are judged like the answer — a card split over reasoning chunks never goes out —
+    /// and keep their field; the answer's text is unchanged.
+    @Test func reasoningDeltasAreJudgedAndKeepTheirField() throws {
+        let e = try policyEngine("policies: { chain: [pii-detector] }\npolicy: { pii-detector: { scan_responses: true } }\n")
+        func event(_ delta: [String: Any]) -> [UInt8] {
+            let json = String(decoding: try! JSONSerialization.data(withJSONObject: ["id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                                                                                      "choices": [["index": 0, "delta": delta, "finish_reason": NSNull()]]]), as: UTF8.self)
+            return Array("data: \(json)\n\n".utf8)
+        }
+        let events = [event(["role": "assistant", "content": ""]),
+                      event(["reasoning_content": "The user's card is 4111 11"]), event(["reasoning_content": "11 1111 1111, so I "]),
+                      event(["reasoning_content": "should not repeat it. "]),
+                      event(["content": "I can't share card numbers."]),
+                      Array("data: [DONE]\n\n".utf8)]
+        var g = StreamGuard(engine: e)
+        var reasoning = "", content = "", raw = ""
+        for ev in events {
+            for o in g.feed(ev) {
+                guard case .send(let bytes) = o else { Issue.record("not sent: \(o)"); continue }
+                let s = String(decoding: bytes, as: UTF8.self)
+                raw += s
+                for line in s.split(separator: "\n") where line.hasPrefix("data: {") {
+                    let o = try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as! [String: Any]
+                    let d = (o["choices"] as! [[String: Any]]).first?["delta"] as? [String: Any] ?? [:]
+                    reasoning += d["reasoning_content"] as? String ?? ""
+                    content += d["content"] as? String ?? ""
+                }
+            }
+        }
+        #expect(!raw.contains("4111") && !raw.contains("1111 1111"), "\(raw)")
+        #expect(reasoning == "The user's card is [CREDIT_CARD], so I should not repeat it. ", "\(reasoning)")
+        #expect(content == "I can't share card numbers.")
+        #expect(raw.contains("[DONE]"))
+    }
+
     @Test func anEmailSplitAcrossChunksIsRedactedNotLeaked() throws {
         let e = try policyEngine("policies: { chain: [pii-detector] }\npolicy: { pii-detector: { scan_responses: true } }\n")
         let pieces = ["Sure, write to ja", "ne.d", "oe@exam", "ple.com and I will forward it. ", String(repeating: "More text follows here. ", count: 8)]

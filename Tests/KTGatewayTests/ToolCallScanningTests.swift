@@ -73,6 +73,32 @@ import KTTestSupport
         #expect(((message["function_call"] as! [String: Any])["arguments"] as! String) == "not json: card [CREDIT_CARD]")
     }
 
+    /// Reasoning and refusal text in a JSON answer are read by PII/DLP under their own roles and
+    /// written back; rewrite rules (which act on the answer) leave them alone.
+    @Test func jsonAnswersRedactReasoningAndRefusalButRewriteOnlyTheAnswer() throws {
+        let answer: [String: Any] = ["choices": [["index": 0, "message": [
+            "role": "assistant", "content": "Done.", "reasoning_content": "The card \(Self.card) belongs to jane.doe@example.com.",
+            "refusal": "I won't repeat \(Self.card).",
+        ]]]]
+        let e = try policyEngine("""
+            policies: { chain: [pii-detector, response-rewriter] }
+            policy:
+              pii-detector: { scan_responses: true }
+              response-rewriter: { rules: [ { name: sig, position: append, replacement: " -- kt" } ] }
+            """)
+        var segments = PolicySegments.response(answer)
+        #expect(segments.map(\.role) == ["assistant", "reasoning", "refusal"])
+        _ = e.evaluate(&segments, context: EvaluationContext(phase: .response, isFinal: true))
+        var object = answer
+        PolicySegments.writeResponse(segments, into: &object)
+        let message = ((object["choices"] as! [[String: Any]])[0]["message"] as! [String: Any])
+        #expect(message["content"] as? String == "Done. -- kt")
+        #expect(message["reasoning_content"] as? String == "The card [CREDIT_CARD] belongs to [EMAIL].")
+        #expect(message["refusal"] as? String == "I won't repeat [CREDIT_CARD].")
+        // A reasoning field of a type the API never sends is refused, not relayed unread.
+        #expect(PolicySegments.unreadableAnswerField(["choices": [["message": ["reasoning_content": ["x"]]]]], stream: false) == "choices[0].message.reasoning_content")
+    }
+
     @Test func imagePartsAreCountedAsUnscanned() {
         let request: [String: Any] = ["messages": [["role": "user", "content": [
             ["type": "text", "text": "what is this?"], ["type": "image_url", "image_url": ["url": "data:…"]],
@@ -117,6 +143,19 @@ import KTTestSupport
         #expect(s?.status == 200)
         let text = s?.text ?? ""
         #expect(!text.contains("4111") && text.contains("[CREDIT_CARD]") && text.contains("[DONE]"), "\(text)")
+
+        // Reasoning streamed before the answer (DeepSeek / vLLM `reasoning_content`) is judged too.
+        var thinking = #"data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"# + "\n\n"
+        for piece in ["Their card is 4111 1", "111 1111 1111; ", "do not repeat it."] {
+            thinking += #"data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"reasoning_content":"\#(piece)"},"finish_reason":null}]}"# + "\n\n"
+        }
+        thinking += #"data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Paid."},"finish_reason":"stop"}]}"# + "\n\ndata: [DONE]\n\n"
+        let escapedThinking = thinking.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+        await setBehavior(mport, #"{"raw_content_type": "text/event-stream", "raw_body": "\#(escapedThinking)"}"#)
+        let t = await RawClient.post(port: port, path: "/v1/chat/completions", json: chat("pay my bill", stream: true))
+        let thought = t?.text ?? ""
+        #expect(t?.status == 200 && !thought.contains("4111") && thought.contains("reasoning_content") && thought.contains("[CREDIT_CARD]")
+                && thought.contains("Paid.") && thought.contains("[DONE]"), "\(thought)")
 
         // An image part passes through and its event says it was not scanned.
         await setBehavior(mport, "{}")
