@@ -145,19 +145,25 @@ enum PolicySegments {
     static func unreadableAnswerField(_ object: [String: Any], stream: Bool) -> String? {
         guard let raw = object["choices"] else { return nil }
         guard let choices = raw as? [Any] else { return "choices" }
-        let holder = stream ? "delta" : "message"
         for (i, item) in choices.enumerated() {
             guard let c = item as? [String: Any] else { return "choices[\(i)]" }
-            if let t = c["text"], !(t is String), !(t is NSNull) { return "choices[\(i)].text" }
-            guard let h = c[holder], !(h is NSNull) else { continue }
-            guard let m = h as? [String: Any] else { return "choices[\(i)].\(holder)" }
-            // `reasoning` is left out: some providers send an object there (not read, not refused).
-            for field in ["content", "reasoning_content", "refusal"] {
-                if let t = m[field], !(t is String), !(t is NSNull) { return "choices[\(i)].\(holder).\(field)" }
-            }
-            if let calls = m["tool_calls"], !(calls is NSNull), !(calls is [[String: Any]]) { return "choices[\(i)].\(holder).tool_calls" }
-            if let f = m["function_call"], !(f is NSNull), !(f is [String: Any]) { return "choices[\(i)].\(holder).function_call" }
+            if let field = unreadableChoiceField(c, at: i, stream: stream) { return field }
         }
+        return nil
+    }
+
+    /// `unreadableAnswerField` for one choice (a stream checks each event's choices as it reads them).
+    static func unreadableChoiceField(_ c: [String: Any], at i: Int, stream: Bool) -> String? {
+        if let t = c["text"], !(t is String), !(t is NSNull) { return "choices[\(i)].text" }
+        let holder = stream ? "delta" : "message"
+        guard let h = c[holder], !(h is NSNull) else { return nil }
+        guard let m = h as? [String: Any] else { return "choices[\(i)].\(holder)" }
+        // `reasoning` is left out: some providers send an object there (not read, not refused).
+        for field in ["content", "reasoning_content", "refusal"] {
+            if let t = m[field], !(t is String), !(t is NSNull) { return "choices[\(i)].\(holder).\(field)" }
+        }
+        if let calls = m["tool_calls"], !(calls is NSNull), !(calls is [Any]) { return "choices[\(i)].\(holder).tool_calls" }
+        if let f = m["function_call"], !(f is NSNull), !(f is [String: Any]) { return "choices[\(i)].\(holder).function_call" }
         return nil
     }
 

@@ -147,10 +147,12 @@ struct StreamGuard {
         if let key = duplicateKeys.firstDuplicate(in: payload) {
             return [.invalidEvent("the upstream sent an event that gives the key '\(key.prefix(64))' twice")]
         }
-        if let object = parsed as? [String: Any], let field = PolicySegments.unreadableAnswerField(object, stream: true) {
-            return [.invalidEvent("the upstream sent an event whose \(field) has a type the API never sends")]
+        let object = parsed as? [String: Any]
+        let readChoices = object?["choices"].map { $0 as? [[String: Any]] }
+        if case .some(.none) = readChoices {
+            return [.invalidEvent("the upstream sent an event whose choices are not an array of objects")]
         }
-        guard var object = parsed as? [String: Any], var choices = object["choices"] as? [[String: Any]] else {
+        guard var object, var choices = readChoices ?? nil else {
             return pendingTail.isEmpty ? [.send(raw)] : { pendingTail.append(raw); return [] }()
         }
         var out: [Output] = []
@@ -159,6 +161,9 @@ struct StreamGuard {
         // Tool-call deltas are taken out of the event and held (see `toolCalls`).
         var carriesToolCalls = false
         for k in choices.indices {
+            if let field = PolicySegments.unreadableChoiceField(choices[k], at: k, stream: true) {
+                return [.invalidEvent("the upstream sent an event whose \(field) has a type the API never sends")]
+            }
             guard var d = choices[k]["delta"] as? [String: Any] else { continue }
             let index = choices[k]["index"] as? Int ?? 0
             if let calls = d["tool_calls"] as? [[String: Any]] {
