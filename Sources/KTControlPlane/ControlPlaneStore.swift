@@ -44,6 +44,11 @@ public final class ControlPlaneStore: Sendable {
         UPDATE events SET bytes = length(CAST(body AS BLOB));
         CREATE INDEX events_seq_bytes ON events(seq, bytes);
         """,
+        // Per-gateway sizes without touching the bodies, for pruning the largest senders first.
+        """
+        CREATE INDEX events_gateway_bytes ON events(gateway_id, seq, bytes);
+        DROP INDEX events_gateway;
+        """,
     ]
 
     public static var schemaVersion: Int { migrations.count }
@@ -250,8 +255,9 @@ public final class ControlPlaneStore: Sendable {
     // MARK: Events
 
     /// Stores a batch in one transaction; returns the sequence numbers given.
-    /// Stores events; past `maxBytes` of stored bodies, the oldest events go first in the same
-    /// transaction, so a gateway token sending large events cannot fill the disk.
+    /// Stores events; past `maxBytes` of stored bodies, events are pruned in the same transaction
+    /// (so a gateway token sending large events cannot fill the disk), the oldest events of the
+    /// gateways holding the most bytes first (so it cannot evict the others' events either).
     public func insertEvents(gateway: String, _ events: [(at: Double, verdict: String, body: String)],
                              maxBytes: Int = .max) async throws(KTError) -> [Int] {
         let added = events.reduce(0) { $0 + $1.body.utf8.count }
@@ -269,7 +275,7 @@ public final class ControlPlaneStore: Sendable {
                 var pruned = 0
                 if before.saturatingAdd(added) > maxBytes {
                     // Down to 90 % of the budget, so the next batches do not each prune again.
-                    pruned = try Self.pruneOldest(db, bytes: before + added - maxBytes / 10 * 9)
+                    pruned = try Self.pruneLargestSenders(db, bytes: before + added - maxBytes / 10 * 9)
                 }
                 return (seqs, pruned)
             }
@@ -278,14 +284,26 @@ public final class ControlPlaneStore: Sendable {
         }
     }
 
-    /// Deletes the oldest events holding at least `bytes` (read from the index, not the bodies);
-    /// returns the bytes deleted.
-    private static func pruneOldest(_ db: SQLiteDatabase, bytes: Int) throws(KTError) -> Int {
+    /// Frees at least `bytes` from the gateways holding the most: each is cut down to a common
+    /// cap (water-filling), losing its oldest events. Sizes come from the index, not the bodies.
+    /// Returns the bytes deleted.
+    private static func pruneLargestSenders(_ db: SQLiteDatabase, bytes: Int) throws(KTError) -> Int {
+        let totals = try db.query("SELECT gateway_id, SUM(bytes) FROM events INDEXED BY events_gateway_bytes GROUP BY gateway_id")
+            .map { (gateway: $0[0].text ?? "", bytes: $0[1].int ?? 0) }
+        var freed = 0
+        for (gateway, excess) in EventShares.cuts(totals, toFree: bytes) {
+            freed += try pruneOldest(db, gateway: gateway, bytes: excess)
+        }
+        return freed
+    }
+
+    /// Deletes one gateway's oldest events holding at least `bytes`; returns the bytes deleted.
+    private static func pruneOldest(_ db: SQLiteDatabase, gateway: String, bytes: Int) throws(KTError) -> Int {
         var freed = 0
         var last: Int?
         scan: while true {
-            let page = try db.query("SELECT seq, bytes FROM events INDEXED BY events_seq_bytes WHERE seq > ? ORDER BY seq LIMIT 1000",
-                                    [.int(Int64(last ?? -1))])
+            let page = try db.query("SELECT seq, bytes FROM events INDEXED BY events_gateway_bytes WHERE gateway_id = ? AND seq > ? ORDER BY seq LIMIT 1000",
+                                    [.text(gateway), .int(Int64(last ?? -1))])
             for r in page {
                 freed += r[1].int ?? 0
                 last = r[0].int
@@ -294,7 +312,7 @@ public final class ControlPlaneStore: Sendable {
             if page.count < 1000 { break }
         }
         guard let last else { return 0 }
-        try db.query("DELETE FROM events WHERE seq <= ?", [.int(Int64(last))])
+        try db.query("DELETE FROM events WHERE gateway_id = ? AND seq <= ?", [.text(gateway), .int(Int64(last))])
         return freed
     }
 

@@ -41,6 +41,57 @@ import KTTestSupport
         reopened.close()
     }
 
+    /// One gateway token flooding the store loses its own oldest events; a quiet gateway's events
+    /// stay (they used to go first, being the oldest).
+    @Test func aFloodingGatewayIsPrunedBeforeAQuietOne() async throws {
+        let path = try Fixtures.tempDir() + "/kt.db"
+        let store = try ControlPlaneStore(path: path)
+        defer { store.close() }
+        let budget = 1 << 20
+        // The quiet gateway's 20 small events are the oldest in the store.
+        _ = try await store.insertEvents(gateway: "gw-quiet", Self.batch(20, bytes: 500, tag: 900), maxBytes: budget)
+        for tag in 0..<40 {
+            _ = try await store.insertEvents(gateway: "gw-flood", Self.batch(10, bytes: 64_000, tag: tag), maxBytes: budget)
+            #expect(store.storedEventBytes <= budget + 10 * 65_000)
+            #expect(store.storedEventBytes == (try sumInDatabase(store)))
+        }
+        var quiet = ControlPlaneStore.EventQuery(limit: 1000)
+        quiet.gateways = ["gw-quiet"]
+        #expect(try await store.events(quiet).count == 20)
+        var flood = ControlPlaneStore.EventQuery(limit: 1000)
+        flood.gateways = ["gw-flood"]
+        let kept = try await store.events(flood)
+        #expect(kept.last?.body.contains(#""n":39009"#) == true)      // its newest is kept
+        #expect(kept.count < 20)
+    }
+
+    @Test func sharesCutTheLargestDownToACommonCap() {
+        // 100 + 60 + 10 over budget by 70: the two largest go down to 45 (frees 55 + 15).
+        let cuts = EventShares.cuts([("a", 100), ("b", 60), ("c", 10)], toFree: 70)
+        #expect(cuts.map(\.gateway) == ["a", "b"] && cuts.map(\.bytes) == [55, 15])
+        // Only the largest, while that suffices.
+        #expect(EventShares.cuts([("a", 100), ("b", 60), ("c", 10)], toFree: 30).map(\.bytes) == [30])
+        // More than everything: everything.
+        #expect(EventShares.cuts([("a", 5), ("b", 3)], toFree: 100).map(\.bytes) == [5, 3])
+        #expect(EventShares.cuts([("a", 5)], toFree: 0).isEmpty)
+        #expect(EventShares.cuts([], toFree: 10).isEmpty)
+        // Whatever the numbers, at least what was asked is freed, and nobody goes below the cap.
+        var rng = SplitMix64(seed: 7)
+        for _ in 0..<500 {
+            let totals = (0..<Int(rng.next() % 8 + 1)).map { ("g\($0)", Int(rng.next() % 1000)) }
+            let need = Int(rng.next() % 3000)
+            let cuts = EventShares.cuts(totals, toFree: need)
+            let freed = cuts.reduce(0) { $0 + $1.bytes }
+            #expect(freed >= min(need, totals.reduce(0) { $0 + $1.1 }))
+            let after = totals.map { t in t.1 - (cuts.first { $0.gateway == t.0 }?.bytes ?? 0) }
+            let cut = Set(cuts.map(\.gateway))
+            // Every gateway cut ends at the same size, and no gateway left alone is above it.
+            let capped = zip(totals, after).filter { cut.contains($0.0.0) }.map(\.1)
+            #expect(Set(capped).count <= 1)
+            if let c = capped.first { #expect(zip(totals, after).allSatisfy { cut.contains($0.0.0) || $0.1 <= c }) }
+        }
+    }
+
     /// A database from before event sizes were stored (schema 3) gets them on upgrade.
     @Test func anUpgradeFillsInTheSizesOfStoredEvents() throws {
         let path = try Fixtures.tempDir() + "/kt.db"
