@@ -289,7 +289,7 @@ public final class ControlPlaneStore: Sendable {
     /// Returns the bytes deleted.
     private static func pruneLargestSenders(_ db: SQLiteDatabase, bytes: Int) throws(KTError) -> Int {
         let totals = try db.query("SELECT gateway_id, SUM(bytes) FROM events INDEXED BY events_gateway_bytes GROUP BY gateway_id")
-            .map { (gateway: $0[0].text ?? "", bytes: $0[1].int ?? 0) }
+            .map { (gateway: $0[0].text ?? "", amount: $0[1].int ?? 0) }
         var freed = 0
         for (gateway, excess) in EventShares.cuts(totals, toFree: bytes) {
             freed += try pruneOldest(db, gateway: gateway, bytes: excess)
@@ -353,12 +353,23 @@ public final class ControlPlaneStore: Sendable {
         }
     }
 
+    /// The count retention: past `keep` events, the gateways with the most events lose their
+    /// oldest first (the same water-filling as the byte budget), so one sender's flood does not
+    /// push the others' events out.
     public func pruneEvents(keep: Int) async throws(KTError) {
         try await write("the event retention sweep") { [self] db throws(KTError) in
             let freed = try db.transaction { () throws(KTError) -> Int in
-                let cut = "(SELECT MAX(seq) FROM events) - ?"
-                let freed = try db.query("SELECT COALESCE(SUM(bytes), 0) FROM events WHERE seq <= \(cut)", [.int(Int64(keep))]).first?[0].int ?? 0
-                try db.query("DELETE FROM events WHERE seq <= \(cut)", [.int(Int64(keep))])
+                let counts = try db.query("SELECT gateway_id, COUNT(*) FROM events INDEXED BY events_gateway_bytes GROUP BY gateway_id")
+                    .map { (gateway: $0[0].text ?? "", amount: $0[1].int ?? 0) }
+                let total = counts.reduce(0) { $0 + $1.amount }
+                var freed = 0
+                for (gateway, n) in EventShares.cuts(counts, toFree: total - keep) {
+                    guard let last = try db.query("SELECT seq FROM events INDEXED BY events_gateway_bytes WHERE gateway_id = ? ORDER BY seq LIMIT 1 OFFSET ?",
+                                                  [.text(gateway), .int(Int64(n - 1))]).first?[0].int else { continue }
+                    freed += try db.query("SELECT COALESCE(SUM(bytes), 0) FROM events INDEXED BY events_gateway_bytes WHERE gateway_id = ? AND seq <= ?",
+                                          [.text(gateway), .int(Int64(last))]).first?[0].int ?? 0
+                    try db.query("DELETE FROM events WHERE gateway_id = ? AND seq <= ?", [.text(gateway), .int(Int64(last))])
+                }
                 return freed
             }
             self.eventBytes.withLock { $0 -= freed }   // committed

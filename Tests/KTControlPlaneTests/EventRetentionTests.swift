@@ -65,14 +65,33 @@ import KTTestSupport
         #expect(kept.count < 20)
     }
 
+    /// The count retention shares the same way: past `keep`, the gateway with the most events
+    /// loses its oldest, the quiet one keeps all of its own.
+    @Test func theCountLimitPrunesTheLargestSenderFirst() async throws {
+        let store = try ControlPlaneStore(path: try Fixtures.tempDir() + "/kt.db")
+        defer { store.close() }
+        _ = try await store.insertEvents(gateway: "gw-quiet", Self.batch(5, bytes: 10, tag: 900))
+        for tag in 0..<5 { _ = try await store.insertEvents(gateway: "gw-flood", Self.batch(20, bytes: 10, tag: tag)) }
+        try await store.pruneEvents(keep: 30)
+        var quiet = ControlPlaneStore.EventQuery(limit: 1000)
+        quiet.gateways = ["gw-quiet"]
+        var flood = ControlPlaneStore.EventQuery(limit: 1000)
+        flood.gateways = ["gw-flood"]
+        #expect(try await store.events(quiet).count == 5)
+        let kept = try await store.events(flood)
+        #expect(kept.count == 25)
+        #expect(kept.first?.body.contains(#""n":3015,"#) == true)      // its 75 oldest went
+        #expect(store.storedEventBytes == (try sumInDatabase(store)))
+    }
+
     @Test func sharesCutTheLargestDownToACommonCap() {
         // 100 + 60 + 10 over budget by 70: the two largest go down to 45 (frees 55 + 15).
         let cuts = EventShares.cuts([("a", 100), ("b", 60), ("c", 10)], toFree: 70)
-        #expect(cuts.map(\.gateway) == ["a", "b"] && cuts.map(\.bytes) == [55, 15])
+        #expect(cuts.map(\.gateway) == ["a", "b"] && cuts.map(\.amount) == [55, 15])
         // Only the largest, while that suffices.
-        #expect(EventShares.cuts([("a", 100), ("b", 60), ("c", 10)], toFree: 30).map(\.bytes) == [30])
+        #expect(EventShares.cuts([("a", 100), ("b", 60), ("c", 10)], toFree: 30).map(\.amount) == [30])
         // More than everything: everything.
-        #expect(EventShares.cuts([("a", 5), ("b", 3)], toFree: 100).map(\.bytes) == [5, 3])
+        #expect(EventShares.cuts([("a", 5), ("b", 3)], toFree: 100).map(\.amount) == [5, 3])
         #expect(EventShares.cuts([("a", 5)], toFree: 0).isEmpty)
         #expect(EventShares.cuts([], toFree: 10).isEmpty)
         // Whatever the numbers, at least what was asked is freed, and nobody goes below the cap.
@@ -81,9 +100,9 @@ import KTTestSupport
             let totals = (0..<Int(rng.next() % 8 + 1)).map { ("g\($0)", Int(rng.next() % 1000)) }
             let need = Int(rng.next() % 3000)
             let cuts = EventShares.cuts(totals, toFree: need)
-            let freed = cuts.reduce(0) { $0 + $1.bytes }
+            let freed = cuts.reduce(0) { $0 + $1.amount }
             #expect(freed >= min(need, totals.reduce(0) { $0 + $1.1 }))
-            let after = totals.map { t in t.1 - (cuts.first { $0.gateway == t.0 }?.bytes ?? 0) }
+            let after = totals.map { t in t.1 - (cuts.first { $0.gateway == t.0 }?.amount ?? 0) }
             let cut = Set(cuts.map(\.gateway))
             // Every gateway cut ends at the same size, and no gateway left alone is above it.
             let capped = zip(totals, after).filter { cut.contains($0.0.0) }.map(\.1)
