@@ -125,6 +125,22 @@ func guarded(_ engine: PolicyEngine, _ events: [[UInt8]]) -> (text: String, bloc
         }
     }
 
+    /// `stream_options.include_usage` (the OpenAI SDKs and LangChain ask for it): the usage event,
+    /// with its empty `choices`, follows the text and the finish, before [DONE].
+    @Test func theUsageEventFollowsTheTextAndTheFinish() throws {
+        let e = try policyEngine("policies: { chain: [pii-detector] }\npolicy: { pii-detector: { scan_responses: true } }\n")
+        var events = sse(["Call me at 4111 1111 ", "1111 1111 please."])
+        let usage = #"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":9,"total_tokens":12}}"# + "\n\n"
+        events.insert(Array(usage.utf8), at: events.count - 1)
+        var g = StreamGuard(engine: e)
+        var out = ""
+        for ev in events { for o in g.feed(ev) { if case .send(let b) = o { out += String(decoding: b, as: UTF8.self) } } }
+        let text = try #require(out.range(of: "[CREDIT_CARD]")), finish = try #require(out.range(of: #""finish_reason":"stop""#))
+        let usageAt = try #require(out.range(of: #""total_tokens":12"#)), done = try #require(out.range(of: "[DONE]"))
+        #expect(!out.contains("4111"))
+        #expect(text.lowerBound < finish.lowerBound && finish.lowerBound < usageAt.lowerBound && usageAt.lowerBound < done.lowerBound, "\(out)")
+    }
+
     @Test func aBlockedTermMidStreamBlocksWithoutDone() throws {
         let e = try policyEngine("policies: { chain: [safety-filter] }\npolicy: { safety-filter: { block_if: [nerve agent] } }\n")
         let r = guarded(e, sse(["Here is how to make a ner", "ve agent at home: step one..."]))
