@@ -50,9 +50,12 @@ public struct InjectionDetector: Sendable {
     public func score(_ raw: String) -> Score { evaluate(raw).score }
 
     /// The score, or `PolicyError` once `deadline` (uptime nanoseconds) passes between chunks.
-    public func score(_ raw: String, deadline: UInt64) throws(PolicyError) -> Score {
+    /// `fromUser`: the text is a user's turn. Tool results and documents are not: "never mind the
+    /// previous request" there is a pivot someone planted, not a user editing their own turn, so
+    /// the self-edit and short-turn allowances do not apply to them.
+    public func score(_ raw: String, deadline: UInt64, fromUser: Bool = true) throws(PolicyError) -> Score {
         var late = false
-        let r = evaluate(raw, deadline: deadline, late: &late)
+        let r = evaluate(raw, deadline: deadline, late: &late, fromUser: fromUser)
         if late { throw PolicyError("prompt-injection ran past the policy evaluation budget on a \(raw.utf8.count)-byte text") }
         return r.score
     }
@@ -117,7 +120,7 @@ public struct InjectionDetector: Sendable {
     static let attackTargets = try! NSRegularExpression(pattern:
         #"\b(instructions?|system|prompt|rules|guidelines|polic(y|ies)|restrictions?|filters?|safety|developer|admin|password|secrets?|confidential|hidden|jailbreak|unrestricted|anweisungen|consignes|instrucciones|istruzioni|instru[çc][õo]es)\b"#)
 
-    func adjusted(_ z: Float, text: String, families: Set<String>, evasion: Bool) -> Float {
+    func adjusted(_ z: Float, text: String, families: Set<String>, fromUser: Bool = true, evasion: Bool) -> Float {
         var z = z
         let full = NSRange(location: 0, length: (text as NSString).length)
         if families.contains("exfiltration_or_tool_directive")
@@ -132,11 +135,11 @@ public struct InjectionDetector: Sendable {
         for b in text.utf8 {
             if b == 32 { inWord = false } else if !inWord { inWord = true; words += 1; if words > Self.selfEditWords { break } }
         }
-        let selfEdit = words <= Self.selfEditWords && Self.isSelfEdit(text, full)
+        let selfEdit = fromUser && words <= Self.selfEditWords && Self.isSelfEdit(text, full)
         if families.contains("instruction_override"), !selfEdit {
             z = max(z, model.margin(forProbability: 0.85))
         }
-        guard !evasion else { return z }
+        guard !evasion, fromUser else { return z }
         let cap = model.margin(forProbability: 0.5)
         if families.isEmpty, words < Self.shortTurnWords { z = min(z, cap) }
         if selfEdit, !Self.namesAttackTarget(text, full),
@@ -152,7 +155,7 @@ public struct InjectionDetector: Sendable {
         return evaluate(raw, deadline: .max, late: &late)
     }
 
-    func evaluate(_ raw: String, deadline: UInt64, late: inout Bool) -> (score: Score, margin: Float) {
+    func evaluate(_ raw: String, deadline: UInt64, late: inout Bool, fromUser: Bool = true) -> (score: Score, margin: Float) {
         let n = normalizer.normalize(raw)
         var best: (z: Float, range: Range<Int>, families: [String], decoded: String?) = (-.infinity, 0..<0, [], nil)
         // Rules run once over the whole text; a chunk has the families whose matches overlap it.
@@ -225,7 +228,7 @@ public struct InjectionDetector: Sendable {
             if z > best.z { best = (z, 0..<0, fam, v) }
         }
         let textFamilies = Set(matches.map { InjectionRules.families[$0.0].name })
-        best.z = adjusted(best.z, text: n.text, families: textFamilies.union(best.families).union(hiddenFamilies),
+        best.z = adjusted(best.z, text: n.text, families: textFamilies.union(best.families).union(hiddenFamilies), fromUser: fromUser,
                           evasion: n.invisibleCount > 0 || n.homoglyphCount >= 3 || !n.decoded.isEmpty || revealingVariant)
         var p = Double(model.probability(margin: best.z))
         var signals = best.families

@@ -31,7 +31,7 @@ struct PromptInjectionPolicy: CompiledPolicy {
     func evaluate(_ segments: inout [TextSegment], context: EvaluationContext) throws -> PolicyVerdict {
         var best = InjectionDetector.Score(score: 0, signals: [])
         for s in segments where settings.scanRoles.contains(s.role) && !s.text.isEmpty {
-            var r = try detector.score(s.text, deadline: context.deadline)
+            var r = try detector.score(s.text, deadline: context.deadline, fromUser: s.role == "user")
             let full = NSRange(location: 0, length: (s.text as NSString).length)
             for re in attackPatterns where try re.firstMatch(in: s.text, range: full, deadline: context.deadline) != nil {
                 r.score = max(r.score, 0.99)
