@@ -52,7 +52,7 @@ public struct InjectionDetector: Sendable {
     /// The score, or `PolicyError` once `deadline` (uptime nanoseconds) passes between chunks.
     /// `fromUser`: the text is a user's turn. Tool results and documents are not: "never mind the
     /// previous request" there is a pivot someone planted, not a user editing their own turn, so
-    /// the self-edit and short-turn allowances do not apply to them.
+    /// the self-edit allowance does not apply to them (the short-turn one does: "true", "42").
     public func score(_ raw: String, deadline: UInt64, fromUser: Bool = true) throws(PolicyError) -> Score {
         var late = false
         let r = evaluate(raw, deadline: deadline, late: &late, fromUser: fromUser)
@@ -139,7 +139,7 @@ public struct InjectionDetector: Sendable {
         if families.contains("instruction_override"), !selfEdit {
             z = max(z, model.margin(forProbability: 0.85))
         }
-        guard !evasion, fromUser else { return z }
+        guard !evasion else { return z }
         let cap = model.margin(forProbability: 0.5)
         if families.isEmpty, words < Self.shortTurnWords { z = min(z, cap) }
         if selfEdit, !Self.namesAttackTarget(text, full),
