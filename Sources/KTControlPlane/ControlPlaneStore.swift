@@ -254,8 +254,7 @@ public final class ControlPlaneStore: Sendable {
 
     // MARK: Events
 
-    /// Stores a batch in one transaction; returns the sequence numbers given.
-    /// Stores events; past `maxBytes` of stored bodies, events are pruned in the same transaction
+    /// Stores a batch in one transaction and returns the sequence numbers given; past `maxBytes` of stored bodies, events are pruned in the same transaction
     /// (so a gateway token sending large events cannot fill the disk), the oldest events of the
     /// gateways holding the most bytes first (so it cannot evict the others' events either).
     public func insertEvents(gateway: String, _ events: [(at: Double, verdict: String, body: String)],
@@ -301,6 +300,7 @@ public final class ControlPlaneStore: Sendable {
     private static func pruneOldest(_ db: SQLiteDatabase, gateway: String, bytes: Int) throws(KTError) -> Int {
         var freed = 0
         var last: Int?
+        // The cut-off is found from the index, a page at a time, without reading the bodies.
         scan: while true {
             let page = try db.query("SELECT seq, bytes FROM events INDEXED BY events_gateway_bytes WHERE gateway_id = ? AND seq > ? ORDER BY seq LIMIT 1000",
                                     [.text(gateway), .int(Int64(last ?? -1))])
@@ -312,8 +312,15 @@ public final class ControlPlaneStore: Sendable {
             if page.count < 1000 { break }
         }
         guard let last else { return 0 }
-        try db.query("DELETE FROM events WHERE gateway_id = ? AND seq <= ?", [.text(gateway), .int(Int64(last))])
-        return freed
+        return try deleteEvents(db, gateway: gateway, through: last)
+    }
+
+    /// Deletes `gateway`'s events up to sequence number `seq`; returns their bytes.
+    private static func deleteEvents(_ db: SQLiteDatabase, gateway: String, through seq: Int) throws(KTError) -> Int {
+        let bytes = try db.query("SELECT COALESCE(SUM(bytes), 0) FROM events INDEXED BY events_gateway_bytes WHERE gateway_id = ? AND seq <= ?",
+                                 [.text(gateway), .int(Int64(seq))]).first?[0].int ?? 0
+        try db.query("DELETE FROM events WHERE gateway_id = ? AND seq <= ?", [.text(gateway), .int(Int64(seq))])
+        return bytes
     }
 
     public struct EventQuery: Sendable {
@@ -366,9 +373,7 @@ public final class ControlPlaneStore: Sendable {
                 for (gateway, n) in EventShares.cuts(counts, toFree: total - keep) {
                     guard let last = try db.query("SELECT seq FROM events INDEXED BY events_gateway_bytes WHERE gateway_id = ? ORDER BY seq LIMIT 1 OFFSET ?",
                                                   [.text(gateway), .int(Int64(n - 1))]).first?[0].int else { continue }
-                    freed += try db.query("SELECT COALESCE(SUM(bytes), 0) FROM events INDEXED BY events_gateway_bytes WHERE gateway_id = ? AND seq <= ?",
-                                          [.text(gateway), .int(Int64(last))]).first?[0].int ?? 0
-                    try db.query("DELETE FROM events WHERE gateway_id = ? AND seq <= ?", [.text(gateway), .int(Int64(last))])
+                    freed += try Self.deleteEvents(db, gateway: gateway, through: last)
                 }
                 return freed
             }
